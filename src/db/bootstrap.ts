@@ -1,0 +1,175 @@
+/**
+ * Obtains the Chinook SQLite database the service works on.
+ *
+ * When the working database is missing it is taken from a local file
+ * (CHINOOK_DB) or downloaded (CHINOOK_URL, a zip or the plain .db), checked
+ * against a pinned sha256 (CHINOOK_SHA256) and moved into place atomically:
+ * the bytes go to a temp file in the destination directory which is then
+ * renamed, so a crash never leaves a half-written database and the source is
+ * never touched.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { unzipSync } from "fflate";
+import type { Logger } from "pino";
+
+export interface ChinookSource {
+  databasePath: string; // where the working copy lives
+  sourcePath?: string; // CHINOOK_DB
+  downloadUrl: string; // CHINOOK_URL
+  sha256: string; // CHINOOK_SHA256 (lowercase hex)
+}
+
+export type BootstrapOutcome = "existing" | "copied" | "downloaded";
+
+/** A bootstrap failure; the message is one line saying what went wrong and what to set. */
+export class BootstrapError extends Error {
+  override readonly name = "BootstrapError";
+}
+
+const DATABASE_ENTRY_NAME = "chinook.db";
+const ZIP_MAGIC = Uint8Array.of(0x50, 0x4b, 0x03, 0x04); // "PK\x03\x04"
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Makes sure the working database exists, fetching and verifying it if it does not. */
+export async function ensureDatabase(source: ChinookSource, logger?: Logger): Promise<BootstrapOutcome> {
+  if (await pathExists(source.databasePath)) {
+    return "existing";
+  }
+  const expectedSha256 = normalizeSha256(source.sha256);
+  const origin = source.sourcePath ?? source.downloadUrl;
+  const bytes = source.sourcePath ? await readSourceFile(source.sourcePath) : await download(source.downloadUrl);
+  verifyChecksum(bytes, expectedSha256, origin);
+  await installAtomically(bytes, source.databasePath);
+  const outcome: BootstrapOutcome = source.sourcePath ? "copied" : "downloaded";
+  logger?.info({ from: origin, to: source.databasePath }, `${outcome} Chinook database from ${origin} to ${source.databasePath}`);
+  return outcome;
+}
+
+async function pathExists(filePath: string): Promise<boolean> {
+  try {
+    await stat(filePath);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") {
+      return false;
+    }
+    throw new BootstrapError(`cannot check the working database at ${filePath} (${describe(error)}): fix its permissions or choose another database path`, { cause: error });
+  }
+}
+
+function normalizeSha256(sha256: string): string {
+  const normalized = sha256.trim().toLowerCase();
+  if (!SHA256_HEX.test(normalized)) {
+    throw new BootstrapError(`invalid Chinook checksum "${oneLine(sha256)}": set CHINOOK_SHA256 to 64 hexadecimal characters`);
+  }
+  return normalized;
+}
+
+async function readSourceFile(sourcePath: string): Promise<Uint8Array> {
+  try {
+    return await readFile(sourcePath);
+  } catch (error) {
+    const problem = errorCode(error) === "ENOENT" ? `Chinook database not found at ${sourcePath}` : `cannot read Chinook database at ${sourcePath} (${describe(error)})`;
+    throw new BootstrapError(`${problem}: set CHINOOK_DB to a readable chinook.db`, { cause: error });
+  }
+}
+
+async function download(url: string): Promise<Uint8Array> {
+  const body = await fetchBody(url);
+  return isZip(body) ? extractDatabase(body, url) : body;
+}
+
+async function fetchBody(url: string): Promise<Uint8Array> {
+  const advice = "set CHINOOK_URL to a reachable Chinook database (zip or .db) or CHINOOK_DB to a local chinook.db";
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (error) {
+    throw new BootstrapError(`download of ${url} failed (${describe(error)}): ${advice}`, { cause: error });
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new BootstrapError(`download of ${url} failed: ${describeStatus(response)}: ${advice}`);
+  }
+  try {
+    return new Uint8Array(await response.arrayBuffer());
+  } catch (error) {
+    throw new BootstrapError(`download of ${url} was interrupted (${describe(error)}): ${advice}`, { cause: error });
+  }
+}
+
+function describeStatus(response: Response): string {
+  return oneLine(`HTTP ${response.status} ${response.statusText}`);
+}
+
+function isZip(bytes: Uint8Array): boolean {
+  return ZIP_MAGIC.every((byte, index) => bytes[index] === byte);
+}
+
+/** Returns the bytes of the chinook.db entry (at any depth) of a zip archive. */
+function extractDatabase(zip: Uint8Array, origin: string): Uint8Array {
+  let entries: Record<string, Uint8Array>;
+  try {
+    entries = unzipSync(zip, { filter: (file) => path.posix.basename(file.name) === DATABASE_ENTRY_NAME });
+  } catch (error) {
+    throw new BootstrapError(`cannot unzip ${origin} (${describe(error)}): set CHINOOK_URL to a valid Chinook zip or CHINOOK_DB to a local chinook.db`, { cause: error });
+  }
+  const [database] = Object.values(entries);
+  if (database === undefined) {
+    throw new BootstrapError(`the zip at ${origin} contains no ${DATABASE_ENTRY_NAME}: set CHINOOK_URL to a Chinook zip or CHINOOK_DB to a local chinook.db`);
+  }
+  return database;
+}
+
+function verifyChecksum(bytes: Uint8Array, expected: string, origin: string): void {
+  const actual = createHash("sha256").update(bytes).digest("hex");
+  if (actual !== expected) {
+    throw new BootstrapError(`checksum mismatch for ${origin}: expected ${expected}, got ${actual}; set CHINOOK_SHA256 if you meant to use a different Chinook build`);
+  }
+}
+
+/** Writes to a temp file beside the destination, flushes it, then renames it into place. */
+async function installAtomically(bytes: Uint8Array, destination: string): Promise<void> {
+  const directory = path.dirname(destination);
+  const tempPath = path.join(directory, `.${path.basename(destination)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await mkdir(directory, { recursive: true });
+    await writeDurably(tempPath, bytes);
+    await rename(tempPath, destination);
+  } catch (error) {
+    await rm(tempPath, { force: true });
+    throw new BootstrapError(`cannot write the working database to ${destination} (${describe(error)}): make its directory writable or choose another database path`, { cause: error });
+  }
+}
+
+async function writeDurably(filePath: string, bytes: Uint8Array): Promise<void> {
+  const file = await open(filePath, "wx", 0o644);
+  try {
+    await file.writeFile(bytes);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") {
+    return error.code;
+  }
+  return undefined;
+}
+
+/** A short, single-line description of an error, including fetch's underlying cause. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) {
+    return oneLine(String(error));
+  }
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : "";
+  return oneLine(`${error.message}${cause}`);
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, " ").trim();
+}
