@@ -1,0 +1,19 @@
+import type { Migration } from "kysely";
+import * as extendCustomers from "./0001_extend_customers";
+import * as customerIndexes from "./0002_customer_indexes";
+import * as customerTags from "./0003_customer_tags";
+import * as requestIds from "./0004_request_ids";
+import * as invoiceIndexes from "./0005_invoice_indexes";
+
+/**
+ * Every migration, by name; the Migrator applies them in name order. Listed
+ * statically (not read from the folder) so they work the same compiled, under
+ * jest, and bundled.
+ */
+export const migrations: Record<string, Migration> = {
+  "0001_extend_customers": extendCustomers,
+  "0002_customer_indexes": customerIndexes,
+  "0003_customer_tags": customerTags,
+  "0004_request_ids": requestIds,
+  "0005_invoice_indexes": invoiceIndexes,
+};

@@ -1,0 +1,96 @@
+import path from "node:path";
+import type { Level } from "pino";
+
+/**
+ * All configuration, read from the environment once and validated here; the
+ * rest of the code receives a Config and never reads process.env itself.
+ */
+export interface Config {
+  /** The working database, created from Chinook when missing. DATABASE_PATH. */
+  databasePath: string;
+  chinook: {
+    /** A local chinook.db to copy from instead of downloading. CHINOOK_DB. */
+    sourcePath: string | undefined;
+    /** Where to download Chinook from (zip or plain file). CHINOOK_URL. */
+    downloadUrl: string;
+    /** Expected sha256 of the Chinook database. CHINOOK_SHA256. */
+    sha256: string;
+  };
+  /** host:port to serve gRPC on. GRPC_ADDR. */
+  grpcAddress: string;
+  logLevel: Level;
+  /** How long in-flight calls may run after SIGTERM before being cancelled. SHUTDOWN_GRACE_MS. */
+  shutdownGraceMs: number;
+  /** How often the database health probe runs. HEALTH_PROBE_INTERVAL_MS. */
+  healthProbeIntervalMs: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export const DEFAULT_CHINOOK_URL = "https://www.sqlitetutorial.net/wp-content/uploads/2018/03/chinook.zip";
+export const DEFAULT_CHINOOK_SHA256 = "a3c903a61357c2059ea51ed5e3d79f33fa5f960cd948829b27f97ea8a4793c82";
+const LOG_LEVELS: readonly Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
+
+export function loadConfig(env: Env = process.env): Config {
+  return {
+    databasePath: path.resolve(text(env, "DATABASE_PATH") ?? "data/chinook.db"),
+    chinook: {
+      sourcePath: optionalPath(text(env, "CHINOOK_DB")),
+      downloadUrl: url(env, "CHINOOK_URL", DEFAULT_CHINOOK_URL),
+      sha256: sha256(env, "CHINOOK_SHA256", DEFAULT_CHINOOK_SHA256),
+    },
+    grpcAddress: hostPort(env, "GRPC_ADDR", "0.0.0.0:50051"),
+    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
+    shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0 }),
+    healthProbeIntervalMs: integer(env, "HEALTH_PROBE_INTERVAL_MS", 5_000, { min: 100 }),
+  };
+}
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function optionalPath(value: string | undefined): string | undefined {
+  return value === undefined ? undefined : path.resolve(value);
+}
+
+function url(env: Env, name: string, fallback: string): string {
+  const value = text(env, name) ?? fallback;
+  if (!URL.canParse(value)) throw new ConfigError(`${name} must be a URL, got "${value}"`);
+  return value;
+}
+
+function sha256(env: Env, name: string, fallback: string): string {
+  const value = (text(env, name) ?? fallback).toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(value)) throw new ConfigError(`${name} must be 64 hex digits`);
+  return value;
+}
+
+function hostPort(env: Env, name: string, fallback: string): string {
+  const value = text(env, name) ?? fallback;
+  const port = Number(value.slice(value.lastIndexOf(":") + 1));
+  if (!value.includes(":") || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`${name} must be host:port, got "${value}"`);
+  }
+  return value;
+}
+
+function integer(env: Env, name: string, fallback: number, { min }: { min: number }): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = text(env, name) ?? fallback;
+  const match = allowed.find((value) => value === raw);
+  if (match === undefined) throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  return match;
+}

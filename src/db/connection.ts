@@ -1,0 +1,77 @@
+import { statSync } from "node:fs";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, SqliteAdapter, SqliteDialect, type LogConfig } from "kysely";
+import type { Database as Schema } from "./schema";
+
+/** How long a writer waits for SQLite's lock before the call fails UNAVAILABLE. */
+const BUSY_TIMEOUT_MS = 5000;
+
+export interface Database {
+  /** The typed query builder every repository uses. */
+  readonly db: Kysely<Schema>;
+  /** The raw handle, for pragmas and maintenance only. */
+  readonly sqlite: BetterSqlite3.Database;
+  readonly path: string;
+  /** True when the file is still there and answers a query. */
+  isReachable(): boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * SQLite runs DDL inside transactions, but Kysely's adapter says it cannot,
+ * which would let a failed migration leave a half-applied schema. Saying yes
+ * makes the Migrator wrap each run in one transaction.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class ServerSqliteDialect extends SqliteDialect {
+  override createAdapter(): SqliteAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+export interface OpenOptions {
+  /** Kysely's query log hook, e.g. for debug logs and metrics. */
+  log?: LogConfig;
+}
+
+export function openDatabase(path: string, options: OpenOptions = {}): Database {
+  const sqlite = new BetterSqlite3(path, { fileMustExist: true });
+  applyServerPragmas(sqlite);
+  const db = createKysely(sqlite, options.log);
+  return {
+    db,
+    sqlite,
+    path,
+    isReachable: () => isReachable(sqlite, path),
+    close: () => db.destroy(),
+  };
+}
+
+function applyServerPragmas(sqlite: BetterSqlite3.Database): void {
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // int64 columns come back as bigint: ids never lose precision.
+  sqlite.defaultSafeIntegers(true);
+}
+
+function createKysely(sqlite: BetterSqlite3.Database, log: LogConfig | undefined): Kysely<Schema> {
+  return new Kysely<Schema>({ dialect: new ServerSqliteDialect({ database: sqlite }), log });
+}
+
+function isReachable(sqlite: BetterSqlite3.Database, path: string): boolean {
+  if (!sqlite.open) return false;
+  try {
+    statSync(path);
+    sqlite.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get();
+    return true;
+  } catch {
+    return false;
+  }
+}

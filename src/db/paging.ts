@@ -1,0 +1,85 @@
+import { createHash } from "node:crypto";
+import { InvalidArgumentError } from "../errors";
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 1000;
+
+/** One value of a keyset cursor: the last row's sort key(s) and id. */
+export type CursorValue = string | number | bigint | null;
+
+const TOKEN_VERSION = 1;
+
+/** AIP-158: 0 means the default, more than the maximum is clamped, negative is an error. */
+export function normalizePageSize(pageSize: number): number {
+  if (pageSize < 0) throw new InvalidArgumentError("page_size", "must not be negative");
+  if (pageSize === 0) return DEFAULT_PAGE_SIZE;
+  return Math.min(pageSize, MAX_PAGE_SIZE);
+}
+
+/**
+ * An opaque page token: the keyset position after the last row returned, bound
+ * to the request's filters and order (`binding`, any canonical string of them)
+ * so that a token reused with other ones is refused rather than misread.
+ */
+export function encodePageToken(binding: string, cursor: readonly CursorValue[]): string {
+  const payload = { v: TOKEN_VERSION, b: digest(binding), k: cursor.map(encodeValue) };
+  return Buffer.from(JSON.stringify(payload)).toString("base64url");
+}
+
+/** The cursor inside a token from encodePageToken; INVALID_ARGUMENT for anything else. */
+export function decodePageToken(token: string, binding: string, length: number): CursorValue[] {
+  const payload = parse(token);
+  if (payload.b !== digest(binding)) {
+    throw new InvalidArgumentError("page_token", "was issued for different filters or order_by");
+  }
+  if (payload.k.length !== length) throw malformed();
+  return payload.k.map(decodeValue);
+}
+
+type EncodedValue = string | number | null | { i: string };
+
+interface Payload {
+  v: number;
+  b: string;
+  k: EncodedValue[];
+}
+
+function digest(binding: string): string {
+  return createHash("sha256").update(binding).digest("base64url").slice(0, 16);
+}
+
+function encodeValue(value: CursorValue): EncodedValue {
+  return typeof value === "bigint" ? { i: value.toString() } : value;
+}
+
+function decodeValue(value: EncodedValue): CursorValue {
+  return value !== null && typeof value === "object" ? BigInt(value.i) : value;
+}
+
+function parse(token: string): Payload {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
+  } catch {
+    throw malformed();
+  }
+  if (!isPayload(payload)) throw malformed();
+  return payload;
+}
+
+function isPayload(value: unknown): value is Payload {
+  if (typeof value !== "object" || value === null) return false;
+  const { v, b, k } = value as Record<string, unknown>;
+  return v === TOKEN_VERSION && typeof b === "string" && Array.isArray(k) && k.every(isEncodedValue);
+}
+
+function isEncodedValue(value: unknown): value is EncodedValue {
+  if (value === null || typeof value === "string" || typeof value === "number") return true;
+  if (typeof value !== "object") return false;
+  const { i } = value as Record<string, unknown>;
+  return typeof i === "string" && /^-?\d{1,19}$/.test(i);
+}
+
+function malformed(): InvalidArgumentError {
+  return new InvalidArgumentError("page_token", "is not a token this service issued");
+}

@@ -1,0 +1,97 @@
+import type { ColumnType, Insertable, Selectable } from "kysely";
+
+/**
+ * The one typed view of every table the code touches. Column names are
+ * Chinook's own (PascalCase) plus the columns our migrations add (snake_case).
+ * Integers are bigint because the connection reads with safe integers: int64
+ * ids travel without loss from SQLite to the wire. Times we write are UTC
+ * ISO-8601 strings with milliseconds (`2026-01-02T03:04:05.678Z`), which sort
+ * as text.
+ */
+export interface Database {
+  customers: CustomersTable;
+  customer_tags: CustomerTagsTable;
+  employees: EmployeesTable;
+  invoices: InvoicesTable;
+  invoice_items: InvoiceItemsTable;
+  tracks: TracksTable;
+  request_ids: RequestIdsTable;
+}
+
+type Integer = ColumnType<bigint, bigint | number, bigint | number>;
+type GeneratedInteger = ColumnType<bigint, bigint | number | undefined, never>;
+
+export interface CustomersTable {
+  CustomerId: GeneratedInteger;
+  FirstName: string;
+  LastName: string;
+  Company: string | null;
+  Address: string | null;
+  City: string | null;
+  State: string | null;
+  Country: string | null;
+  PostalCode: string | null;
+  Phone: string | null;
+  Fax: string | null;
+  Email: string;
+  SupportRepId: Integer | null;
+  status: ColumnType<bigint, bigint | number | undefined, bigint | number>;
+  /** proto3 JSON of chinook.v1.CustomerProfile; NULL when the profile is empty. */
+  data: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** Maintained by triggers from `customers.data`: one row per profile tag. */
+export interface CustomerTagsTable {
+  CustomerId: Integer;
+  tag: string;
+}
+
+export interface EmployeesTable {
+  EmployeeId: GeneratedInteger;
+  LastName: string;
+  FirstName: string;
+}
+
+export interface InvoicesTable {
+  InvoiceId: GeneratedInteger;
+  CustomerId: Integer;
+  /** Chinook's DATETIME text, `YYYY-MM-DD HH:MM:SS` in UTC. */
+  InvoiceDate: string;
+  BillingAddress: string | null;
+  BillingCity: string | null;
+  BillingState: string | null;
+  BillingCountry: string | null;
+  BillingPostalCode: string | null;
+  /** Chinook stores money as REAL; the code computes in integer cents. */
+  Total: number;
+}
+
+export interface InvoiceItemsTable {
+  InvoiceLineId: GeneratedInteger;
+  InvoiceId: Integer;
+  TrackId: Integer;
+  UnitPrice: number;
+  Quantity: Integer;
+}
+
+export interface TracksTable {
+  TrackId: GeneratedInteger;
+  Name: string;
+  UnitPrice: number;
+}
+
+/** Idempotency keys: which resource a request_id created. */
+export interface RequestIdsTable {
+  operation: string;
+  request_id: string;
+  request_hash: string;
+  resource_id: Integer;
+  created_at: string;
+}
+
+export type CustomerRow = Selectable<CustomersTable>;
+export type NewCustomerRow = Insertable<CustomersTable>;
+export type InvoiceRow = Selectable<InvoicesTable>;
+export type InvoiceItemRow = Selectable<InvoiceItemsTable>;

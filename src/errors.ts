@@ -1,0 +1,44 @@
+/**
+ * Domain errors: what went wrong in terms of the business, independent of
+ * transport. Repositories and validators throw these; src/grpc/status.ts is the
+ * one place that turns them into gRPC status codes. Messages are written for
+ * clients and must never contain SQL, file paths or driver text.
+ */
+export abstract class DomainError extends Error {
+  abstract readonly kind: DomainErrorKind;
+}
+
+export type DomainErrorKind =
+  | "not_found"
+  | "already_exists"
+  | "invalid_argument"
+  | "failed_precondition"
+  | "unavailable";
+
+export class NotFoundError extends DomainError {
+  readonly kind = "not_found";
+}
+
+export class AlreadyExistsError extends DomainError {
+  readonly kind = "already_exists";
+}
+
+/** A request field is wrong; `field` is its proto name, e.g. `customer.email`. */
+export class InvalidArgumentError extends DomainError {
+  readonly kind = "invalid_argument";
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+  }
+}
+
+export class FailedPreconditionError extends DomainError {
+  readonly kind = "failed_precondition";
+}
+
+/** The database cannot be reached or is busy beyond its timeout. */
+export class UnavailableError extends DomainError {
+  readonly kind = "unavailable";
+}
