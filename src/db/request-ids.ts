@@ -1,0 +1,51 @@
+import { createHash } from "node:crypto";
+import { InvalidArgumentError } from "../errors";
+import type { Executor } from "./transaction";
+
+/**
+ * Idempotency keys (AIP-155), shared by every create that takes a request_id.
+ * Call `find` and `record` inside the same transaction as the create, so the
+ * key and the resource commit or roll back together.
+ */
+export class RequestIds {
+  constructor(private readonly db: Executor) {}
+
+  withTx(tx: Executor): RequestIds {
+    return new RequestIds(tx);
+  }
+
+  /**
+   * The id of the resource an earlier request with this id created, or
+   * undefined. INVALID_ARGUMENT when the id was used for a different request.
+   */
+  async find(operation: string, requestId: string, request: Uint8Array): Promise<bigint | undefined> {
+    const row = await this.db
+      .selectFrom("request_ids")
+      .select(["request_hash", "resource_id"])
+      .where("operation", "=", operation)
+      .where("request_id", "=", requestId)
+      .executeTakeFirst();
+    if (row === undefined) return undefined;
+    if (row.request_hash !== hashOf(request)) {
+      throw new InvalidArgumentError("request_id", "was already used for a different request");
+    }
+    return row.resource_id;
+  }
+
+  async record(operation: string, requestId: string, request: Uint8Array, resourceId: bigint): Promise<void> {
+    await this.db
+      .insertInto("request_ids")
+      .values({
+        operation,
+        request_id: requestId,
+        request_hash: hashOf(request),
+        resource_id: resourceId,
+        created_at: new Date().toISOString(),
+      })
+      .execute();
+  }
+}
+
+function hashOf(request: Uint8Array): string {
+  return createHash("sha256").update(request).digest("base64url");
+}

@@ -1,0 +1,38 @@
+import { SqliteError } from "better-sqlite3";
+import { AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError } from "../errors";
+
+/** Result codes (primary, before the underscore) that mean "try again later". */
+const UNAVAILABLE = new Set(["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY"]);
+
+/**
+ * Turns a driver error into a domain error with a client-safe message, or
+ * returns it unchanged when it is a bug (which then surfaces as INTERNAL and
+ * is logged with its detail). Driver messages never reach a client.
+ */
+export function translateSqliteError(error: unknown): unknown {
+  if (error instanceof DomainError || !(error instanceof SqliteError)) return error;
+  const primary = error.code.split("_").slice(0, 2).join("_");
+  if (UNAVAILABLE.has(primary)) return new UnavailableError("the database is unavailable; retry later");
+  if (error.code === "SQLITE_CONSTRAINT_UNIQUE" || error.code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+    return new AlreadyExistsError("the resource already exists");
+  }
+  if (error.code === "SQLITE_CONSTRAINT_FOREIGNKEY") {
+    return new FailedPreconditionError("the change refers to a resource that does not exist");
+  }
+  return error;
+}
+
+/** Runs a database call, translating driver errors on the way out. */
+export async function translatingErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw translateSqliteError(error);
+  }
+}
+
+/** The name of the index or column a UNIQUE violation names, e.g. `customers.Email`. */
+export function uniqueViolationTarget(error: unknown): string | undefined {
+  if (!(error instanceof SqliteError) || error.code !== "SQLITE_CONSTRAINT_UNIQUE") return undefined;
+  return /UNIQUE constraint failed: (.+)$/.exec(error.message)?.[1];
+}
