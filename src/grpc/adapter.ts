@@ -1,0 +1,258 @@
+import * as grpc from "@grpc/grpc-js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
+import { serviceError, toServiceError } from "./status";
+
+/** A message, or a plain object that `create()` turns into one. */
+export type MessageOrInit = MessageInitShape<DescMessage>;
+
+/** What grpc-js needs to (de)serialize one method, on the server and on the client. */
+export type GrpcMethodDefinition = grpc.MethodDefinition<MessageOrInit, MessageOrInit>;
+
+export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  call: grpc.ServerUnaryCall<MessageShape<I>, MessageShape<O>>,
+) => Promise<MessageInitShape<O>>;
+
+/** Writes its messages itself (honouring `write()`'s backpressure); the adapter ends the call. */
+export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  call: grpc.ServerWritableStream<MessageShape<I>, MessageShape<O>>,
+) => Promise<void>;
+
+export type BidiStreamingHandler<I extends DescMessage, O extends DescMessage> = (
+  call: grpc.ServerDuplexStream<MessageShape<I>, MessageShape<O>>,
+) => Promise<void>;
+
+/** The handler type for one method descriptor, chosen by its kind. */
+export type MethodHandler<M> = M extends {
+  methodKind: "unary";
+  input: infer I extends DescMessage;
+  output: infer O extends DescMessage;
+}
+  ? UnaryHandler<I, O>
+  : M extends {
+        methodKind: "server_streaming";
+        input: infer I extends DescMessage;
+        output: infer O extends DescMessage;
+      }
+    ? ServerStreamingHandler<I, O>
+    : M extends {
+          methodKind: "bidi_streaming";
+          input: infer I extends DescMessage;
+          output: infer O extends DescMessage;
+        }
+      ? BidiStreamingHandler<I, O>
+      : never;
+
+/** One handler per method of a generated service, keyed by the method's local name. */
+export type ServiceHandlers<S extends DescService> = {
+  [K in keyof S["method"]]: MethodHandler<S["method"][K]>;
+};
+
+export interface AdapterOptions {
+  /** Sees every error a handler threw; the caller decides what is worth logging. */
+  onError?: (method: DescMethod, error: unknown) => void;
+}
+
+/** The two arguments of `grpc.Server#addService`. */
+export interface GrpcService {
+  readonly service: DescService;
+  readonly definition: grpc.ServiceDefinition;
+  readonly implementation: grpc.UntypedServiceImplementation;
+}
+
+type LooseUnaryHandler = (
+  request: MessageOrInit,
+  call: grpc.ServerUnaryCall<MessageOrInit, MessageOrInit>,
+) => Promise<MessageOrInit>;
+type LooseServerStreamingHandler = (
+  request: MessageOrInit,
+  call: grpc.ServerWritableStream<MessageOrInit, MessageOrInit>,
+) => Promise<void>;
+type LooseBidiStreamingHandler = (
+  call: grpc.ServerDuplexStream<MessageOrInit, MessageOrInit>,
+) => Promise<void>;
+
+type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "cancelled" | "getDeadline">;
+type StreamingCall =
+  | grpc.ServerWritableStream<MessageOrInit, MessageOrInit>
+  | grpc.ServerDuplexStream<MessageOrInit, MessageOrInit>;
+
+/** The grpc-js service definition of a protobuf-es service; shared by server and client. */
+export function serviceDefinition(service: DescService): Record<string, GrpcMethodDefinition> {
+  return Object.fromEntries(service.methods.map((method) => [method.localName, methodDefinition(method)]));
+}
+
+function methodDefinition(method: DescMethod): GrpcMethodDefinition {
+  return {
+    path: methodPath(method),
+    originalName: method.name,
+    requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+    responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+    requestSerialize: serializerFor(method.input),
+    requestDeserialize: deserializerFor(method.input),
+    responseSerialize: serializerFor(method.output),
+    responseDeserialize: deserializerFor(method.output),
+  };
+}
+
+export function methodPath(method: DescMethod): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+function serializerFor(schema: DescMessage): grpc.serialize<MessageOrInit> {
+  return (value) => {
+    const bytes = toBinary(schema, create(schema, value));
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function deserializerFor(schema: DescMessage): grpc.deserialize<MessageOrInit> {
+  return (bytes) => fromBinary(schema, bytes);
+}
+
+/** Turns a generated service descriptor and its typed handlers into what `addService` takes. */
+export function adaptService<S extends DescService>(
+  service: S,
+  handlers: ServiceHandlers<S>,
+  options: AdapterOptions = {},
+): GrpcService {
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const method of service.methods) {
+    implementation[method.localName] = adaptMethod(method, handlerOf(handlers, method), options);
+  }
+  return { service, definition: serviceDefinition(service), implementation };
+}
+
+function handlerOf(handlers: object, method: DescMethod): unknown {
+  const handler: unknown = Reflect.get(handlers, method.localName);
+  if (typeof handler !== "function") {
+    throw new Error(`no handler for ${method.parent.typeName}.${method.name}`);
+  }
+  return handler;
+}
+
+// The casts below are the one place where descriptor-level code meets the typed
+// handlers: ServiceHandlers<S> guarantees each handler matches its method's kind.
+function adaptMethod(method: DescMethod, handler: unknown, options: AdapterOptions): grpc.UntypedHandleCall {
+  switch (method.methodKind) {
+    case "unary":
+      return adaptUnary(method, handler as LooseUnaryHandler, options);
+    case "server_streaming":
+      return adaptServerStreaming(method, handler as LooseServerStreamingHandler, options);
+    case "bidi_streaming":
+      return adaptBidiStreaming(method, handler as LooseBidiStreamingHandler, options);
+    case "client_streaming":
+      throw new Error(`client streaming is not supported: ${method.parent.typeName}.${method.name}`);
+  }
+}
+
+function adaptUnary(
+  method: DescMethod,
+  handler: LooseUnaryHandler,
+  options: AdapterOptions,
+): grpc.handleUnaryCall<MessageOrInit, MessageOrInit> {
+  return (call, callback) => {
+    void answerUnary(method, () => handler(call.request, call), call, callback, options);
+  };
+}
+
+async function answerUnary(
+  method: DescMethod,
+  invoke: () => Promise<MessageOrInit>,
+  call: SurfaceCall,
+  callback: grpc.sendUnaryData<MessageOrInit>,
+  options: AdapterOptions,
+): Promise<void> {
+  if (deadlineHasPassed(call)) {
+    callback(deadlineExceeded());
+    return;
+  }
+  let outcome: { response: MessageOrInit } | { error: grpc.ServiceError };
+  try {
+    outcome = { response: create(method.output, await invoke()) };
+  } catch (error) {
+    reportError(options, method, error);
+    outcome = { error: toServiceError(error) };
+  }
+  // The client is gone: grpc-js would drop the answer anyway, just more noisily.
+  if (call.cancelled) return;
+  if ("error" in outcome) callback(outcome.error);
+  else callback(null, outcome.response);
+}
+
+function adaptServerStreaming(
+  method: DescMethod,
+  handler: LooseServerStreamingHandler,
+  options: AdapterOptions,
+): grpc.handleServerStreamingCall<MessageOrInit, MessageOrInit> {
+  return (call) => {
+    void answerStreaming(method, () => handler(call.request, call), call, options);
+  };
+}
+
+function adaptBidiStreaming(
+  method: DescMethod,
+  handler: LooseBidiStreamingHandler,
+  options: AdapterOptions,
+): grpc.handleBidiStreamingCall<MessageOrInit, MessageOrInit> {
+  return (call) => {
+    void answerStreaming(method, () => handler(call), call, options);
+  };
+}
+
+async function answerStreaming(
+  method: DescMethod,
+  invoke: () => Promise<void>,
+  call: StreamingCall,
+  options: AdapterOptions,
+): Promise<void> {
+  if (deadlineHasPassed(call)) {
+    failStream(call, deadlineExceeded());
+    return;
+  }
+  try {
+    await invoke();
+    endStream(call);
+  } catch (error) {
+    // After a cancellation the handler typically fails on its destroyed stream:
+    // that is the client leaving, not a fault worth reporting.
+    if (call.cancelled) return;
+    reportError(options, method, error);
+    failStream(call, toServiceError(error));
+  }
+}
+
+function endStream(call: StreamingCall): void {
+  if (!call.cancelled && !call.writableEnded) call.end();
+}
+
+/** grpc-js turns an 'error' event on a server stream into the call's final status. */
+function failStream(call: StreamingCall, error: grpc.ServiceError): void {
+  call.emit("error", error);
+}
+
+function deadlineHasPassed(call: SurfaceCall): boolean {
+  const deadline = call.getDeadline();
+  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
+  return deadlineMs <= Date.now();
+}
+
+function deadlineExceeded(): grpc.ServiceError {
+  return serviceError(grpc.status.DEADLINE_EXCEEDED, "deadline exceeded");
+}
+
+function reportError(options: AdapterOptions, method: DescMethod, error: unknown): void {
+  try {
+    options.onError?.(method, error);
+  } catch {
+    // A failing error hook must not leave the call unanswered.
+  }
+}
