@@ -1,0 +1,99 @@
+/**
+ * `npm run migrate -- up|down|status`: applies, reverts or lists the schema
+ * migrations of the working database, creating it from Chinook first when it
+ * is missing (so it works on a fresh clone).
+ */
+import { SqliteError } from "better-sqlite3";
+import { ConfigError, loadConfig, type Config } from "../config";
+import { BootstrapError, ensureDatabase } from "./bootstrap";
+import { openDatabase, type Database } from "./connection";
+import { MigrationError, migrateDown, migrateToLatest, migrationStatus, type MigrationState } from "./migrate";
+
+export interface CliOutput {
+  stdout(line: string): void;
+  stderr(line: string): void;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Command = "up" | "down" | "status";
+type CommandRunner = (database: Database, out: CliOutput) => Promise<void>;
+
+export const USAGE = "usage: npm run migrate -- up|down|status";
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+const RUNNERS: Readonly<Record<Command, CommandRunner>> = { up, down, status };
+
+/** Runs one CLI invocation; returns the process exit code. */
+export async function runMigrateCli(argv: readonly string[], env: Env, out: CliOutput): Promise<number> {
+  const command = parseCommand(argv);
+  if (command === undefined) {
+    out.stderr(USAGE);
+    return EXIT_USAGE;
+  }
+  try {
+    await withDatabase(loadConfig(env), out, (database) => RUNNERS[command](database, out));
+    return EXIT_OK;
+  } catch (error) {
+    out.stderr(`migrate ${command} failed: ${describeFailure(error)}`);
+    return EXIT_FAILURE;
+  }
+}
+
+function parseCommand(argv: readonly string[]): Command | undefined {
+  const [command, ...extra] = argv;
+  if (extra.length > 0) return undefined;
+  return command === "up" || command === "down" || command === "status" ? command : undefined;
+}
+
+async function withDatabase(config: Config, out: CliOutput, work: (database: Database) => Promise<void>): Promise<void> {
+  const outcome = await ensureDatabase({ databasePath: config.databasePath, ...config.chinook });
+  if (outcome !== "existing") {
+    // On stderr so that stdout stays the command's own answer.
+    out.stderr(`${outcome} the Chinook database to ${config.databasePath}`);
+  }
+  const database = openDatabase(config.databasePath);
+  try {
+    await work(database);
+  } finally {
+    await database.close();
+  }
+}
+
+async function up({ db }: Database, out: CliOutput): Promise<void> {
+  const applied = await migrateToLatest(db);
+  if (applied.length === 0) out.stdout("already up to date");
+  for (const name of applied) out.stdout(`applied ${name}`);
+}
+
+async function down({ db }: Database, out: CliOutput): Promise<void> {
+  const reverted = await migrateDown(db);
+  if (reverted.length === 0) out.stdout("nothing to revert");
+  for (const name of reverted) out.stdout(`reverted ${name}`);
+}
+
+async function status({ db }: Database, out: CliOutput): Promise<void> {
+  for (const migration of await migrationStatus(db)) out.stdout(statusLine(migration));
+}
+
+function statusLine({ name, appliedAt }: MigrationState): string {
+  return appliedAt === undefined ? `pending  ${name}` : `applied ${appliedAt.toISOString()}  ${name}`;
+}
+
+/** Expected failures get their message alone; anything else is a bug, so it keeps its stack. */
+function describeFailure(error: unknown): string {
+  const expected = [ConfigError, BootstrapError, MigrationError, SqliteError].some((type) => error instanceof type);
+  if (expected && error instanceof Error) return error.message.replace(/\s+/g, " ").trim();
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}
+
+if (require.main === module) {
+  const consoleOutput: CliOutput = {
+    stdout: (line) => process.stdout.write(`${line}\n`),
+    stderr: (line) => process.stderr.write(`${line}\n`),
+  };
+  void runMigrateCli(process.argv.slice(2), process.env, consoleOutput).then((code) => {
+    process.exitCode = code;
+  });
+}
