@@ -13,15 +13,10 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  await closeCompletely(database);
+  await database.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** close() leaves the handle open when Kysely never ran a query (see the failing test below). */
-async function closeCompletely({ close, sqlite }: Database): Promise<void> {
-  await close();
-  if (sqlite.open) sqlite.close();
-}
 
 function pragma(name: string): unknown {
   return database.sqlite.pragma(name, { simple: true });
@@ -64,10 +59,7 @@ describe("isReachable", () => {
     expect(database.sqlite.open).toBe(false);
   });
 
-  // Known defect: close() is Kysely's destroy(), which does nothing when Kysely
-  // never initialised its driver, so the raw handle stays open. Make this a
-  // plain test once connection.ts also closes `sqlite` itself.
-  test.failing("is false once the database is closed before any query", async () => {
+  test("is false once the database is closed before any query", async () => {
     await database.close();
 
     expect(database.isReachable()).toBe(false);
@@ -82,7 +74,7 @@ describe("isReachable", () => {
       expect(orphan.isReachable()).toBe(false);
       expect(database.isReachable()).toBe(true);
     } finally {
-      await closeCompletely(orphan);
+      await orphan.close();
       rmSync(other.dir, { recursive: true, force: true });
     }
   });

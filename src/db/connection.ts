@@ -48,7 +48,11 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     sqlite,
     path,
     isReachable: () => isReachable(sqlite, path),
-    close: () => db.destroy(),
+    close: async () => {
+      await db.destroy();
+      // Kysely's destroy() is a no-op when it never ran a query; the handle must close anyway.
+      if (sqlite.open) sqlite.close();
+    },
   };
 }
 
