@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "gen/", "node_modules/", "coverage/", "*.js"] },
+  { ignores: ["dist/", "gen/", "node_modules/", "coverage/", "**/*.js"] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
