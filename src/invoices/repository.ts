@@ -1,0 +1,289 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
+import { InvoiceLineSchema, InvoiceSchema, type Invoice, type InvoiceLine } from "../../gen/chinook/v1/invoice_pb";
+import { decodePageToken, encodePageToken, normalizePageSize } from "../db/paging";
+import type { InvoiceRow } from "../db/schema";
+import { translatingErrors } from "../db/sqlite-errors";
+import type { Executor } from "../db/transaction";
+import { InvalidArgumentError, NotFoundError } from "../errors";
+import { centsFromReal, centsToReal, formatCents } from "./money";
+
+/** Billing fields as stored: NULL when unknown. */
+export interface BillingAddress {
+  address: string | null;
+  city: string | null;
+  state: string | null;
+  country: string | null;
+  postalCode: string | null;
+}
+
+/** What an invoice needs to know about the customer it bills. */
+export interface Buyer {
+  status: CustomerStatus;
+  address: BillingAddress;
+}
+
+export interface Track {
+  name: string;
+  unitPriceCents: bigint;
+}
+
+export interface NewInvoiceLine {
+  trackId: bigint;
+  quantity: number;
+  unitPriceCents: bigint;
+}
+
+export interface NewInvoice {
+  customerId: bigint;
+  /** Stored to the second, as Chinook's `YYYY-MM-DD HH:MM:SS` UTC text. */
+  invoiceTime: Date;
+  billing: BillingAddress;
+  lines: readonly NewInvoiceLine[];
+}
+
+export interface InvoicePage {
+  invoices: Invoice[];
+  nextPageToken: string;
+}
+
+/**
+ * A money column as it comes back. Chinook declares them NUMERIC, so SQLite
+ * stores a whole amount such as 990.0 as the INTEGER 990, which the
+ * safe-integer connection then reads as a bigint despite the schema's `number`.
+ */
+type StoredMoney = number | bigint;
+
+interface LineRow {
+  InvoiceLineId: bigint;
+  InvoiceId: bigint;
+  TrackId: bigint;
+  TrackName: string | null;
+  UnitPrice: StoredMoney;
+  Quantity: bigint;
+}
+
+/** Invoices and their lines (tables `invoices`, `invoice_items`), read and written as chinook.v1 messages. */
+export class InvoiceRepository {
+  constructor(private readonly db: Executor) {}
+
+  withTx(tx: Executor): InvoiceRepository {
+    return new InvoiceRepository(tx);
+  }
+
+  async get(id: bigint): Promise<Invoice> {
+    return translatingErrors(async () => {
+      const row = await this.db.selectFrom("invoices").selectAll().where("InvoiceId", "=", id).executeTakeFirst();
+      if (row === undefined) throw new NotFoundError(`invoice ${id} not found`);
+      const linesByInvoice = await this.linesOf([row.InvoiceId]);
+      return toInvoice(row, linesByInvoice.get(row.InvoiceId) ?? []);
+    });
+  }
+
+  /** A customer's invoices, newest first, paged by keyset on (InvoiceDate, InvoiceId). */
+  async listByCustomer(customerId: bigint, pageSize: number, pageToken: string): Promise<InvoicePage> {
+    const limit = normalizePageSize(pageSize);
+    const binding = pageBinding(customerId);
+    const after = pageToken === "" ? undefined : decodeCursor(pageToken, binding);
+    return translatingErrors(async () => {
+      const rows = await this.newestFirst(customerId, after, limit + 1);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const hasMore = rows.length > limit && last !== undefined;
+      return {
+        invoices: await this.withLines(page),
+        nextPageToken: hasMore ? encodePageToken(binding, [last.InvoiceDate, last.InvoiceId]) : "",
+      };
+    });
+  }
+
+  /** The customer's status and address, or undefined when there is no such customer. */
+  async findBuyer(customerId: bigint): Promise<Buyer | undefined> {
+    return translatingErrors(async () => {
+      const row = await this.db
+        .selectFrom("customers")
+        .select(["status", "Address", "City", "State", "Country", "PostalCode"])
+        .where("CustomerId", "=", customerId)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      return {
+        status: customerStatusOf(row.status),
+        address: { address: row.Address, city: row.City, state: row.State, country: row.Country, postalCode: row.PostalCode },
+      };
+    });
+  }
+
+  /** The tracks that exist among `trackIds`, by id; missing ids are simply absent. */
+  async findTracks(trackIds: readonly bigint[]): Promise<Map<bigint, Track>> {
+    if (trackIds.length === 0) return new Map();
+    return translatingErrors(async () => {
+      const rows = await this.db
+        .selectFrom("tracks")
+        .select(["TrackId", "Name", "UnitPrice"])
+        .where("TrackId", "in", trackIds)
+        .execute();
+      return new Map(rows.map((row) => [row.TrackId, { name: row.Name, unitPriceCents: centsOf(row.UnitPrice) }]));
+    });
+  }
+
+  /** Writes the invoice and all its lines; Total is the exact sum of the lines. Returns the new InvoiceId. */
+  async insert(invoice: NewInvoice): Promise<bigint> {
+    return translatingErrors(async () => {
+      const { InvoiceId } = await this.db
+        .insertInto("invoices")
+        .values({
+          CustomerId: invoice.customerId,
+          InvoiceDate: formatInvoiceDate(invoice.invoiceTime),
+          BillingAddress: invoice.billing.address,
+          BillingCity: invoice.billing.city,
+          BillingState: invoice.billing.state,
+          BillingCountry: invoice.billing.country,
+          BillingPostalCode: invoice.billing.postalCode,
+          Total: centsToReal(totalCentsOf(invoice.lines)),
+        })
+        .returning("InvoiceId")
+        .executeTakeFirstOrThrow();
+      await this.insertLines(InvoiceId, invoice.lines);
+      return InvoiceId;
+    });
+  }
+
+  private async insertLines(invoiceId: bigint, lines: readonly NewInvoiceLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.db
+      .insertInto("invoice_items")
+      .values(
+        lines.map((line) => ({
+          InvoiceId: invoiceId,
+          TrackId: line.trackId,
+          UnitPrice: centsToReal(line.unitPriceCents),
+          Quantity: line.quantity,
+        })),
+      )
+      .execute();
+  }
+
+  private newestFirst(customerId: bigint, after: Cursor | undefined, limit: number): Promise<InvoiceRow[]> {
+    let query = this.db.selectFrom("invoices").selectAll().where("CustomerId", "=", customerId);
+    if (after !== undefined) {
+      query = query.where(({ eb, refTuple, tuple }) =>
+        eb(refTuple("InvoiceDate", "InvoiceId"), "<", tuple(after.invoiceDate, after.invoiceId)),
+      );
+    }
+    return query.orderBy("InvoiceDate", "desc").orderBy("InvoiceId", "desc").limit(limit).execute();
+  }
+
+  /** The invoices with their lines, read for all of them in one query. */
+  private async withLines(rows: readonly InvoiceRow[]): Promise<Invoice[]> {
+    const linesByInvoice = await this.linesOf(rows.map((row) => row.InvoiceId));
+    return rows.map((row) => toInvoice(row, linesByInvoice.get(row.InvoiceId) ?? []));
+  }
+
+  private async linesOf(invoiceIds: readonly bigint[]): Promise<Map<bigint, InvoiceLine[]>> {
+    const linesByInvoice = new Map<bigint, InvoiceLine[]>();
+    if (invoiceIds.length === 0) return linesByInvoice;
+    const rows: LineRow[] = await this.db
+      .selectFrom("invoice_items as item")
+      // A left join: a line whose track went missing still counts towards the total, so it must still be shown.
+      .leftJoin("tracks as track", "track.TrackId", "item.TrackId")
+      .select([
+        "item.InvoiceLineId",
+        "item.InvoiceId",
+        "item.TrackId",
+        "track.Name as TrackName",
+        "item.UnitPrice",
+        "item.Quantity",
+      ])
+      .where("item.InvoiceId", "in", invoiceIds)
+      .orderBy("item.InvoiceId")
+      .orderBy("item.InvoiceLineId")
+      .execute();
+    for (const row of rows) {
+      const lines = linesByInvoice.get(row.InvoiceId) ?? [];
+      lines.push(toInvoiceLine(row));
+      linesByInvoice.set(row.InvoiceId, lines);
+    }
+    return linesByInvoice;
+  }
+}
+
+// Row ⇄ message mapping: the one place that knows both shapes.
+
+function toInvoice(row: InvoiceRow, lines: InvoiceLine[]): Invoice {
+  return create(InvoiceSchema, {
+    invoiceId: row.InvoiceId,
+    customerId: row.CustomerId,
+    invoiceTime: timestampFromInvoiceDate(row.InvoiceDate),
+    billingAddress: row.BillingAddress ?? undefined,
+    billingCity: row.BillingCity ?? undefined,
+    billingState: row.BillingState ?? undefined,
+    billingCountry: row.BillingCountry ?? undefined,
+    billingPostalCode: row.BillingPostalCode ?? undefined,
+    total: formatCents(centsOf(row.Total)),
+    lines,
+  });
+}
+
+function toInvoiceLine(row: LineRow): InvoiceLine {
+  return create(InvoiceLineSchema, {
+    invoiceLineId: row.InvoiceLineId,
+    trackId: row.TrackId,
+    trackName: row.TrackName ?? "",
+    unitPrice: formatCents(centsOf(row.UnitPrice)),
+    quantity: Number(row.Quantity),
+  });
+}
+
+/** Chinook's DATETIME text: `YYYY-MM-DD HH:MM:SS`, UTC. */
+const INVOICE_DATE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
+
+function timestampFromInvoiceDate(text: string): Timestamp {
+  const date = new Date(`${text.replace(" ", "T")}Z`);
+  if (!INVOICE_DATE.test(text) || Number.isNaN(date.getTime())) {
+    throw new Error(`InvoiceDate is not Chinook's date format: ${text}`);
+  }
+  return timestampFromDate(date);
+}
+
+/** New rows keep Chinook's format so that dates keep sorting (and paging) as text. */
+function formatInvoiceDate(time: Date): string {
+  return time.toISOString().slice(0, 19).replace("T", " ");
+}
+
+function centsOf(stored: StoredMoney): bigint {
+  return typeof stored === "bigint" ? stored * 100n : centsFromReal(stored);
+}
+
+function totalCentsOf(lines: readonly NewInvoiceLine[]): bigint {
+  return lines.reduce((sum, line) => sum + line.unitPriceCents * BigInt(line.quantity), 0n);
+}
+
+function customerStatusOf(stored: bigint): CustomerStatus {
+  const status = Number(stored);
+  return isCustomerStatus(status) ? status : CustomerStatus.UNSPECIFIED;
+}
+
+function isCustomerStatus(value: number): value is CustomerStatus {
+  return value in CustomerStatus;
+}
+
+// Keyset paging.
+
+interface Cursor {
+  invoiceDate: string;
+  invoiceId: bigint;
+}
+
+/** A page token only continues the listing of the customer it was issued for. */
+function pageBinding(customerId: bigint): string {
+  return `invoices?customer_id=${customerId}`;
+}
+
+function decodeCursor(token: string, binding: string): Cursor {
+  const [invoiceDate, invoiceId] = decodePageToken(token, binding, 2);
+  if (typeof invoiceDate !== "string" || typeof invoiceId !== "bigint") {
+    throw new InvalidArgumentError("page_token", "is not a token this service issued");
+  }
+  return { invoiceDate, invoiceId };
+}
