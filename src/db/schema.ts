@@ -20,6 +20,11 @@ export interface Database {
 
 type Integer = ColumnType<bigint, bigint | number, bigint | number>;
 type GeneratedInteger = ColumnType<bigint, bigint | number | undefined, never>;
+/**
+ * Chinook's NUMERIC(10,2) money: SQLite stores 0.99 as REAL but 99.0 as
+ * INTEGER, which safe integers read as bigint. Code computes in cents.
+ */
+type Money = ColumnType<number | bigint, number, number>;
 
 export interface CustomersTable {
   CustomerId: GeneratedInteger;
@@ -64,22 +69,21 @@ export interface InvoicesTable {
   BillingState: string | null;
   BillingCountry: string | null;
   BillingPostalCode: string | null;
-  /** Chinook stores money as REAL; the code computes in integer cents. */
-  Total: number;
+  Total: Money;
 }
 
 export interface InvoiceItemsTable {
   InvoiceLineId: GeneratedInteger;
   InvoiceId: Integer;
   TrackId: Integer;
-  UnitPrice: number;
+  UnitPrice: Money;
   Quantity: Integer;
 }
 
 export interface TracksTable {
   TrackId: GeneratedInteger;
   Name: string;
-  UnitPrice: number;
+  UnitPrice: Money;
 }
 
 /** Idempotency keys: which resource a request_id created. */
