@@ -1,0 +1,211 @@
+/**
+ * The rules a Customer must satisfy before it is written. The limits are data
+ * (FIELD_LIMITS); the walk over the message is driven by the descriptors, so
+ * every string, enum and nested field is checked, including ones added later.
+ */
+import { isMessage, type DescEnum, type DescField } from "@bufbuild/protobuf";
+import {
+  isReflectList,
+  isReflectMap,
+  isReflectMessage,
+  reflect,
+  type ReflectList,
+  type ReflectMap,
+  type ReflectMessage,
+} from "@bufbuild/protobuf/reflect";
+import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
+import { InvalidArgumentError } from "../errors";
+import { OUTPUT_ONLY_FIELDS } from "./field-mask";
+
+/** What a field, or each item of a repeated field or entry of a map, must satisfy. */
+export interface FieldRule {
+  /** Must be set; text must not be blank. */
+  readonly required?: boolean;
+  /** Text length in characters (Unicode code points). */
+  readonly maxChars?: number;
+  /** Text may contain tabs and line breaks (other control characters are always rejected). */
+  readonly multiline?: boolean;
+  /** Text must be an email address. */
+  readonly email?: boolean;
+  /** Integers must be greater than zero. */
+  readonly positive?: boolean;
+  /** An enum value this field must not take, and why. */
+  readonly forbidden?: { readonly value: number; readonly reason: string };
+  /** Repeated and map fields: at most this many items or entries. */
+  readonly maxItems?: number;
+  /** Repeated fields: each item; map fields: each value. */
+  readonly items?: FieldRule;
+  /** Map fields: each key. */
+  readonly keys?: FieldRule;
+}
+
+/** Rules keyed by proto field path within Customer. */
+export const FIELD_LIMITS = {
+  first_name: { required: true, maxChars: 40 },
+  last_name: { required: true, maxChars: 20 },
+  company: { maxChars: 80 },
+  address: { maxChars: 70 },
+  city: { maxChars: 40 },
+  state: { maxChars: 40 },
+  country: { maxChars: 40 },
+  postal_code: { maxChars: 10 },
+  phone: { maxChars: 24 },
+  fax: { maxChars: 24 },
+  email: { required: true, maxChars: 60, email: true },
+  support_rep_id: { positive: true },
+  status: { forbidden: { value: CustomerStatus.DELETED, reason: "use DeleteCustomer to delete" } },
+  "profile.tags": { maxItems: 100, items: { required: true, maxChars: 64 } },
+  "profile.favorite_genre_ids": { maxItems: 100, items: { positive: true } },
+  "profile.attributes": { maxItems: 100, keys: { required: true, maxChars: 64 }, items: { maxChars: 1024 } },
+  "profile.notes": { maxChars: 4000, multiline: true },
+} as const satisfies Readonly<Record<string, FieldRule>>;
+
+const RULES: Readonly<Record<string, FieldRule | undefined>> = FIELD_LIMITS;
+const NO_RULE: FieldRule = {};
+
+const CONTROL_CHARACTER = /\p{Cc}/u;
+const CONTROL_CHARACTER_OTHER_THAN_WHITESPACE = /(?![\t\n\r])\p{Cc}/u;
+// Pragmatic, not RFC 5322: one "@", a non-empty local part, a dotted domain, no whitespace.
+const EMAIL_ADDRESS = /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/u;
+
+// The proto3 JSON encoding, in which profiles are stored, covers only years 0001 to 9999.
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
+const MAX_NANOS = 999_999_999;
+
+/** Where a value sits. */
+interface Location {
+  /** Its field's key in FIELD_LIMITS. */
+  readonly rule: string;
+  /** Its path as the client sees it, for errors. */
+  readonly path: string;
+  /** The part of a map entry an error is about, when it is the key. */
+  readonly subject?: string;
+}
+
+/**
+ * Throws InvalidArgumentError naming the first field that breaks a rule, as
+ * `${prefix}.first_name`, `${prefix}.profile.tags[2]`, `${prefix}.profile.attributes["k"]`.
+ * Output-only fields are not checked: the server overwrites them.
+ */
+export function validateCustomer(customer: Customer, prefix = "customer"): void {
+  validateMessage(reflect(CustomerSchema, customer), { rule: "", path: prefix });
+}
+
+function validateMessage(message: ReflectMessage, at: Location): void {
+  for (const field of message.fields) {
+    const rule = at.rule === "" ? field.name : `${at.rule}.${field.name}`;
+    if (OUTPUT_ONLY_FIELDS.has(rule)) {
+      continue;
+    }
+    validateField(message, field, { rule, path: `${at.path}.${field.name}` });
+  }
+}
+
+function validateField(message: ReflectMessage, field: DescField, at: Location): void {
+  const rule = RULES[at.rule] ?? NO_RULE;
+  if (!message.isSet(field)) {
+    if (rule.required) {
+      fail(at, "is required");
+    }
+    return;
+  }
+  const value = message.get(field);
+  if (isReflectList(value)) {
+    validateList(value, field, rule, at);
+  } else if (isReflectMap(value)) {
+    validateMap(value, field, rule, at);
+  } else {
+    validateValue(value, field.enum, rule, at);
+  }
+}
+
+function validateList(list: ReflectList, field: DescField, rule: FieldRule, at: Location): void {
+  checkCount(list.size, "items", rule, at);
+  for (const [index, item] of list.entries()) {
+    validateValue(item, field.enum, rule.items ?? NO_RULE, { ...at, path: `${at.path}[${index}]` });
+  }
+}
+
+function validateMap(map: ReflectMap, field: DescField, rule: FieldRule, at: Location): void {
+  checkCount(map.size, "entries", rule, at);
+  for (const [key, value] of map) {
+    const entry = { ...at, path: `${at.path}[${JSON.stringify(String(key))}]` };
+    validateValue(key, undefined, rule.keys ?? NO_RULE, { ...entry, subject: "key" });
+    validateValue(value, field.enum, rule.items ?? NO_RULE, entry);
+  }
+}
+
+function validateValue(value: unknown, enumType: DescEnum | undefined, rule: FieldRule, at: Location): void {
+  if (typeof value === "string") {
+    validateText(value, rule, at);
+  } else if (typeof value === "number" && enumType !== undefined) {
+    validateEnum(value, enumType, rule, at);
+  } else if (typeof value === "number" || typeof value === "bigint") {
+    validateInteger(value, rule, at);
+  } else if (isReflectMessage(value)) {
+    validateNestedMessage(value, at);
+  }
+}
+
+function validateText(text: string, rule: FieldRule, at: Location): void {
+  if (rule.required && text.trim() === "") {
+    fail(at, "must not be blank");
+  }
+  if ((rule.multiline ? CONTROL_CHARACTER_OTHER_THAN_WHITESPACE : CONTROL_CHARACTER).test(text)) {
+    fail(at, "must not contain control characters");
+  }
+  const length = countCharacters(text);
+  if (rule.maxChars !== undefined && length > rule.maxChars) {
+    fail(at, `must be at most ${rule.maxChars} characters, got ${length}`);
+  }
+  if (rule.email && !EMAIL_ADDRESS.test(text)) {
+    fail(at, "must be a valid email address");
+  }
+}
+
+/** Unicode code points, as a client counts characters: "Gonçalves" is 9, an emoji is 1. */
+function countCharacters(text: string): number {
+  return [...text].length;
+}
+
+function validateEnum(value: number, enumType: DescEnum, rule: FieldRule, at: Location): void {
+  if (enumType.value[value] === undefined) {
+    fail(at, `unknown ${enumType.name} value ${value}`);
+  }
+  if (rule.forbidden?.value === value) {
+    fail(at, rule.forbidden.reason);
+  }
+}
+
+function validateInteger(value: number | bigint, rule: FieldRule, at: Location): void {
+  if (rule.positive && value <= 0) {
+    fail(at, "must be greater than 0");
+  }
+}
+
+function validateNestedMessage(message: ReflectMessage, at: Location): void {
+  if (isMessage(message.message, TimestampSchema)) {
+    validateTimestamp(message.message, at);
+  } else {
+    validateMessage(message, at);
+  }
+}
+
+function validateTimestamp(timestamp: Timestamp, at: Location): void {
+  const inRange = timestamp.seconds >= MIN_TIMESTAMP_SECONDS && timestamp.seconds <= MAX_TIMESTAMP_SECONDS;
+  if (!inRange || timestamp.nanos < 0 || timestamp.nanos > MAX_NANOS) {
+    fail(at, "must be a valid timestamp between 0001-01-01 and 9999-12-31");
+  }
+}
+
+function checkCount(count: number, noun: string, rule: FieldRule, at: Location): void {
+  if (rule.maxItems !== undefined && count > rule.maxItems) {
+    fail(at, `must have at most ${rule.maxItems} ${noun}, got ${count}`);
+  }
+}
+
+function fail(at: Location, reason: string): never {
+  throw new InvalidArgumentError(at.path, at.subject === undefined ? reason : `${at.subject} ${reason}`);
+}
