@@ -11,6 +11,7 @@ import {
 } from "../gen/chinook/v1/customer_pb";
 import { FIELD_LIMITS, validateCustomer } from "../src/customers/validation";
 import { InvalidArgumentError } from "../src/errors";
+import { thrownBy } from "./support/errors";
 
 type CustomerInit = Exclude<MessageInitShape<typeof CustomerSchema>, Customer>;
 type ProfileInit = Exclude<MessageInitShape<typeof CustomerProfileSchema>, CustomerProfile>;
@@ -50,17 +51,6 @@ function withField(name: string, value: unknown): Customer {
   return customer;
 }
 
-function thrownBy(action: () => unknown): InvalidArgumentError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof InvalidArgumentError) {
-      return error;
-    }
-    throw error;
-  }
-  throw new Error("expected an InvalidArgumentError, but nothing was thrown");
-}
 
 function invalidFieldOf(customer: Customer, prefix?: string): string {
   return thrownBy(() => validateCustomer(customer, prefix)).field;

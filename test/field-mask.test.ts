@@ -10,7 +10,7 @@ import {
   type CustomerProfile,
 } from "../gen/chinook/v1/customer_pb";
 import { applyUpdateMask, OUTPUT_ONLY_FIELDS, validateUpdateMask } from "../src/customers/field-mask";
-import { InvalidArgumentError } from "../src/errors";
+import { thrownBy } from "./support/errors";
 
 type CustomerInit = MessageInitShape<typeof CustomerSchema>;
 
@@ -70,17 +70,6 @@ function expectCustomer(actual: Customer, expected: Customer): void {
   expect(equals(CustomerSchema, actual, expected)).toBe(true);
 }
 
-function thrownBy(action: () => unknown): InvalidArgumentError {
-  try {
-    action();
-  } catch (error) {
-    if (error instanceof InvalidArgumentError) {
-      return error;
-    }
-    throw error;
-  }
-  throw new Error("expected an InvalidArgumentError, but nothing was thrown");
-}
 
 describe("applyUpdateMask", () => {
   it("replaces a single masked field", () => {

@@ -16,7 +16,9 @@ const DECIMAL = /^(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/;
  * 0.99 is really 0.98999999999999999112, and 1.005 is stored a hair below the
  * half, yet both mean the decimal that was written.
  */
-export function centsFromReal(value: number): bigint {
+export function centsFromReal(value: number | bigint): bigint {
+  // NUMERIC affinity stores whole amounts as INTEGER, read as bigint units.
+  if (typeof value === "bigint") return value * CENTS_PER_UNIT;
   if (!Number.isFinite(value)) throw new RangeError(`not a finite amount: ${value}`);
   const magnitude = roundedCentsOf(Math.abs(value).toString());
   return value < 0 ? -magnitude : magnitude;

@@ -3,7 +3,7 @@ import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 import { InvoiceLineSchema, InvoiceSchema, type Invoice, type InvoiceLine } from "../../gen/chinook/v1/invoice_pb";
 import { decodePageToken, encodePageToken, normalizePageSize } from "../db/paging";
-import type { InvoiceRow } from "../db/schema";
+import type { InvoiceItemRow, InvoiceRow } from "../db/schema";
 import { translatingErrors } from "../db/sqlite-errors";
 import type { Executor } from "../db/transaction";
 import { InvalidArgumentError, NotFoundError } from "../errors";
@@ -48,19 +48,12 @@ export interface InvoicePage {
   nextPageToken: string;
 }
 
-/**
- * A money column as it comes back. Chinook declares them NUMERIC, so SQLite
- * stores a whole amount such as 990.0 as the INTEGER 990, which the
- * safe-integer connection then reads as a bigint despite the schema's `number`.
- */
-type StoredMoney = number | bigint;
-
 interface LineRow {
   InvoiceLineId: bigint;
   InvoiceId: bigint;
   TrackId: bigint;
   TrackName: string | null;
-  UnitPrice: StoredMoney;
+  UnitPrice: InvoiceItemRow["UnitPrice"];
   Quantity: bigint;
 }
 
@@ -123,7 +116,7 @@ export class InvoiceRepository {
         .select(["TrackId", "Name", "UnitPrice"])
         .where("TrackId", "in", trackIds)
         .execute();
-      return new Map(rows.map((row) => [row.TrackId, { name: row.Name, unitPriceCents: centsOf(row.UnitPrice) }]));
+      return new Map(rows.map((row) => [row.TrackId, { name: row.Name, unitPriceCents: centsFromReal(row.UnitPrice) }]));
     });
   }
 
@@ -220,7 +213,7 @@ function toInvoice(row: InvoiceRow, lines: InvoiceLine[]): Invoice {
     billingState: row.BillingState ?? undefined,
     billingCountry: row.BillingCountry ?? undefined,
     billingPostalCode: row.BillingPostalCode ?? undefined,
-    total: formatCents(centsOf(row.Total)),
+    total: formatCents(centsFromReal(row.Total)),
     lines,
   });
 }
@@ -230,7 +223,7 @@ function toInvoiceLine(row: LineRow): InvoiceLine {
     invoiceLineId: row.InvoiceLineId,
     trackId: row.TrackId,
     trackName: row.TrackName ?? "",
-    unitPrice: formatCents(centsOf(row.UnitPrice)),
+    unitPrice: formatCents(centsFromReal(row.UnitPrice)),
     quantity: Number(row.Quantity),
   });
 }
@@ -249,10 +242,6 @@ function timestampFromInvoiceDate(text: string): Timestamp {
 /** New rows keep Chinook's format so that dates keep sorting (and paging) as text. */
 function formatInvoiceDate(time: Date): string {
   return time.toISOString().slice(0, 19).replace("T", " ");
-}
-
-function centsOf(stored: StoredMoney): bigint {
-  return typeof stored === "bigint" ? stored * 100n : centsFromReal(stored);
 }
 
 function totalCentsOf(lines: readonly NewInvoiceLine[]): bigint {
