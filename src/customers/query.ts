@@ -1,0 +1,264 @@
+import { enumToJson } from "@bufbuild/protobuf";
+import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
+import { CustomerStatus, LoyaltyTier, LoyaltyTierSchema } from "../../gen/chinook/v1/customer_pb";
+import { LOYALTY_TIER_EXPRESSION } from "../../migrations/0002_customer_indexes";
+import { decodePageToken, encodePageToken, type CursorValue } from "../db/paging";
+import type { CustomerRow, Database } from "../db/schema";
+import { InvalidArgumentError } from "../errors";
+import { statusToColumn, timeToColumn } from "./rows";
+
+/** ListCustomers' and ExportCustomers' filters, all ANDed; unset means any. */
+export interface CustomerFilter {
+  country?: string;
+  /** UNSPECIFIED means any. Asking for DELETED shows deleted customers. */
+  status?: CustomerStatus;
+  /** Exact, case-insensitive. */
+  email?: string;
+  /** First or last name starts with this, case-insensitive (ASCII, as SQLite's NOCASE). */
+  namePrefix?: string;
+  supportRepId?: bigint;
+  /** UNSPECIFIED means any. */
+  loyaltyTier?: LoyaltyTier;
+  tag?: string;
+  /** Inclusive. */
+  createdAfter?: Date;
+  /** Exclusive. */
+  createdBefore?: Date;
+  showDeleted: boolean;
+}
+
+export type CustomerOrderField = "customer_id" | "last_name" | "email" | "country" | "create_time" | "update_time";
+
+export interface CustomerOrder {
+  field: CustomerOrderField;
+  descending: boolean;
+}
+
+/** Where a keyset page starts: just past this sort key and id, in the page's order. */
+export interface Cursor {
+  /** The sort column's value; always null when ordering by customer_id. */
+  key: string | null;
+  id: bigint;
+}
+
+type CustomerExpressions = ExpressionBuilder<Database, "customers">;
+type Condition = Expression<SqlBool>;
+type FilterCondition = (eb: CustomerExpressions, filter: CustomerFilter) => Condition | undefined;
+type SortedField = Exclude<CustomerOrderField, "customer_id">;
+
+interface SortKey {
+  column: "LastName" | "Email" | "Country" | "created_at" | "updated_at";
+  /** Carries the collation of the column's index, so ORDER BY and the keyset walk that index. */
+  expression: Expression<string | null>;
+  nullable: boolean;
+}
+
+const ORDER_FIELDS: readonly CustomerOrderField[] = [
+  "customer_id",
+  "last_name",
+  "email",
+  "country",
+  "create_time",
+  "update_time",
+];
+
+const DEFAULT_ORDER: CustomerOrder = { field: "customer_id", descending: false };
+
+const SORT_KEYS: Record<SortedField, SortKey> = {
+  last_name: { column: "LastName", expression: noCase("LastName"), nullable: false },
+  email: { column: "Email", expression: noCase("Email"), nullable: false },
+  country: { column: "Country", expression: sql.ref("Country"), nullable: true },
+  create_time: { column: "created_at", expression: sql.ref("created_at"), nullable: false },
+  update_time: { column: "updated_at", expression: sql.ref("updated_at"), nullable: false },
+};
+
+const LIKE_ESCAPE = "\\";
+
+/** AIP-132 order_by: "" (customer_id), or one field optionally followed by "asc" or "desc". */
+export function parseOrderBy(orderBy: string): CustomerOrder {
+  const words = orderBy.trim().split(/\s+/).filter((word) => word !== "");
+  const [field, direction, ...rest] = words;
+  if (field === undefined) return DEFAULT_ORDER;
+  if (!isOrderField(field) || rest.length > 0) throw invalidOrderBy();
+  const keyword = (direction ?? "asc").toLowerCase();
+  if (keyword !== "asc" && keyword !== "desc") throw invalidOrderBy();
+  return { field, descending: keyword === "desc" };
+}
+
+function isOrderField(word: string): word is CustomerOrderField {
+  return ORDER_FIELDS.some((field) => field === word);
+}
+
+function invalidOrderBy(): InvalidArgumentError {
+  return new InvalidArgumentError(
+    "order_by",
+    `must be one of ${ORDER_FIELDS.join(", ")}, optionally followed by " asc" or " desc"`,
+  );
+}
+
+/** Every filter of `filter`, ANDed. */
+export function matchingFilter(eb: CustomerExpressions, filter: CustomerFilter): Condition {
+  return eb.and(FILTER_CONDITIONS.flatMap((condition) => condition(eb, filter) ?? []));
+}
+
+const hidingDeleted: FilterCondition = (eb, filter) =>
+  filter.showDeleted || filter.status === CustomerStatus.DELETED
+    ? undefined
+    : eb("status", "<>", statusToColumn(CustomerStatus.DELETED));
+
+const byStatus: FilterCondition = (eb, { status }) =>
+  status === undefined || status === CustomerStatus.UNSPECIFIED
+    ? undefined
+    : eb("status", "=", statusToColumn(status));
+
+const byCountry: FilterCondition = (eb, { country }) =>
+  country === undefined ? undefined : eb("Country", "=", country);
+
+// The collation on the value makes SQLite use the NOCASE email indexes.
+const byEmail: FilterCondition = (_eb, { email }) =>
+  email === undefined ? undefined : sql<SqlBool>`${sql.ref("Email")} = ${email} COLLATE NOCASE`;
+
+// An empty prefix matches everyone, and as a LIKE pattern it would defeat the indexes.
+const byNamePrefix: FilterCondition = (eb, { namePrefix }) =>
+  namePrefix === undefined || namePrefix === ""
+    ? undefined
+    : eb.or([startsWith("FirstName", namePrefix), startsWith("LastName", namePrefix)]);
+
+const bySupportRep: FilterCondition = (eb, { supportRepId }) =>
+  supportRepId === undefined ? undefined : eb("SupportRepId", "=", supportRepId);
+
+// proto3 JSON stores enum names; the expression must be the indexed one verbatim.
+const byLoyaltyTier: FilterCondition = (_eb, { loyaltyTier }) =>
+  loyaltyTier === undefined || loyaltyTier === LoyaltyTier.UNSPECIFIED
+    ? undefined
+    : sql<SqlBool>`${sql.raw(LOYALTY_TIER_EXPRESSION)} = ${enumToJson(LoyaltyTierSchema, loyaltyTier)}`;
+
+const byTag: FilterCondition = (eb, { tag }) =>
+  tag === undefined
+    ? undefined
+    : eb("CustomerId", "in", eb.selectFrom("customer_tags").select("CustomerId").where("tag", "=", tag));
+
+const createdFrom: FilterCondition = (eb, { createdAfter }) =>
+  createdAfter === undefined ? undefined : eb("created_at", ">=", timeToColumn(createdAfter));
+
+const createdUntil: FilterCondition = (eb, { createdBefore }) =>
+  createdBefore === undefined ? undefined : eb("created_at", "<", timeToColumn(createdBefore));
+
+const FILTER_CONDITIONS: readonly FilterCondition[] = [
+  hidingDeleted,
+  byStatus,
+  byCountry,
+  byEmail,
+  byNamePrefix,
+  bySupportRep,
+  byLoyaltyTier,
+  byTag,
+  createdFrom,
+  createdUntil,
+];
+
+// LIKE is case-insensitive for ASCII, like the NOCASE name indexes it can then use.
+function startsWith(column: "FirstName" | "LastName", prefix: string): Condition {
+  return sql<SqlBool>`${sql.ref(column)} LIKE ${likePrefixPattern(prefix)} ESCAPE '\\'`;
+}
+
+function likePrefixPattern(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (special) => LIKE_ESCAPE + special)}%`;
+}
+
+/** ORDER BY the sort key, then CustomerId in the same direction: a total order. */
+export function inOrder<O>(
+  query: SelectQueryBuilder<Database, "customers", O>,
+  order: CustomerOrder,
+): SelectQueryBuilder<Database, "customers", O> {
+  const direction = order.descending ? "desc" : "asc";
+  const sorted = order.field === "customer_id" ? query : query.orderBy(SORT_KEYS[order.field].expression, direction);
+  return sorted.orderBy("CustomerId", direction);
+}
+
+/** A condition on the rows of `customers`. */
+export type RowCondition = (eb: CustomerExpressions) => Condition;
+
+/**
+ * The rows after `cursor` in `order`, as consecutive runs: a page reads them in
+ * turn until it is full. Each run is one index range SQLite can seek, which an
+ * OR of a range and `IS NULL` is not. SQLite sorts NULL first, so ascending
+ * NULL keys come before every value and descending ones after.
+ */
+export function runsAfter(order: CustomerOrder, cursor: Cursor | undefined): RowCondition[] {
+  if (cursor === undefined) return [(eb) => eb.and([])];
+  const past = order.descending ? "<" : ">";
+  if (order.field === "customer_id") return [(eb) => eb("CustomerId", past, cursor.id)];
+  const key = SORT_KEYS[order.field];
+  const laterNulls: RowCondition = (eb) =>
+    eb.and([eb(key.expression, "is", null), eb("CustomerId", past, cursor.id)]);
+  const everyValue: RowCondition = (eb) => eb(key.expression, "is not", null);
+  const { key: value } = cursor;
+  if (value === null) return order.descending ? [laterNulls] : [laterNulls, everyValue];
+  const laterValues: RowCondition = (eb) => afterValue(eb, key, { key: value, id: cursor.id }, order.descending);
+  const everyNull: RowCondition = (eb) => eb(key.expression, "is", null);
+  return key.nullable && order.descending ? [laterValues, everyNull] : [laterValues];
+}
+
+function afterValue(
+  eb: CustomerExpressions,
+  key: SortKey,
+  cursor: { key: string; id: bigint },
+  descending: boolean,
+): Condition {
+  const [past, pastOrAt] = descending ? (["<", "<="] as const) : ([">", ">="] as const);
+  return eb.and([
+    // Implied by the OR below; stated alone it lets SQLite seek the index instead of scanning it.
+    eb(key.expression, pastOrAt, cursor.key),
+    eb.or([
+      eb(key.expression, past, cursor.key),
+      eb.and([eb(key.expression, "=", cursor.key), eb("CustomerId", past, cursor.id)]),
+    ]),
+  ]);
+}
+
+/** A canonical string of the filters and order a page token is bound to. */
+export function pagingBinding(filter: CustomerFilter, order: CustomerOrder): string {
+  return JSON.stringify({ order: [order.field, order.descending], filter: canonicalFilter(filter) });
+}
+
+// Typed by the filter's keys so that a new filter cannot be left out of the binding.
+function canonicalFilter(filter: CustomerFilter): Record<keyof CustomerFilter, string | number | boolean | null> {
+  return {
+    country: filter.country ?? null,
+    status: filter.status ?? CustomerStatus.UNSPECIFIED,
+    email: filter.email ?? null,
+    namePrefix: filter.namePrefix || null,
+    supportRepId: filter.supportRepId?.toString() ?? null,
+    loyaltyTier: filter.loyaltyTier ?? LoyaltyTier.UNSPECIFIED,
+    tag: filter.tag ?? null,
+    createdAfter: filter.createdAfter === undefined ? null : timeToColumn(filter.createdAfter),
+    createdBefore: filter.createdBefore === undefined ? null : timeToColumn(filter.createdBefore),
+    showDeleted: filter.showDeleted,
+  };
+}
+
+/** The token for the page after `row`, the last row of this one. */
+export function pageTokenAfter(row: CustomerRow, binding: string, order: CustomerOrder): string {
+  const key = order.field === "customer_id" ? null : row[SORT_KEYS[order.field].column];
+  return encodePageToken(binding, [key, row.CustomerId]);
+}
+
+/** The cursor in a token from pageTokenAfter; INVALID_ARGUMENT for anything else. */
+export function cursorFromPageToken(token: string, binding: string, order: CustomerOrder): Cursor {
+  const [key, id] = decodePageToken(token, binding, 2);
+  if (!isCursorKey(key, order) || typeof id !== "bigint") {
+    throw new InvalidArgumentError("page_token", "is not a token this service issued");
+  }
+  return { key, id };
+}
+
+function isCursorKey(value: CursorValue | undefined, order: CustomerOrder): value is string | null {
+  if (order.field === "customer_id") return value === null;
+  if (value === null) return SORT_KEYS[order.field].nullable;
+  return typeof value === "string";
+}
+
+function noCase(column: "LastName" | "Email"): Expression<string> {
+  return sql<string>`${sql.ref(column)} COLLATE NOCASE`;
+}

@@ -1,0 +1,349 @@
+import { toBinary } from "@bufbuild/protobuf";
+import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
+import { RequestIds } from "../db/request-ids";
+import type { CustomerRow } from "../db/schema";
+import { translatingErrors, uniqueViolationTarget } from "../db/sqlite-errors";
+import { inTransaction, type Executor } from "../db/transaction";
+import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
+import {
+  cursorFromPageToken,
+  inOrder,
+  matchingFilter,
+  pageTokenAfter,
+  pagingBinding,
+  runsAfter,
+  type Cursor,
+  type CustomerFilter,
+  type CustomerOrder,
+  type RowCondition,
+} from "./query";
+import {
+  CUSTOMER_COLUMNS,
+  columnsFromCustomer,
+  customerFromRow,
+  etagMatches,
+  statusToColumn,
+  timeToColumn,
+  type CustomerColumns,
+} from "./rows";
+
+export { parseOrderBy, type CustomerFilter, type CustomerOrder, type CustomerOrderField } from "./query";
+
+export interface CustomerListQuery {
+  filter: CustomerFilter;
+  order: CustomerOrder;
+  /** Already normalized (normalizePageSize). */
+  pageSize: number;
+  /** "" for the first page. */
+  pageToken: string;
+}
+
+export interface CustomerPage {
+  customers: Customer[];
+  /** "" on the last page. */
+  nextPageToken: string;
+  /** How many customers match the filters, over all pages. */
+  totalSize: number;
+}
+
+export interface CreateCustomerRequest {
+  customer: Customer;
+  requestId?: string;
+}
+
+const CREATE_OPERATION = "CreateCustomer";
+const EMAIL_UNIQUE_TARGET = "customers.Email";
+const ID_ORDER: CustomerOrder = { field: "customer_id", descending: false };
+
+/**
+ * Customers in the `customers` table, as `Customer` messages. Every method
+ * translates driver errors into domain errors; writes run in a transaction
+ * (the caller's, through withTx, or their own).
+ */
+export class CustomerRepository {
+  constructor(private readonly db: Executor) {}
+
+  withTx(tx: Executor): CustomerRepository {
+    return new CustomerRepository(tx);
+  }
+
+  /** Deleted customers too. */
+  get(id: bigint): Promise<Customer> {
+    return translatingErrors(async () => customerFromRow(await this.existingRow(id)));
+  }
+
+  /** In the order asked, duplicates included; NOT_FOUND names the first missing id. */
+  batchGet(ids: readonly bigint[]): Promise<Customer[]> {
+    return translatingErrors(async () => {
+      const rows = await this.rowsById(ids);
+      return ids.map((id) => customerFromRow(foundOrThrow(rows.get(id), id)));
+    });
+  }
+
+  list(query: CustomerListQuery): Promise<CustomerPage> {
+    return translatingErrors(() =>
+      // One snapshot, so the total agrees with the page.
+      inTransaction(this.db, async (tx) => {
+        const repository = this.withTx(tx);
+        const binding = pagingBinding(query.filter, query.order);
+        const cursor =
+          query.pageToken === "" ? undefined : cursorFromPageToken(query.pageToken, binding, query.order);
+        const rows = await repository.pageRows(query.filter, query.order, cursor, query.pageSize + 1);
+        const page = rows.slice(0, query.pageSize);
+        const last = page.at(-1);
+        const hasMore = rows.length > query.pageSize && last !== undefined;
+        return {
+          customers: page.map(customerFromRow),
+          nextPageToken: hasMore ? pageTokenAfter(last, binding, query.order) : "",
+          totalSize: await repository.count(query.filter),
+        };
+      }),
+    );
+  }
+
+  /** Every match in customer_id order, `batchSize` rows in memory at a time. */
+  async *stream(filter: CustomerFilter, batchSize = 500): AsyncGenerator<Customer> {
+    let cursor: Cursor | undefined;
+    for (;;) {
+      const rows = await translatingErrors(() => this.pageRows(filter, ID_ORDER, cursor, batchSize));
+      for (const row of rows) yield customerFromRow(row);
+      const last = rows.at(-1);
+      if (rows.length < batchSize || last === undefined) return;
+      cursor = { key: null, id: last.CustomerId };
+    }
+  }
+
+  /**
+   * Output-only fields of `customer` are ignored. With a `requestId`, a retry
+   * of the same request returns the customer the first one created.
+   */
+  create(customer: Customer, requestId?: string): Promise<Customer> {
+    return translatingErrors(() =>
+      inTransaction(this.db, (tx) => this.withTx(tx).createInTransaction(withoutOutputOnlyFields(customer), requestId)),
+    );
+  }
+
+  /** All or nothing, in one transaction; an error names the failing item (`requests[3].customer.email`). */
+  batchCreate(requests: readonly CreateCustomerRequest[]): Promise<Customer[]> {
+    return translatingErrors(() =>
+      inTransaction(this.db, async (tx) => {
+        const repository = this.withTx(tx);
+        const created: Customer[] = [];
+        for (const [index, request] of requests.entries()) {
+          created.push(await namingItem(index, () => repository.create(request.customer, request.requestId)));
+        }
+        return created;
+      }),
+    );
+  }
+
+  /**
+   * Read-modify-write in one transaction: `change` gets the stored customer and
+   * returns the new one (output-only fields ignored). FAILED_PRECONDITION when
+   * `expectedEtag` is stale.
+   */
+  update(id: bigint, change: (current: Customer) => Customer, expectedEtag?: string): Promise<Customer> {
+    return translatingErrors(() =>
+      inTransaction(this.db, async (tx) => {
+        const repository = this.withTx(tx);
+        const row = await repository.existingRow(id);
+        requireEtag(row, expectedEtag);
+        // AIP-164: a deleted customer is read-only until it is undeleted.
+        if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is deleted; undelete it first`);
+        const next = change(customerFromRow(row));
+        requireWritableStatus(next.status);
+        await repository.requireSupportRep(next.supportRepId);
+        await repository.writeColumns(id, columnsFromCustomer(next, row.data));
+        return customerFromRow(await repository.existingRow(id));
+      }),
+    );
+  }
+
+  /** AIP-164 soft delete; invoices keep their customer. */
+  softDelete(id: bigint, expectedEtag?: string): Promise<Customer> {
+    return translatingErrors(() =>
+      inTransaction(this.db, async (tx) => {
+        const repository = this.withTx(tx);
+        const row = await repository.existingRow(id);
+        requireEtag(row, expectedEtag);
+        if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is already deleted`);
+        await repository.writeColumns(id, { status: statusToColumn(CustomerStatus.DELETED) });
+        return customerFromRow(await repository.existingRow(id));
+      }),
+    );
+  }
+
+  /** Back to ACTIVE; ALREADY_EXISTS when a live customer has taken the email meanwhile. */
+  undelete(id: bigint): Promise<Customer> {
+    return translatingErrors(() =>
+      inTransaction(this.db, async (tx) => {
+        const repository = this.withTx(tx);
+        const row = await repository.existingRow(id);
+        if (!isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is not deleted`);
+        await repository.writeColumns(id, { status: statusToColumn(CustomerStatus.ACTIVE) });
+        return customerFromRow(await repository.existingRow(id));
+      }),
+    );
+  }
+
+  private async createInTransaction(customer: Customer, requestId: string | undefined): Promise<Customer> {
+    const request = toBinary(CustomerSchema, customer);
+    const requestIds = new RequestIds(this.db);
+    if (requestId !== undefined && requestId !== "") {
+      const existing = await requestIds.find(CREATE_OPERATION, requestId, request);
+      if (existing !== undefined) return this.get(existing);
+    }
+    const status = customer.status === CustomerStatus.UNSPECIFIED ? CustomerStatus.ACTIVE : customer.status;
+    requireWritableStatus(status);
+    await this.requireSupportRep(customer.supportRepId);
+    const id = await this.insert(columnsFromCustomer({ ...customer, status }, null));
+    if (requestId !== undefined && requestId !== "") await requestIds.record(CREATE_OPERATION, requestId, request, id);
+    return this.get(id);
+  }
+
+  private selectRows() {
+    return this.db.selectFrom("customers").select(CUSTOMER_COLUMNS);
+  }
+
+  private async existingRow(id: bigint): Promise<CustomerRow> {
+    const row = await this.selectRows().where("CustomerId", "=", id).executeTakeFirst();
+    return foundOrThrow(row, id);
+  }
+
+  private async rowsById(ids: readonly bigint[]): Promise<Map<bigint, CustomerRow>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.selectRows()
+      .where("CustomerId", "in", [...new Set(ids)])
+      .execute();
+    return new Map(rows.map((row) => [row.CustomerId, row]));
+  }
+
+  private async pageRows(
+    filter: CustomerFilter,
+    order: CustomerOrder,
+    cursor: Cursor | undefined,
+    limit: number,
+  ): Promise<CustomerRow[]> {
+    const rows: CustomerRow[] = [];
+    for (const run of runsAfter(order, cursor)) {
+      if (rows.length >= limit) break;
+      rows.push(...(await this.runRows(filter, order, run, limit - rows.length)));
+    }
+    return rows;
+  }
+
+  private runRows(
+    filter: CustomerFilter,
+    order: CustomerOrder,
+    run: RowCondition,
+    limit: number,
+  ): Promise<CustomerRow[]> {
+    const matching = this.selectRows()
+      .where((eb) => matchingFilter(eb, filter))
+      .where(run);
+    return inOrder(matching, order).limit(limit).execute();
+  }
+
+  private async count(filter: CustomerFilter): Promise<number> {
+    const { total } = await this.db
+      .selectFrom("customers")
+      .select((eb) => eb.fn.countAll<bigint>().as("total"))
+      .where((eb) => matchingFilter(eb, filter))
+      .executeTakeFirstOrThrow();
+    return Number(total);
+  }
+
+  private async requireSupportRep(supportRepId: bigint | undefined): Promise<void> {
+    if (supportRepId === undefined) return;
+    const employee = await this.db
+      .selectFrom("employees")
+      .select("EmployeeId")
+      .where("EmployeeId", "=", supportRepId)
+      .executeTakeFirst();
+    if (employee === undefined) {
+      throw new InvalidArgumentError("customer.support_rep_id", `employee ${supportRepId} does not exist`);
+    }
+  }
+
+  private async insert(columns: CustomerColumns): Promise<bigint> {
+    const now = timeToColumn(new Date());
+    const { CustomerId } = await refusingDuplicateEmail(() =>
+      this.db
+        .insertInto("customers")
+        .values({ ...columns, created_at: now, updated_at: now })
+        .returning("CustomerId")
+        .executeTakeFirstOrThrow(),
+    );
+    return CustomerId;
+  }
+
+  private async writeColumns(id: bigint, columns: Partial<CustomerColumns>): Promise<void> {
+    await refusingDuplicateEmail(() =>
+      this.db
+        .updateTable("customers")
+        .set({ ...columns, updated_at: timeToColumn(new Date()) })
+        .where("CustomerId", "=", id)
+        .execute(),
+    );
+  }
+}
+
+function foundOrThrow(row: CustomerRow | undefined, id: bigint): CustomerRow {
+  if (row === undefined) throw new NotFoundError(`customer ${id} not found`);
+  return row;
+}
+
+function isDeleted(row: CustomerRow): boolean {
+  return row.status === statusToColumn(CustomerStatus.DELETED);
+}
+
+function requireEtag(row: CustomerRow, expectedEtag: string | undefined): void {
+  if (expectedEtag === undefined || expectedEtag === "") return;
+  if (!etagMatches(row, expectedEtag)) {
+    throw new FailedPreconditionError(`customer.etag: customer ${row.CustomerId} has changed since it was read`);
+  }
+}
+
+/** DELETED is reached only through softDelete; UNSPECIFIED and unknown numbers are not states. */
+function requireWritableStatus(status: CustomerStatus): void {
+  if (status === CustomerStatus.DELETED) {
+    throw new InvalidArgumentError("customer.status", "cannot be set to DELETED; delete the customer instead");
+  }
+  if (status !== CustomerStatus.ACTIVE && status !== CustomerStatus.INACTIVE && status !== CustomerStatus.SUSPENDED) {
+    throw new InvalidArgumentError("customer.status", "must be ACTIVE, INACTIVE or SUSPENDED");
+  }
+}
+
+function withoutOutputOnlyFields(customer: Customer): Customer {
+  return { ...customer, customerId: 0n, createTime: undefined, updateTime: undefined, etag: "" };
+}
+
+/** The partial UNIQUE index on live emails reports itself as `customers.Email`. */
+async function refusingDuplicateEmail<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (uniqueViolationTarget(error) === EMAIL_UNIQUE_TARGET) {
+      throw new AlreadyExistsError("customer.email: already used by another customer");
+    }
+    throw error;
+  }
+}
+
+/** Prefixes the field an item's error names with the item's place in the batch. */
+async function namingItem<T>(index: number, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw withItemPrefix(error, `requests[${index}].`);
+  }
+}
+
+function withItemPrefix(error: unknown, prefix: string): unknown {
+  if (error instanceof InvalidArgumentError) {
+    // Its message is `${field}: ${reason}`; only the field moves.
+    return new InvalidArgumentError(prefix + error.field, error.message.slice(error.field.length + 2));
+  }
+  if (error instanceof AlreadyExistsError) return new AlreadyExistsError(prefix + error.message);
+  return error;
+}

@@ -1,0 +1,1045 @@
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import BetterSqlite3, { SqliteError } from "better-sqlite3";
+import { Kysely, SqliteDialect, type CompiledQuery } from "kysely";
+import {
+  CustomerProfileSchema,
+  CustomerSchema,
+  CustomerStatus,
+  LoyaltyTier,
+  type Customer,
+} from "../gen/chinook/v1/customer_pb";
+import { encodePageToken, type CursorValue } from "../src/db/paging";
+import type { Database } from "../src/db/schema";
+import { inTransaction } from "../src/db/transaction";
+import {
+  CustomerRepository,
+  parseOrderBy,
+  type CustomerFilter,
+  type CustomerOrder,
+  type CustomerOrderField,
+} from "../src/customers/repository";
+import { pagingBinding } from "../src/customers/query";
+import {
+  AlreadyExistsError,
+  DomainError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+} from "../src/errors";
+import { freshDatabase, type TestDatabase } from "./support/database";
+
+/** The columns the tests compare against, read straight from SQLite. */
+interface RawRow {
+  CustomerId: bigint;
+  FirstName: string;
+  LastName: string;
+  Email: string;
+  Company: string | null;
+  Country: string | null;
+  SupportRepId: bigint | null;
+  status: bigint;
+  data: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const ORDER_FIELDS: readonly CustomerOrderField[] = [
+  "customer_id",
+  "last_name",
+  "email",
+  "country",
+  "create_time",
+  "update_time",
+];
+const EVERY_ORDER: readonly CustomerOrder[] = ORDER_FIELDS.flatMap((field) => [
+  { field, descending: false },
+  { field, descending: true },
+]);
+const BY_ID: CustomerOrder = { field: "customer_id", descending: false };
+const LIVE: CustomerFilter = { showDeleted: false };
+const DELETED = BigInt(CustomerStatus.DELETED);
+
+let database: TestDatabase;
+let repository: CustomerRepository;
+let serial = 0;
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  repository = new CustomerRepository(database.db);
+});
+
+afterAll(async () => {
+  await database.dispose();
+});
+
+function newCustomer(init: MessageInitShape<typeof CustomerSchema> = {}): Customer {
+  serial += 1;
+  return create(CustomerSchema, {
+    firstName: "Test",
+    lastName: `Tester${serial}`,
+    email: `tester${serial}@example.test`,
+    ...init,
+  });
+}
+
+function rawRows(): RawRow[] {
+  return database.sqlite
+    .prepare(
+      `SELECT CustomerId, FirstName, LastName, Email, Company, Country, SupportRepId, status, data, created_at, updated_at
+       FROM customers`,
+    )
+    .all() as RawRow[];
+}
+
+function rawRow(id: bigint): RawRow {
+  const row = rawRows().find((candidate) => candidate.CustomerId === id);
+  if (row === undefined) throw new Error(`no row ${id}`);
+  return row;
+}
+
+function customerCount(): bigint {
+  const { total } = database.sqlite.prepare("SELECT COUNT(*) AS total FROM customers").get() as { total: bigint };
+  return total;
+}
+
+function tagsOf(id: bigint): string[] {
+  const rows = database.sqlite
+    .prepare("SELECT tag FROM customer_tags WHERE CustomerId = ? ORDER BY tag")
+    .all(id) as Array<{ tag: string }>;
+  return rows.map((row) => row.tag);
+}
+
+/** SQLite's BINARY collation: memcmp over UTF-8. */
+function binary(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
+}
+
+/** SQLite's NOCASE folds ASCII letters only. */
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+}
+
+function noCase(a: string, b: string): number {
+  return binary(asciiLower(a), asciiLower(b));
+}
+
+/** SQLite sorts NULL before every value. */
+function nullsFirst(a: string | null, b: string | null): number {
+  if (a === null) return b === null ? 0 : -1;
+  if (b === null) return 1;
+  return binary(a, b);
+}
+
+const SORT_KEY_ORDER: Record<CustomerOrderField, (a: RawRow, b: RawRow) => number> = {
+  customer_id: () => 0,
+  last_name: (a, b) => noCase(a.LastName, b.LastName),
+  email: (a, b) => noCase(a.Email, b.Email),
+  country: (a, b) => nullsFirst(a.Country, b.Country),
+  create_time: (a, b) => binary(a.created_at, b.created_at),
+  update_time: (a, b) => binary(a.updated_at, b.updated_at),
+};
+
+function compareRows(order: CustomerOrder): (a: RawRow, b: RawRow) => number {
+  return (a, b) => {
+    const byId = a.CustomerId < b.CustomerId ? -1 : a.CustomerId > b.CustomerId ? 1 : 0;
+    const ascending = SORT_KEY_ORDER[order.field](a, b) || byId;
+    return order.descending ? -ascending : ascending;
+  };
+}
+
+function expectedIds(order: CustomerOrder, keep: (row: RawRow) => boolean): bigint[] {
+  return rawRows()
+    .filter(keep)
+    .sort(compareRows(order))
+    .map((row) => row.CustomerId);
+}
+
+const isLive = (row: RawRow): boolean => row.status !== DELETED;
+
+interface Listed {
+  ids: bigint[];
+  totalSizes: number[];
+  pages: number;
+}
+
+async function listAll(filter: CustomerFilter, order: CustomerOrder = BY_ID, pageSize = 7): Promise<Listed> {
+  const listed: Listed = { ids: [], totalSizes: [], pages: 0 };
+  let pageToken = "";
+  do {
+    const page = await repository.list({ filter, order, pageSize, pageToken });
+    listed.ids.push(...page.customers.map((customer) => customer.customerId));
+    listed.totalSizes.push(page.totalSize);
+    listed.pages += 1;
+    pageToken = page.nextPageToken;
+    if (listed.pages > 1000) throw new Error("paging does not end");
+  } while (pageToken !== "");
+  return listed;
+}
+
+async function collect(stream: AsyncIterable<Customer>): Promise<bigint[]> {
+  const ids: bigint[] = [];
+  for await (const customer of stream) ids.push(customer.customerId);
+  return ids;
+}
+
+function profile(init: MessageInitShape<typeof CustomerProfileSchema>) {
+  return create(CustomerProfileSchema, init);
+}
+
+describe("get", () => {
+  it("reads a real Chinook customer with every field", async () => {
+    const customer = await repository.get(1n);
+    expect(customer).toMatchObject({
+      customerId: 1n,
+      firstName: "Luís",
+      lastName: "Gonçalves",
+      company: "Embraer - Empresa Brasileira de Aeronáutica S.A.",
+      address: "Av. Brigadeiro Faria Lima, 2170",
+      city: "São José dos Campos",
+      state: "SP",
+      country: "Brazil",
+      postalCode: "12227-000",
+      phone: "+55 (12) 3923-5555",
+      fax: "+55 (12) 3923-5566",
+      email: "luisg@embraer.com.br",
+      supportRepId: 3n,
+      status: CustomerStatus.ACTIVE,
+    });
+    expect(customer.profile).toBeUndefined();
+    expect(customer.createTime).toBeDefined();
+    expect(customer.updateTime).toBeDefined();
+    expect(customer.etag).toMatch(/^"[A-Za-z0-9_-]{16}"$/);
+  });
+
+  it("leaves NULL columns unset", async () => {
+    const customer = await repository.get(2n);
+    expect(customer.firstName).toBe("Leonie");
+    expect(customer.company).toBeUndefined();
+    expect(customer.state).toBeUndefined();
+    expect(customer.fax).toBeUndefined();
+    expect(customer.address).toBe("Theodor-Heuss-Straße 34");
+  });
+
+  it("is NOT_FOUND for an unknown id", async () => {
+    await expect(repository.get(999_999n)).rejects.toThrow(new NotFoundError("customer 999999 not found"));
+  });
+
+  it("returns the same etag for the same row and a different one for another", async () => {
+    expect((await repository.get(1n)).etag).toBe((await repository.get(1n)).etag);
+    expect((await repository.get(1n)).etag).not.toBe((await repository.get(2n)).etag);
+  });
+});
+
+describe("batchGet", () => {
+  it("keeps the order asked, duplicates included", async () => {
+    const customers = await repository.batchGet([3n, 1n, 3n, 2n]);
+    expect(customers.map((customer) => customer.customerId)).toEqual([3n, 1n, 3n, 2n]);
+    expect(customers[1]?.firstName).toBe("Luís");
+  });
+
+  it("names the first missing id in request order", async () => {
+    await expect(repository.batchGet([1n, 999_001n, 2n, 999_000n])).rejects.toThrow(
+      new NotFoundError("customer 999001 not found"),
+    );
+  });
+
+  it("returns nothing for no ids", async () => {
+    await expect(repository.batchGet([])).resolves.toEqual([]);
+  });
+});
+
+describe("create", () => {
+  it("defaults the status, sets both times and ignores output-only fields", async () => {
+    const before = Date.now();
+    const created = await repository.create(
+      newCustomer({
+        customerId: 1n,
+        etag: '"forged"',
+        createTime: timestampFromDate(new Date("2000-01-01T00:00:00Z")),
+        updateTime: timestampFromDate(new Date("2000-01-01T00:00:00Z")),
+      }),
+    );
+    const after = Date.now();
+    expect(created.customerId).toBeGreaterThan(59n);
+    expect(created.status).toBe(CustomerStatus.ACTIVE);
+    expect(created.createTime).toEqual(created.updateTime);
+    const createdAt = timestampDate(created.createTime ?? timestampFromDate(new Date(0))).getTime();
+    expect(createdAt).toBeGreaterThanOrEqual(before);
+    expect(createdAt).toBeLessThanOrEqual(after);
+    expect(rawRow(created.customerId).created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(created.etag).not.toBe('"forged"');
+    expect(await repository.get(created.customerId)).toEqual(created);
+  });
+
+  it("stores unset optionals as NULL and keeps empty strings", async () => {
+    const created = await repository.create(newCustomer({ company: "", country: undefined, supportRepId: 4n }));
+    const row = rawRow(created.customerId);
+    expect(row.Company).toBe("");
+    expect(row.Country).toBeNull();
+    expect(created.company).toBe("");
+    expect(created.country).toBeUndefined();
+    expect(created.supportRepId).toBe(4n);
+  });
+
+  it("keeps a given status but refuses DELETED", async () => {
+    const inactive = await repository.create(newCustomer({ status: CustomerStatus.SUSPENDED }));
+    expect(inactive.status).toBe(CustomerStatus.SUSPENDED);
+    await expect(repository.create(newCustomer({ status: CustomerStatus.DELETED }))).rejects.toMatchObject({
+      kind: "invalid_argument",
+      field: "customer.status",
+    });
+  });
+
+  it("refuses an email a live customer has, whatever its case", async () => {
+    await repository.create(newCustomer({ email: "Dup.Create@Example.test" }));
+    const duplicate = repository.create(newCustomer({ email: "dup.create@example.TEST" }));
+    await expect(duplicate).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer"));
+  });
+
+  it("allows the email of a soft-deleted customer", async () => {
+    const first = await repository.create(newCustomer({ email: "reuse@example.test" }));
+    await repository.softDelete(first.customerId);
+    const second = await repository.create(newCustomer({ email: "REUSE@example.test" }));
+    expect(second.customerId).not.toBe(first.customerId);
+  });
+
+  it("refuses an unknown support rep, naming customer.support_rep_id", async () => {
+    const before = customerCount();
+    const error: unknown = await repository.create(newCustomer({ supportRepId: 999n })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error).toMatchObject({ field: "customer.support_rep_id" });
+    expect(customerCount()).toBe(before);
+  });
+});
+
+describe("request_id idempotency", () => {
+  it("returns the first result for a retry and creates one row", async () => {
+    const customer = newCustomer({ email: "idempotent@example.test" });
+    const requestId = "7f1d2c1e-8a8e-4c55-9b7a-1f9e6f3c2a10";
+    const first = await repository.create(customer, requestId);
+    const retry = await repository.create(customer, requestId);
+    const retryWithOutputOnly = await repository.create({ ...customer, etag: '"whatever"' }, requestId);
+    expect(retry.customerId).toBe(first.customerId);
+    expect(retryWithOutputOnly.customerId).toBe(first.customerId);
+    expect(rawRows().filter((row) => row.Email === "idempotent@example.test")).toHaveLength(1);
+  });
+
+  it("refuses the same request_id for a different request", async () => {
+    const requestId = "0b0c9a55-2a8e-4f61-8d0f-5b6d3c2a1e00";
+    await repository.create(newCustomer(), requestId);
+    await expect(repository.create(newCustomer(), requestId)).rejects.toMatchObject({
+      kind: "invalid_argument",
+      field: "request_id",
+    });
+  });
+});
+
+describe("batchCreate", () => {
+  it("creates every customer, in order", async () => {
+    const customers = [newCustomer(), newCustomer(), newCustomer()];
+    const created = await repository.batchCreate(customers.map((customer) => ({ customer })));
+    expect(created.map((customer) => customer.email)).toEqual(customers.map((customer) => customer.email));
+  });
+
+  it("creates nothing when an item in the middle fails, and names the item", async () => {
+    const before = customerCount();
+    const requests = [newCustomer(), newCustomer(), newCustomer({ supportRepId: 999n }), newCustomer()].map(
+      (customer) => ({ customer }),
+    );
+    const error: unknown = await repository.batchCreate(requests).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error).toMatchObject({ field: "requests[2].customer.support_rep_id" });
+    expect((error as Error).message).toBe("requests[2].customer.support_rep_id: employee 999 does not exist");
+    expect(customerCount()).toBe(before);
+  });
+
+  it("names the item whose email is taken, keeping ALREADY_EXISTS", async () => {
+    const before = customerCount();
+    const requests = [
+      { customer: newCustomer({ email: "batch.dup@example.test" }) },
+      { customer: newCustomer({ email: "BATCH.DUP@example.test" }) },
+    ];
+    await expect(repository.batchCreate(requests)).rejects.toThrow(
+      new AlreadyExistsError("requests[1].customer.email: already used by another customer"),
+    );
+    expect(customerCount()).toBe(before);
+  });
+});
+
+describe("update", () => {
+  it("applies the change when the etag is fresh, in any accepted form", async () => {
+    const created = await repository.create(newCustomer({ company: "Before" }));
+    const renamed = await repository.update(created.customerId, (c) => ({ ...c, firstName: "Renamed" }), created.etag);
+    expect(renamed.firstName).toBe("Renamed");
+    expect(renamed.etag).not.toBe(created.etag);
+    expect(renamed.createTime).toEqual(created.createTime);
+    expect(rawRow(created.customerId).updated_at >= rawRow(created.customerId).created_at).toBe(true);
+    const weak = await repository.update(renamed.customerId, (c) => ({ ...c, city: "Weak" }), `W/${renamed.etag}`);
+    expect(weak.city).toBe("Weak");
+    const unquoted = weak.etag.replace(/"/g, "");
+    const bare = await repository.update(weak.customerId, (c) => ({ ...c, city: "Bare" }), unquoted);
+    expect(bare.city).toBe("Bare");
+    await expect(
+      repository.update(created.customerId, (c) => ({ ...c, city: "Stale" }), unquoted),
+    ).rejects.toBeInstanceOf(FailedPreconditionError);
+  });
+
+  it("is FAILED_PRECONDITION with a stale etag and changes nothing", async () => {
+    const created = await repository.create(newCustomer());
+    await repository.update(created.customerId, (c) => ({ ...c, city: "First" }));
+    const stale = repository.update(created.customerId, (c) => ({ ...c, city: "Second" }), created.etag);
+    await expect(stale).rejects.toThrow(/^customer\.etag: .*changed since it was read$/);
+    expect((await repository.get(created.customerId)).city).toBe("First");
+  });
+
+  it("writes every column: unset clears to NULL, empty string stays", async () => {
+    const created = await repository.create(newCustomer({ company: "Acme", phone: "123", supportRepId: 3n }));
+    const updated = await repository.update(created.customerId, (c) => ({
+      ...c,
+      company: "",
+      phone: undefined,
+      supportRepId: undefined,
+      status: CustomerStatus.INACTIVE,
+    }));
+    expect(updated).toMatchObject({ company: "", status: CustomerStatus.INACTIVE });
+    expect(updated.phone).toBeUndefined();
+    expect(updated.supportRepId).toBeUndefined();
+    const row = rawRow(created.customerId);
+    expect(row.Company).toBe("");
+    expect(row.SupportRepId).toBeNull();
+  });
+
+  it("ignores output-only fields the change returns", async () => {
+    const created = await repository.create(newCustomer());
+    const updated = await repository.update(created.customerId, (c) => ({
+      ...c,
+      customerId: 1n,
+      createTime: timestampFromDate(new Date("2000-01-01T00:00:00Z")),
+    }));
+    expect(updated.customerId).toBe(created.customerId);
+    expect(updated.createTime).toEqual(created.createTime);
+  });
+
+  it("refuses a taken email, an unknown support rep and the DELETED status", async () => {
+    const taken = await repository.create(newCustomer({ email: "taken.update@example.test" }));
+    const created = await repository.create(newCustomer());
+    await expect(
+      repository.update(created.customerId, (c) => ({ ...c, email: "TAKEN.update@example.test" })),
+    ).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer"));
+    await expect(repository.update(created.customerId, (c) => ({ ...c, supportRepId: 999n }))).rejects.toMatchObject({
+      field: "customer.support_rep_id",
+    });
+    await expect(
+      repository.update(created.customerId, (c) => ({ ...c, status: CustomerStatus.DELETED })),
+    ).rejects.toMatchObject({ kind: "invalid_argument", field: "customer.status" });
+    expect((await repository.get(created.customerId)).email).toBe(created.email);
+    expect(taken.status).toBe(CustomerStatus.ACTIVE);
+  });
+
+  it("is NOT_FOUND for an unknown id and FAILED_PRECONDITION for a deleted customer", async () => {
+    await expect(repository.update(999_999n, (c) => c)).rejects.toBeInstanceOf(NotFoundError);
+    const created = await repository.create(newCustomer());
+    await repository.softDelete(created.customerId);
+    await expect(repository.update(created.customerId, (c) => ({ ...c, city: "X" }))).rejects.toBeInstanceOf(
+      FailedPreconditionError,
+    );
+  });
+});
+
+describe("softDelete and undelete", () => {
+  it("hides a deleted customer from lists unless asked, keeping its invoices", async () => {
+    const created = await repository.create(newCustomer({ country: "Deletia" }));
+    database.sqlite
+      .prepare("INSERT INTO invoices (CustomerId, InvoiceDate, Total) VALUES (?, '2024-01-01 00:00:00', 1.98)")
+      .run(created.customerId);
+    const deleted = await repository.softDelete(created.customerId, created.etag);
+    expect(deleted.status).toBe(CustomerStatus.DELETED);
+    expect(deleted.updateTime).toBeDefined();
+    expect((await repository.get(created.customerId)).status).toBe(CustomerStatus.DELETED);
+    expect((await listAll({ country: "Deletia", showDeleted: false })).ids).toEqual([]);
+    expect((await listAll({ country: "Deletia", showDeleted: true })).ids).toEqual([created.customerId]);
+    const onlyDeleted = await listAll({ country: "Deletia", status: CustomerStatus.DELETED, showDeleted: false });
+    expect(onlyDeleted.ids).toEqual([created.customerId]);
+    const invoices = database.sqlite
+      .prepare("SELECT COUNT(*) AS n FROM invoices WHERE CustomerId = ?")
+      .get(created.customerId) as { n: bigint };
+    expect(invoices.n).toBe(1n);
+  });
+
+  it("refuses to delete twice or with a stale etag", async () => {
+    const created = await repository.create(newCustomer());
+    await repository.update(created.customerId, (c) => ({ ...c, city: "Moved" }));
+    await expect(repository.softDelete(created.customerId, created.etag)).rejects.toBeInstanceOf(
+      FailedPreconditionError,
+    );
+    await repository.softDelete(created.customerId);
+    await expect(repository.softDelete(created.customerId)).rejects.toThrow(
+      new FailedPreconditionError(`customer ${created.customerId} is already deleted`),
+    );
+    await expect(repository.softDelete(999_999n)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("undeletes to ACTIVE, only from DELETED", async () => {
+    const created = await repository.create(newCustomer({ status: CustomerStatus.INACTIVE }));
+    await expect(repository.undelete(created.customerId)).rejects.toBeInstanceOf(FailedPreconditionError);
+    await repository.softDelete(created.customerId);
+    const restored = await repository.undelete(created.customerId);
+    expect(restored.status).toBe(CustomerStatus.ACTIVE);
+  });
+
+  it("refuses to undelete when a live customer took the email meanwhile", async () => {
+    const original = await repository.create(newCustomer({ email: "comeback@example.test" }));
+    await repository.softDelete(original.customerId);
+    await repository.create(newCustomer({ email: "Comeback@Example.test" }));
+    await expect(repository.undelete(original.customerId)).rejects.toThrow(
+      new AlreadyExistsError("customer.email: already used by another customer"),
+    );
+    expect((await repository.get(original.customerId)).status).toBe(CustomerStatus.DELETED);
+  });
+});
+
+describe("parseOrderBy", () => {
+  it.each([
+    ["", { field: "customer_id", descending: false }],
+    ["   ", { field: "customer_id", descending: false }],
+    ["last_name", { field: "last_name", descending: false }],
+    ["  email   DESC ", { field: "email", descending: true }],
+    ["country asc", { field: "country", descending: false }],
+    ["update_time Desc", { field: "update_time", descending: true }],
+  ])("reads %j", (text, order) => {
+    expect(parseOrderBy(text)).toEqual(order);
+  });
+
+  it.each(["name", "last_name down", "last_name desc extra", "LAST_NAME", "customer_id,email", "desc"])(
+    "refuses %j, listing the allowed values",
+    (text) => {
+      expect(() => parseOrderBy(text)).toThrow(InvalidArgumentError);
+      expect(() => parseOrderBy(text)).toThrow(
+        /^order_by: .*customer_id, last_name, email, country, create_time, update_time/,
+      );
+    },
+  );
+});
+
+describe("list", () => {
+  beforeAll(async () => {
+    // Ties under NOCASE, NULL and empty countries, non-ASCII names, a deleted row and distinct update times.
+    const names = ["zeta", "Zeta", "ZETA", "Ångström", "émile", "_under", "%percent"];
+    for (const [index, lastName] of names.entries()) {
+      await repository.create(newCustomer({ lastName, email: `Order${index}@Example.test` }));
+    }
+    await repository.create(newCustomer({ country: undefined, lastName: "NullLand" }));
+    await repository.create(newCustomer({ country: undefined, lastName: "nullland" }));
+    await repository.create(newCustomer({ country: "" }));
+    const toDelete = await repository.create(newCustomer({ country: "USA", email: "order.deleted@example.test" }));
+    await repository.softDelete(toDelete.customerId);
+    await repository.create(newCustomer({ country: "USA", email: "ORDER.deleted@example.test" }));
+    await repository.update(5n, (c) => ({ ...c, city: "Touched" }));
+    await repository.update(17n, (c) => ({ ...c, city: "Touched" }));
+  });
+
+  it.each(EVERY_ORDER)("pages through every live customer in order %j without dupes or gaps", async (order) => {
+    const listed = await listAll(LIVE, order, 7);
+    const expected = expectedIds(order, isLive);
+    expect(listed.ids).toEqual(expected);
+    expect(new Set(listed.ids).size).toBe(listed.ids.length);
+    expect(listed.totalSizes.every((total) => total === expected.length)).toBe(true);
+    expect(listed.pages).toBe(Math.ceil(expected.length / 7));
+  });
+
+  it.each(EVERY_ORDER)("orders deleted customers too when asked, %j", async (order) => {
+    const listed = await listAll({ showDeleted: true }, order, 11);
+    expect(listed.ids).toEqual(expectedIds(order, () => true));
+  });
+
+  it("returns no token on an exactly full last page", async () => {
+    const expected = expectedIds(BY_ID, (row) => isLive(row) && row.Country === "Brazil");
+    const page = await repository.list({
+      filter: { country: "Brazil", showDeleted: false },
+      order: BY_ID,
+      pageSize: expected.length,
+      pageToken: "",
+    });
+    expect(page.customers).toHaveLength(expected.length);
+    expect(page.nextPageToken).toBe("");
+  });
+
+  it.each([
+    { field: "last_name", descending: false },
+    { field: "country", descending: true },
+    { field: "country", descending: false },
+    { field: "customer_id", descending: true },
+  ] satisfies CustomerOrder[])("stays correct when customers are inserted between pages, %j", async (order) => {
+    const before = new Set(expectedIds(order, isLive));
+    const seen: bigint[] = [];
+    let pageToken = "";
+    let round = 0;
+    do {
+      const page = await repository.list({ filter: LIVE, order, pageSize: 6, pageToken });
+      seen.push(...page.customers.map((customer) => customer.customerId));
+      pageToken = page.nextPageToken;
+      round += 1;
+      // New rows land before and after the cursor, including NULL countries.
+      await repository.create(newCustomer({ lastName: `AAA${round}`, country: undefined }));
+      await repository.create(newCustomer({ lastName: `zzz${round}`, country: "Zimbabwe" }));
+      await repository.create(newCustomer({ lastName: `Mmm${round}`, country: "Germany" }));
+    } while (pageToken !== "");
+    expect(new Set(seen).size).toBe(seen.length);
+    expect([...before].filter((id) => !seen.includes(id))).toEqual([]);
+    const rowsById = new Map(rawRows().map((row) => [row.CustomerId, row]));
+    const seenRows = seen.map((id) => rowsById.get(id)).filter((row): row is RawRow => row !== undefined);
+    const inOrder = [...seenRows].sort(compareRows(order));
+    expect(seenRows.map((row) => row.CustomerId)).toEqual(inOrder.map((row) => row.CustomerId));
+  });
+
+  it("binds a page token to its filters and order", async () => {
+    const usa: CustomerFilter = { country: "USA", showDeleted: false };
+    const page = await repository.list({ filter: usa, order: BY_ID, pageSize: 2, pageToken: "" });
+    expect(page.nextPageToken).not.toBe("");
+    const otherFilter = repository.list({
+      filter: { country: "Canada", showDeleted: false },
+      order: BY_ID,
+      pageSize: 2,
+      pageToken: page.nextPageToken,
+    });
+    await expect(otherFilter).rejects.toMatchObject({ kind: "invalid_argument", field: "page_token" });
+    const otherOrder = repository.list({
+      filter: usa,
+      order: { field: "customer_id", descending: true },
+      pageSize: 2,
+      pageToken: page.nextPageToken,
+    });
+    await expect(otherOrder).rejects.toMatchObject({ kind: "invalid_argument", field: "page_token" });
+    const showingDeleted = repository.list({
+      filter: { ...usa, showDeleted: true },
+      order: BY_ID,
+      pageSize: 2,
+      pageToken: page.nextPageToken,
+    });
+    await expect(showingDeleted).rejects.toMatchObject({ field: "page_token" });
+    const sameAgain = await repository.list({
+      filter: { ...usa },
+      order: BY_ID,
+      pageSize: 3,
+      pageToken: page.nextPageToken,
+    });
+    expect(sameAgain.customers[0]?.customerId).toBeGreaterThan(page.customers[1]?.customerId ?? 0n);
+  });
+
+  it.each(["garbage", "eyJ2IjoxfQ", "!!!"])("refuses the token %j", async (pageToken) => {
+    await expect(repository.list({ filter: LIVE, order: BY_ID, pageSize: 5, pageToken })).rejects.toMatchObject({
+      kind: "invalid_argument",
+      field: "page_token",
+    });
+  });
+
+  it("refuses a well-formed token whose cursor does not fit the order", async () => {
+    const order: CustomerOrder = { field: "last_name", descending: false };
+    const forged = encodePageToken(pagingBinding(LIVE, order), [null, 5n]);
+    await expect(repository.list({ filter: LIVE, order, pageSize: 5, pageToken: forged })).rejects.toMatchObject({
+      field: "page_token",
+    });
+  });
+});
+
+describe("filters", () => {
+  let gold: Customer;
+  let silver: Customer;
+  let tagged: Customer;
+  let inactive: Customer;
+  let startOfFixtures: Date;
+
+  beforeAll(async () => {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    startOfFixtures = new Date();
+    const goldProfile = profile({ loyaltyTier: LoyaltyTier.GOLD, tags: ["vip", "beta"] });
+    gold = await repository.create(newCustomer({ country: "Filterland", profile: goldProfile }));
+    const silverProfile = profile({ loyaltyTier: LoyaltyTier.SILVER, tags: ["beta"] });
+    silver = await repository.create(newCustomer({ country: "Filterland", profile: silverProfile }));
+    tagged = await repository.create(newCustomer({ country: "Filterland", profile: profile({ tags: ["vip"] }) }));
+    inactive = await repository.create(newCustomer({ country: "Filterland", status: CustomerStatus.INACTIVE }));
+    await repository.create(newCustomer({ firstName: "100%_Sure", lastName: "Escaper" }));
+    await repository.create(newCustomer({ firstName: "100xxSure", lastName: "Escaper" }));
+    await repository.create(newCustomer({ firstName: "Back\\slash", lastName: "Escaper" }));
+  });
+
+  async function idsMatching(filter: CustomerFilter): Promise<bigint[]> {
+    const listed = await listAll(filter, BY_ID, 4);
+    expect(new Set(listed.totalSizes)).toEqual(new Set([listed.ids.length]));
+    expect(await collect(repository.stream(filter, 3))).toEqual(listed.ids);
+    return listed.ids;
+  }
+
+  it("country", async () => {
+    expect(await idsMatching({ country: "Brazil", showDeleted: false })).toEqual(
+      expectedIds(BY_ID, (row) => isLive(row) && row.Country === "Brazil"),
+    );
+  });
+
+  it("status", async () => {
+    const ids = await idsMatching({ status: CustomerStatus.INACTIVE, showDeleted: false });
+    expect(ids).toContain(inactive.customerId);
+    expect(ids).toEqual(expectedIds(BY_ID, (row) => row.status === BigInt(CustomerStatus.INACTIVE)));
+    const any = await idsMatching({ status: CustomerStatus.UNSPECIFIED, country: "Filterland", showDeleted: false });
+    expect(any).toEqual([gold.customerId, silver.customerId, tagged.customerId, inactive.customerId]);
+  });
+
+  it("email, exact and case-insensitive", async () => {
+    expect(await idsMatching({ email: "LUISG@Embraer.com.br", showDeleted: false })).toEqual([1n]);
+    expect(await idsMatching({ email: "luisg@embraer.com", showDeleted: false })).toEqual([]);
+  });
+
+  it("name prefix on first or last name, case-insensitive", async () => {
+    const ids = await idsMatching({ namePrefix: "lu", showDeleted: false });
+    const expected = expectedIds(
+      BY_ID,
+      (row) => isLive(row) && [row.FirstName, row.LastName].some((name) => asciiLower(name).startsWith("lu")),
+    );
+    expect(ids).toEqual(expected);
+    expect(ids).toContain(1n);
+    expect(await idsMatching({ namePrefix: "gONç", showDeleted: false })).toEqual([1n]);
+    // SQLite folds ASCII letters only, in LIKE as in the NOCASE indexes.
+    expect(await idsMatching({ namePrefix: "GONÇ", showDeleted: false })).toEqual([]);
+  });
+
+  it("name prefix treats %, _ and \\ literally", async () => {
+    const firstNames = async (namePrefix: string): Promise<string[]> =>
+      (await repository.batchGet(await idsMatching({ namePrefix, showDeleted: false }))).map((c) => c.firstName);
+    expect(await firstNames("100%")).toEqual(["100%_Sure"]);
+    expect(await firstNames("100%_")).toEqual(["100%_Sure"]);
+    expect(await firstNames("100_")).toEqual([]);
+    expect(await firstNames("Back\\")).toEqual(["Back\\slash"]);
+    expect(await firstNames("100")).toEqual(["100%_Sure", "100xxSure"]);
+  });
+
+  it("support rep", async () => {
+    expect(await idsMatching({ supportRepId: 3n, showDeleted: false })).toEqual(
+      expectedIds(BY_ID, (row) => isLive(row) && row.SupportRepId === 3n),
+    );
+  });
+
+  it("loyalty tier, read from the JSON profile", async () => {
+    expect(rawRow(gold.customerId).data).toContain('"loyaltyTier":"LOYALTY_TIER_GOLD"');
+    expect(await idsMatching({ loyaltyTier: LoyaltyTier.GOLD, showDeleted: false })).toEqual([gold.customerId]);
+    expect(await idsMatching({ loyaltyTier: LoyaltyTier.SILVER, showDeleted: false })).toEqual([silver.customerId]);
+    const anyTier = await idsMatching({ loyaltyTier: LoyaltyTier.UNSPECIFIED, country: "Filterland", showDeleted: false });
+    expect(anyTier).toHaveLength(4);
+  });
+
+  it("tag, following updates of the profile's tags", async () => {
+    expect(await idsMatching({ tag: "vip", showDeleted: false })).toEqual([gold.customerId, tagged.customerId]);
+    expect(await idsMatching({ tag: "beta", showDeleted: false })).toEqual([gold.customerId, silver.customerId]);
+    await repository.update(tagged.customerId, (c) => ({ ...c, profile: profile({ tags: ["beta", "new"] }) }));
+    expect(tagsOf(tagged.customerId)).toEqual(["beta", "new"]);
+    expect(await idsMatching({ tag: "vip", showDeleted: false })).toEqual([gold.customerId]);
+    expect(await idsMatching({ tag: "new", showDeleted: false })).toEqual([tagged.customerId]);
+    await repository.update(tagged.customerId, (c) => ({ ...c, profile: undefined }));
+    expect(tagsOf(tagged.customerId)).toEqual([]);
+  });
+
+  it("created after (inclusive) and before (exclusive)", async () => {
+    const goldCreated = timestampDate(gold.createTime ?? timestampFromDate(new Date(0)));
+    const after = await idsMatching({ createdAfter: goldCreated, country: "Filterland", showDeleted: false });
+    expect(after).toContain(gold.customerId);
+    const before = await idsMatching({ createdBefore: goldCreated, country: "Filterland", showDeleted: false });
+    expect(before).not.toContain(gold.customerId);
+    expect(await idsMatching({ createdBefore: startOfFixtures, showDeleted: false })).toEqual(
+      expectedIds(BY_ID, (row) => isLive(row) && row.created_at < startOfFixtures.toISOString()),
+    );
+    expect(await idsMatching({ createdAfter: startOfFixtures, showDeleted: false })).toEqual(
+      expectedIds(BY_ID, (row) => isLive(row) && row.created_at >= startOfFixtures.toISOString()),
+    );
+  });
+
+  it("ANDs every filter", async () => {
+    const filter: CustomerFilter = {
+      country: "Filterland",
+      status: CustomerStatus.ACTIVE,
+      namePrefix: "test",
+      loyaltyTier: LoyaltyTier.GOLD,
+      tag: "beta",
+      createdAfter: startOfFixtures,
+      createdBefore: new Date(Date.now() + 60_000),
+      email: gold.email.toUpperCase(),
+      showDeleted: false,
+    };
+    expect(await idsMatching(filter)).toEqual([gold.customerId]);
+    expect(await idsMatching({ ...filter, supportRepId: 3n })).toEqual([]);
+  });
+
+  it("streams every live customer in id order, in batches", async () => {
+    expect(await collect(repository.stream(LIVE, 5))).toEqual(expectedIds(BY_ID, isLive));
+    expect(await collect(repository.stream({ showDeleted: true }))).toEqual(expectedIds(BY_ID, () => true));
+  });
+});
+
+describe("profile JSON", () => {
+  it("round-trips a profile through its proto3 JSON", async () => {
+    const written = profile({
+      loyaltyTier: LoyaltyTier.PLATINUM,
+      tags: ["a", "b"],
+      favoriteGenreIds: [1n, 9_007_199_254_740_993n],
+      marketingOptIn: true,
+      attributes: { source: "import" },
+      notes: "",
+      lastContactTime: timestampFromDate(new Date("2024-05-06T07:08:09.123Z")),
+    });
+    const created = await repository.create(newCustomer({ profile: written }));
+    expect(created.profile).toEqual(written);
+    expect(JSON.parse(rawRow(created.customerId).data ?? "null")).toMatchObject({
+      loyaltyTier: "LOYALTY_TIER_PLATINUM",
+      favoriteGenreIds: ["1", "9007199254740993"],
+    });
+  });
+
+  it("stores NULL for an absent profile", async () => {
+    const created = await repository.create(newCustomer());
+    expect(rawRow(created.customerId).data).toBeNull();
+    expect(created.profile).toBeUndefined();
+  });
+
+  it("reads fields a newer build wrote and keeps them across updates", async () => {
+    const created = await repository.create(newCustomer());
+    const future = {
+      loyaltyTier: "LOYALTY_TIER_GOLD",
+      tags: ["old"],
+      futureField: { nested: [1, 2] },
+      future_flag: true,
+    };
+    database.sqlite
+      .prepare("UPDATE customers SET data = ? WHERE CustomerId = ?")
+      .run(JSON.stringify(future), created.customerId);
+    const read = await repository.get(created.customerId);
+    expect(read.profile?.loyaltyTier).toBe(LoyaltyTier.GOLD);
+    expect(read.profile?.tags).toEqual(["old"]);
+
+    await repository.update(created.customerId, (c) => ({ ...c, firstName: "Kept" }));
+    expect(JSON.parse(rawRow(created.customerId).data ?? "null")).toEqual(future);
+
+    await repository.update(created.customerId, (c) => ({
+      ...c,
+      profile: profile({ loyaltyTier: LoyaltyTier.BRONZE, tags: ["new"] }),
+    }));
+    expect(JSON.parse(rawRow(created.customerId).data ?? "null")).toEqual({
+      loyaltyTier: "LOYALTY_TIER_BRONZE",
+      tags: ["new"],
+      futureField: { nested: [1, 2] },
+      future_flag: true,
+    });
+    expect(tagsOf(created.customerId)).toEqual(["new"]);
+  });
+
+  it("treats a known field under its proto name as known, not as an unknown key to keep", async () => {
+    const created = await repository.create(newCustomer());
+    database.sqlite
+      .prepare("UPDATE customers SET data = ? WHERE CustomerId = ?")
+      .run(JSON.stringify({ loyalty_tier: "LOYALTY_TIER_SILVER" }), created.customerId);
+    expect((await repository.get(created.customerId)).profile?.loyaltyTier).toBe(LoyaltyTier.SILVER);
+    await repository.update(created.customerId, (c) => ({ ...c, profile: profile({ loyaltyTier: LoyaltyTier.GOLD }) }));
+    expect(JSON.parse(rawRow(created.customerId).data ?? "null")).toEqual({ loyaltyTier: "LOYALTY_TIER_GOLD" });
+  });
+});
+
+describe("transactions", () => {
+  it("rolls back a create when the caller's transaction fails", async () => {
+    const before = customerCount();
+    const customer = newCustomer({ email: "rolled.back@example.test" });
+    await expect(
+      inTransaction(database.db, async (tx) => {
+        await repository.withTx(tx).create(customer, "4c0a7d62-0d4f-4d8e-a0b5-6c3f2e1d0a99");
+        throw new Error("boom");
+      }),
+    ).rejects.toThrow("boom");
+    expect(customerCount()).toBe(before);
+    expect(rawRows().some((row) => row.Email === customer.email)).toBe(false);
+    // The request id rolled back with the customer, so a retry really creates it.
+    const retried = await repository.create(customer, "4c0a7d62-0d4f-4d8e-a0b5-6c3f2e1d0a99");
+    expect(retried.email).toBe(customer.email);
+  });
+});
+
+describe("error translation", () => {
+  async function whileLocked(work: () => Promise<unknown>): Promise<unknown> {
+    const other = new BetterSqlite3(database.path);
+    database.sqlite.pragma("busy_timeout = 0");
+    other.prepare("BEGIN IMMEDIATE").run();
+    try {
+      return await work().then(
+        () => new Error("expected a failure"),
+        (error: unknown) => error,
+      );
+    } finally {
+      other.prepare("ROLLBACK").run();
+      other.close();
+      database.sqlite.pragma("busy_timeout = 5000");
+    }
+  }
+
+  it.each([
+    ["create", () => repository.create(newCustomer())],
+    ["update", () => repository.update(1n, (c) => ({ ...c, city: c.city }))],
+    ["softDelete", () => repository.softDelete(3n)],
+    ["batchCreate", () => repository.batchCreate([{ customer: newCustomer() }])],
+  ])("lets no SqliteError escape %s when the database is locked", async (_name, work) => {
+    const error = await whileLocked(work);
+    expect(error).not.toBeInstanceOf(SqliteError);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect(error).toBeInstanceOf(DomainError);
+  });
+});
+
+describe("query plans", () => {
+  let plannedRepository: CustomerRepository;
+  const sent: CompiledQuery[] = [];
+
+  interface Planned {
+    counts: boolean;
+    plan: string[];
+  }
+
+  beforeAll(async () => {
+    // A second Kysely on the same handle records the SQL the repository sends.
+    // It is never destroyed: that would close the handle the file's tests share.
+    const logging = new Kysely<Database>({
+      dialect: new SqliteDialect({ database: database.sqlite }),
+      log: (event) => {
+        if (event.level === "query") sent.push(event.query);
+      },
+    });
+    plannedRepository = new CustomerRepository(logging);
+    await repository.create(
+      newCustomer({ country: undefined, profile: profile({ loyaltyTier: LoyaltyTier.GOLD, tags: ["plan"] }) }),
+    );
+    await repository.create(newCustomer({ profile: profile({ loyaltyTier: LoyaltyTier.GOLD, tags: ["plan"] }) }));
+  });
+
+  function explain(query: CompiledQuery): Array<{ detail: string }> {
+    return database.sqlite.prepare(`EXPLAIN QUERY PLAN ${query.sql}`).all(...query.parameters) as Array<{ detail: string }>;
+  }
+
+  async function plansOf(work: () => Promise<unknown>): Promise<Planned[]> {
+    sent.length = 0;
+    await work();
+    return sent
+      .filter((query) => /^select/i.test(query.sql))
+      .map((query) => ({
+        counts: /count\(\*\)/i.test(query.sql),
+        plan: explain(query).map((row) => row.detail),
+      }));
+  }
+
+  function firstPagePlans(filter: CustomerFilter, order: CustomerOrder): Promise<Planned[]> {
+    return plansOf(() => plannedRepository.list({ filter, order, pageSize: 1, pageToken: "" }));
+  }
+
+  function laterPagePlans(filter: CustomerFilter, order: CustomerOrder, cursor: CursorValue[]): Promise<Planned[]> {
+    const pageToken = encodePageToken(pagingBinding(filter, order), cursor);
+    return plansOf(() => plannedRepository.list({ filter, order, pageSize: 1000, pageToken }));
+  }
+
+  /** The first page, the page after it (when there is one) and their counts. */
+  function pagePlans(filter: CustomerFilter, order: CustomerOrder): Promise<Planned[]> {
+    return plansOf(async () => {
+      const page = await plannedRepository.list({ filter, order, pageSize: 1, pageToken: "" });
+      if (page.nextPageToken === "") return;
+      await plannedRepository.list({ filter, order, pageSize: 1, pageToken: page.nextPageToken });
+    });
+  }
+
+  function fullScans(planned: Planned): string[] {
+    return planned.plan.filter((detail) => detail.trim() === "SCAN customers");
+  }
+
+  function expectNoFullScan(plans: readonly Planned[]): void {
+    expect(plans.length).toBeGreaterThan(0);
+    for (const planned of plans) {
+      // The whole plan in the expectation, so a failure shows it.
+      expect({ ...planned, fullScans: fullScans(planned) }).toEqual({ ...planned, fullScans: [] });
+    }
+  }
+
+  /** A keyset page seeks its start in an index: it never walks the rows before it. */
+  function expectSeeks(plans: readonly Planned[]): void {
+    const pages = plans.filter((planned) => !planned.counts);
+    expect(pages.length).toBeGreaterThan(0);
+    for (const { plan } of pages) expect(plan).toEqual([expect.stringMatching(/^SEARCH customers USING /)]);
+  }
+
+  it.each(EVERY_ORDER)("orders by %j through an index", async (order) => {
+    expectNoFullScan(await pagePlans(LIVE, order));
+  });
+
+  const cursors: ReadonlyArray<[CustomerOrder, CursorValue[]]> = [
+    ...EVERY_ORDER.filter((order) => order.field !== "customer_id").map((order): [CustomerOrder, CursorValue[]] => [
+      order,
+      ["M", 30n],
+    ]),
+    [{ field: "customer_id", descending: false }, [null, 30n]],
+    [{ field: "customer_id", descending: true }, [null, 30n]],
+    [{ field: "country", descending: false }, [null, 30n]],
+    [{ field: "country", descending: true }, [null, 30n]],
+  ];
+
+  it.each(cursors)("seeks the page after a cursor in %j at %j", async (order, cursor) => {
+    const plans = await laterPagePlans(LIVE, order, cursor);
+    expectNoFullScan(plans);
+    expectSeeks(plans);
+  });
+
+  const indexedFilters: ReadonlyArray<[string, CustomerFilter]> = [
+    ["no filter", LIVE],
+    ["show deleted", { showDeleted: true }],
+    ["country", { country: "USA", showDeleted: false }],
+    ["status", { status: CustomerStatus.ACTIVE, showDeleted: false }],
+    ["status deleted", { status: CustomerStatus.DELETED, showDeleted: false }],
+    ["email", { email: "LUISG@embraer.com.br", showDeleted: false }],
+    ["email, deleted shown", { email: "LUISG@embraer.com.br", showDeleted: true }],
+    ["name prefix", { namePrefix: "Lu", showDeleted: false }],
+    ["support rep", { supportRepId: 3n, showDeleted: false }],
+    ["loyalty tier", { loyaltyTier: LoyaltyTier.GOLD, showDeleted: false }],
+    ["tag", { tag: "plan", showDeleted: false }],
+    [
+      "created after and before",
+      {
+        createdAfter: new Date("2000-01-01T00:00:00Z"),
+        createdBefore: new Date("2100-01-01T00:00:00Z"),
+        showDeleted: false,
+      },
+    ],
+  ];
+  const timeWindows: ReadonlyArray<[string, CustomerFilter]> = [
+    ["created after", { createdAfter: new Date("2000-01-01T00:00:00Z"), showDeleted: false }],
+    ["created before", { createdBefore: new Date("2100-01-01T00:00:00Z"), showDeleted: false }],
+  ];
+
+  it.each(indexedFilters)("filters by %s through an index", async (_name, filter) => {
+    expectNoFullScan(await pagePlans(filter, BY_ID));
+  });
+
+  it.each(indexedFilters)("streams by %s through an index", async (_name, filter) => {
+    expectNoFullScan(await plansOf(() => collect(plannedRepository.stream(filter, 2))));
+  });
+
+  it.each(timeWindows)("filters by %s through the created_at index when ordered by create_time", async (_name, filter) => {
+    expectNoFullScan(await pagePlans(filter, { field: "create_time", descending: false }));
+    expectNoFullScan(await pagePlans(filter, { field: "create_time", descending: true }));
+  });
+
+  // With a one-sided time window and customer_id order, SQLite prefers walking
+  // the table's own rowid b-tree in order (stopped by LIMIT, constant memory)
+  // over reading the created_at range and sorting every match on every page.
+  // That walk is the only `SCAN customers` allowed: in order, never sorted.
+  it.each(timeWindows)("filters by %s in customer_id order by walking the primary key in order", async (_name, filter) => {
+    const plans = [
+      ...(await firstPagePlans(filter, BY_ID)),
+      ...(await plansOf(() => collect(plannedRepository.stream(filter, 2)))),
+    ];
+    expectNoFullScan(plans.filter((planned) => planned.counts));
+    for (const { plan } of plans.filter((planned) => !planned.counts)) {
+      const orderedRowidWalk = /^(SCAN customers|SEARCH customers USING INTEGER PRIMARY KEY \(rowid>\?\))$/;
+      expect(plan).toEqual([expect.stringMatching(orderedRowidWalk)]);
+    }
+  });
+});
