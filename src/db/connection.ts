@@ -14,6 +14,12 @@ export interface Database {
   readonly path: string;
   /** True when the file is still there and answers a query. */
   isReachable(): boolean;
+  /**
+   * Refreshes the planner's statistics where they are missing or stale (Chinook
+   * ships stats for 59 customers and none for our indexes). Run after migrating,
+   * periodically and before closing, as SQLite recommends.
+   */
+  optimize(): void;
   close(): Promise<void>;
 }
 
@@ -48,6 +54,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     sqlite,
     path,
     isReachable: () => isReachable(sqlite, path),
+    // 0x10000: look at every table, not only those this connection queried.
+    optimize: () => sqlite.pragma("optimize = 0x10002"),
     close: async () => {
       await db.destroy();
       // Kysely's destroy() is a no-op when it never ran a query; the handle must close anyway.

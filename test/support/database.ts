@@ -25,6 +25,7 @@ export async function freshDatabase(): Promise<TestDatabase> {
   const { dir, file } = copyChinook();
   const database = openDatabase(file);
   await migrateToLatest(database.db);
+  database.optimize();
   return {
     ...database,
     dispose: async () => {

@@ -1,0 +1,103 @@
+import { CustomerStatus, LoyaltyTier, type Customer } from "../../gen/chinook/v1/customer_pb";
+import type { CustomerService, ExportCustomersRequest } from "../../gen/chinook/v1/customer_service_pb";
+import { normalizePageSize } from "../db/paging";
+import type { ServiceHandlers } from "../grpc/adapter";
+import { knownEnum, optionalRequestId, optionalTime, requireAtMost, requiredId, requiredMessage } from "../grpc/fields";
+import { writeWithBackpressure } from "../grpc/streams";
+import { applyUpdateMask, validateUpdateMask } from "./field-mask";
+import { parseOrderBy, type CustomerFilter, type CustomerRepository } from "./repository";
+import { validateCustomer } from "./validation";
+
+export const MAX_BATCH_SIZE = 1000;
+
+/** The filters ListCustomersRequest and ExportCustomersRequest share. */
+type FilterRequest = Omit<ExportCustomersRequest, "$typeName" | "$unknown">;
+
+/**
+ * chinook.v1.CustomerService: checks each request, names the field at fault,
+ * and hands the work to the repository. Nothing here knows about SQL.
+ */
+export function customerService(customers: CustomerRepository): ServiceHandlers<typeof CustomerService> {
+  return {
+    async getCustomer(request) {
+      return customers.get(requiredId(request.customerId, "customer_id"));
+    },
+
+    async listCustomers(request) {
+      return customers.list({
+        filter: filterOf(request),
+        order: parseOrderBy(request.orderBy),
+        pageSize: normalizePageSize(request.pageSize),
+        pageToken: request.pageToken,
+      });
+    },
+
+    async createCustomer(request) {
+      const customer = requiredMessage(request.customer, "customer");
+      const requestId = optionalRequestId(request.requestId);
+      validateCustomer(customer);
+      return customers.create(customer, requestId);
+    },
+
+    async updateCustomer(request) {
+      const patch = requiredMessage(request.customer, "customer");
+      const id = requiredId(patch.customerId, "customer.customer_id");
+      validateUpdateMask(request.updateMask);
+      const change = (current: Customer): Customer => {
+        const updated = applyUpdateMask(current, patch, request.updateMask);
+        validateCustomer(updated);
+        return updated;
+      };
+      return customers.update(id, change, optionalEtag(patch.etag));
+    },
+
+    async deleteCustomer(request) {
+      return customers.softDelete(requiredId(request.customerId, "customer_id"), optionalEtag(request.etag));
+    },
+
+    async undeleteCustomer(request) {
+      return customers.undelete(requiredId(request.customerId, "customer_id"));
+    },
+
+    async batchGetCustomers(request) {
+      requireAtMost(request.customerIds, MAX_BATCH_SIZE, "customer_ids");
+      request.customerIds.forEach((id, i) => requiredId(id, `customer_ids[${i}]`));
+      return { customers: await customers.batchGet(request.customerIds) };
+    },
+
+    async batchCreateCustomers(request) {
+      requireAtMost(request.requests, MAX_BATCH_SIZE, "requests");
+      const creates = request.requests.map((item, i) => {
+        const customer = requiredMessage(item.customer, `requests[${i}].customer`);
+        validateCustomer(customer, `requests[${i}].customer`);
+        return { customer, requestId: optionalRequestId(item.requestId, `requests[${i}].request_id`) };
+      });
+      return { customers: await customers.batchCreate(creates) };
+    },
+
+    async exportCustomers(request, call) {
+      for await (const customer of customers.stream(filterOf(request))) {
+        if (!(await writeWithBackpressure(call, customer))) return;
+      }
+    },
+  };
+}
+
+function filterOf(request: FilterRequest): CustomerFilter {
+  return {
+    country: request.country,
+    status: knownEnum(request.status, CustomerStatus, "status"),
+    email: request.email,
+    namePrefix: request.namePrefix,
+    supportRepId: request.supportRepId,
+    loyaltyTier: knownEnum(request.loyaltyTier, LoyaltyTier, "loyalty_tier"),
+    tag: request.tag,
+    createdAfter: optionalTime(request.createdAfter, "created_after"),
+    createdBefore: optionalTime(request.createdBefore, "created_before"),
+    showDeleted: request.showDeleted,
+  };
+}
+
+function optionalEtag(etag: string): string | undefined {
+  return etag === "" ? undefined : etag;
+}

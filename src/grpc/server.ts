@@ -1,0 +1,44 @@
+import { Server, type ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+
+export interface ServiceRegistration {
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+export class BindError extends Error {}
+
+/** Creates a grpc-js server with our services registered. */
+export function createGrpcServer(services: readonly ServiceRegistration[]): Server {
+  const server = new Server({
+    // Keep idle client connections healthy without letting them ping us to death.
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+  });
+  for (const { definition, implementation } of services) server.addService(definition, implementation);
+  return server;
+}
+
+/** Binds and returns the port actually bound (the ephemeral one for port 0). */
+export function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, port) => {
+      if (error === null) resolve(port);
+      else reject(new BindError(`cannot listen on ${address}: ${error.message}`, { cause: error }));
+    });
+  });
+}
+
+/**
+ * Stops accepting calls, lets in-flight ones finish for up to `graceMs`, then
+ * cancels whatever is still running. Resolves once every call has ended.
+ */
+export function shutdownGracefully(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = setTimeout(() => server.forceShutdown(), graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(deadline);
+      resolve();
+    });
+  });
+}

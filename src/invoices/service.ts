@@ -1,0 +1,44 @@
+import { toBinary } from "@bufbuild/protobuf";
+import { CreateInvoiceRequestSchema, type InvoiceService } from "../../gen/chinook/v1/invoice_service_pb";
+import type { RequestIds } from "../db/request-ids";
+import type { Executor } from "../db/transaction";
+import type { ServiceHandlers } from "../grpc/adapter";
+import { optionalRequestId, requiredId } from "../grpc/fields";
+import { createInvoice } from "./create-invoice";
+import type { InvoiceRepository } from "./repository";
+
+export interface InvoiceServiceDeps {
+  db: Executor;
+  invoices: InvoiceRepository;
+  requestIds: RequestIds;
+}
+
+/** chinook.v1.InvoiceService: request checks here, the transaction in createInvoice. */
+export function invoiceService(deps: InvoiceServiceDeps): ServiceHandlers<typeof InvoiceService> {
+  return {
+    async createInvoice(request) {
+      const input = {
+        customerId: requiredId(request.customerId, "customer_id"),
+        lines: request.lines,
+        requestId: optionalRequestId(request.requestId),
+        billing: {
+          address: request.billingAddress,
+          city: request.billingCity,
+          state: request.billingState,
+          country: request.billingCountry,
+          postalCode: request.billingPostalCode,
+        },
+      };
+      return createInvoice(deps, input, toBinary(CreateInvoiceRequestSchema, request));
+    },
+
+    async getInvoice(request) {
+      return deps.invoices.get(requiredId(request.invoiceId, "invoice_id"));
+    },
+
+    async listInvoices(request) {
+      const customerId = requiredId(request.customerId, "customer_id");
+      return deps.invoices.listByCustomer(customerId, request.pageSize, request.pageToken);
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import pino, { type DestinationStream, type Level, type Logger } from "pino";
+import pretty from "pino-pretty";
+
+export type { Logger };
+
+/**
+ * Customer PII that must never reach logs at any level we ship: any field
+ * with these names, at the top of a log object or one or two levels down
+ * (e.g. `customer.email`, `request.customer.phone`).
+ */
+const PII_FIELDS = [
+  "email", "phone", "fax", "address", "firstName", "lastName", "first_name", "last_name",
+  "Email", "Phone", "Fax", "Address", "FirstName", "LastName",
+  "billingAddress", "BillingAddress",
+];
+const REDACT_PATHS = PII_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
+
+export interface LoggerOptions {
+  level: Level;
+  /** Where lines go; defaults to stdout, human-readable when it is a terminal. */
+  destination?: DestinationStream;
+}
+
+export function createLogger({ level, destination }: LoggerOptions): Logger {
+  const options = {
+    level,
+    base: { service: "chinook-grpc" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+  };
+  if (destination !== undefined) return pino(options, destination);
+  if (process.stdout.isTTY) return pino(options, pretty({ sync: true }));
+  return pino(options);
+}
