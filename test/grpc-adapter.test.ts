@@ -1,8 +1,15 @@
+import { once } from "node:events";
 import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { create, toBinary, type DescMessage, type DescMethod, type MessageInitShape } from "@bufbuild/protobuf";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
+import {
+  ServerReflection,
+  type ServerReflectionRequest,
+  type ServerReflectionResponse,
+} from "../gen/grpc/reflection/v1/reflection_pb";
+import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb";
 import { adaptService, type ServiceHandlers } from "../src/grpc/adapter";
 import { typedClient, type TypedClient } from "../src/grpc/client";
 import { INTERNAL_MESSAGE } from "../src/grpc/status";
@@ -235,6 +242,13 @@ describe("protobuf-es service adapter", () => {
     await expect(client.getCustomer({ customerId: 7n }, { metadata })).resolves.toMatchObject({ company: "abc" });
   });
 
+  it("refuses at registration time a service with a client-streaming method", () => {
+    const clientStreaming = { ...CustomerService.method.getCustomer, methodKind: "client_streaming" as const };
+    const service = { ...CustomerService, methods: [clientStreaming] };
+
+    expect(() => adaptService(service, fakeCustomerService([]))).toThrow(/client streaming/);
+  });
+
   it("refuses at registration time a handler object that lacks a method", () => {
     const incomplete = { ...fakeCustomerService([]), getCustomer: undefined };
 
@@ -243,3 +257,87 @@ describe("protobuf-es service adapter", () => {
     ).toThrow(/GetCustomer/);
   });
 });
+
+/** Any bidi service will do: reflection's messages carry a host string to echo. */
+describe("protobuf-es service adapter, bidi streaming", () => {
+  const server = new grpc.Server();
+  const reportedErrors: { method: DescMethod; error: unknown }[] = [];
+  const onError = (method: DescMethod, error: unknown) => reportedErrors.push({ method, error });
+  let client: TypedClient<typeof ServerReflection>;
+  let misusingClient: TypedClient<typeof v1alpha.ServerReflection>;
+
+  beforeAll(async () => {
+    const echo = adaptService(
+      ServerReflection,
+      {
+        async serverReflectionInfo(call) {
+          const requests: AsyncIterable<ServerReflectionRequest> = call.iterator({ destroyOnReturn: false });
+          for await (const request of requests) {
+            call.write(create(ServerReflection.method.serverReflectionInfo.output, { validHost: request.host }));
+          }
+        },
+      },
+      { onError },
+    );
+    const destroyingEcho = adaptService(
+      v1alpha.ServerReflection,
+      {
+        async serverReflectionInfo(call) {
+          // The mistake under test: iterating the call itself destroys it when the loop ends.
+          const requests: AsyncIterable<v1alpha.ServerReflectionRequest> = call;
+          for await (const request of requests) {
+            call.write(create(v1alpha.ServerReflectionResponseSchema, { validHost: request.host }));
+          }
+        },
+      },
+      { onError },
+    );
+    for (const { definition, implementation } of [echo, destroyingEcho]) server.addService(definition, implementation);
+    const address = `127.0.0.1:${await bindEphemeral(server)}`;
+    client = typedClient(ServerReflection, address, grpc.credentials.createInsecure());
+    misusingClient = typedClient(v1alpha.ServerReflection, address, grpc.credentials.createInsecure());
+  });
+
+  afterAll(() => {
+    client.close();
+    misusingClient.close();
+    server.forceShutdown();
+  });
+
+  beforeEach(() => {
+    reportedErrors.length = 0;
+  });
+
+  it("answers each request and ends with OK once the client half-closes", async () => {
+    const stream = client.serverReflectionInfo();
+    const status = once(stream, "status");
+    stream.write({ host: "a" });
+    stream.write({ host: "b" });
+    stream.end();
+    const responses: AsyncIterable<ServerReflectionResponse> = stream;
+    const hosts: string[] = [];
+    for await (const response of responses) hosts.push(response.validHost);
+
+    expect(hosts).toEqual(["a", "b"]);
+    expect(await status).toEqual([expect.objectContaining({ code: grpc.status.OK })]);
+    expect(reportedErrors).toEqual([]);
+  });
+
+  it("reports a handler that destroyed its call, as no status can reach the client", async () => {
+    const stream = misusingClient.serverReflectionInfo();
+    stream.on("error", () => undefined);
+    stream.write({ host: "a" });
+    stream.end();
+    await waitFor(() => reportedErrors.length > 0);
+    stream.cancel();
+
+    expect(reportedErrors[0]?.method.parent.typeName).toBe("grpc.reflection.v1alpha.ServerReflection");
+    expect(String(reportedErrors[0]?.error)).toMatch(/destroyed its call/);
+  });
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let attempt = 0; attempt < 100 && !condition(); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -26,6 +26,11 @@ export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage>
   call: grpc.ServerWritableStream<MessageShape<I>, MessageShape<O>>,
 ) => Promise<void>;
 
+/**
+ * Read requests with `call.iterator({ destroyOnReturn: false })`: a plain
+ * `for await (… of call)` destroys the call when the loop ends, so the final
+ * status is never sent and the client hangs.
+ */
 export type BidiStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   call: grpc.ServerDuplexStream<MessageShape<I>, MessageShape<O>>,
 ) => Promise<void>;
@@ -220,7 +225,7 @@ async function answerStreaming(
   }
   try {
     await invoke();
-    endStream(call);
+    endStream(method, call, options);
   } catch (error) {
     // After a cancellation the handler typically fails on its destroyed stream:
     // that is the client leaving, not a fault worth reporting.
@@ -230,8 +235,14 @@ async function answerStreaming(
   }
 }
 
-function endStream(call: StreamingCall): void {
-  if (!call.cancelled && !call.writableEnded) call.end();
+function endStream(method: DescMethod, call: StreamingCall, options: AdapterOptions): void {
+  if (call.cancelled || call.writableEnded) return;
+  if (call.destroyed) {
+    // Otherwise the client waits for a status that can no longer be sent, silently.
+    reportError(options, method, new Error("the handler destroyed its call (plain for-await?): no status sent"));
+    return;
+  }
+  call.end();
 }
 
 /** grpc-js turns an 'error' event on a server stream into the call's final status. */
