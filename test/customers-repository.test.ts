@@ -29,6 +29,7 @@ import {
   UnavailableError,
 } from "../src/errors";
 import { freshDatabase, type TestDatabase } from "./support/database";
+import { planAsIfMillionCustomers } from "./support/scale";
 
 /** The columns the tests compare against, read straight from SQLite. */
 interface RawRow {
@@ -909,6 +910,7 @@ describe("query plans", () => {
       },
     });
     plannedRepository = new CustomerRepository(logging);
+    planAsIfMillionCustomers(database.sqlite);
     await repository.create(
       newCustomer({ country: undefined, profile: profile({ loyaltyTier: LoyaltyTier.GOLD, tags: ["plan"] }) }),
     );

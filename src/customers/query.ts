@@ -101,6 +101,8 @@ export function matchingFilter(eb: CustomerExpressions, filter: CustomerFilter):
   return eb.and(FILTER_CONDITIONS.flatMap((condition) => condition(eb, filter) ?? []));
 }
 
+// `<>`, not `<`: a range on status would tempt the planner into the status
+// index and a sort, instead of walking the index of the requested order.
 const hidingDeleted: FilterCondition = (eb, filter) =>
   filter.showDeleted || filter.status === CustomerStatus.DELETED
     ? undefined
@@ -186,9 +188,11 @@ export type RowCondition = (eb: CustomerExpressions) => Condition;
  * NULL keys come before every value and descending ones after.
  */
 export function runsAfter(order: CustomerOrder, cursor: Cursor | undefined): RowCondition[] {
-  if (cursor === undefined) return [(eb) => eb.and([])];
   const past = order.descending ? "<" : ">";
-  if (order.field === "customer_id") return [(eb) => eb("CustomerId", past, cursor.id)];
+  if (order.field === "customer_id") {
+    return [cursor === undefined ? fromKeysetStart(order) : (eb) => eb("CustomerId", past, cursor.id)];
+  }
+  if (cursor === undefined) return [(eb) => eb.and([])];
   const key = SORT_KEYS[order.field];
   const laterNulls: RowCondition = (eb) =>
     eb.and([eb(key.expression, "is", null), eb("CustomerId", past, cursor.id)]);
@@ -198,6 +202,15 @@ export function runsAfter(order: CustomerOrder, cursor: Cursor | undefined): Row
   const laterValues: RowCondition = (eb) => afterValue(eb, key, { key: value, id: cursor.id }, order.descending);
   const everyNull: RowCondition = (eb) => eb(key.expression, "is", null);
   return key.nullable && order.descending ? [laterValues, everyNull] : [laterValues];
+}
+
+/**
+ * Where an id-ordered walk starts: at the smallest (or largest) possible rowid.
+ * Stating it makes the first page seek the primary key like every later one,
+ * instead of a bare table scan the planner cannot bound.
+ */
+function fromKeysetStart(order: CustomerOrder): RowCondition {
+  return (eb) => (order.descending ? eb("CustomerId", "<=", INT64_MAX) : eb("CustomerId", ">=", INT64_MIN));
 }
 
 function afterValue(
@@ -216,6 +229,9 @@ function afterValue(
     ]),
   ]);
 }
+
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
 
 /** A canonical string of the filters and order a page token is bound to. */
 export function pagingBinding(filter: CustomerFilter, order: CustomerOrder): string {
