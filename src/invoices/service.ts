@@ -17,10 +17,11 @@ export interface InvoiceServiceDeps {
 export function invoiceService(deps: InvoiceServiceDeps): ServiceHandlers<typeof InvoiceService> {
   return {
     async createInvoice(request) {
+      const requestId = optionalRequestId(request.requestId);
       const input = {
         customerId: requiredId(request.customerId, "customer_id"),
         lines: request.lines,
-        requestId: optionalRequestId(request.requestId),
+        requestId,
         billing: {
           address: request.billingAddress,
           city: request.billingCity,
@@ -29,7 +30,9 @@ export function invoiceService(deps: InvoiceServiceDeps): ServiceHandlers<typeof
           postalCode: request.billingPostalCode,
         },
       };
-      return createInvoice(deps, input, toBinary(CreateInvoiceRequestSchema, request));
+      // Hashed with the id as keyed (lowercase), so a retry spelling the same UUID in capitals is the same request.
+      const canonical = toBinary(CreateInvoiceRequestSchema, { ...request, requestId: requestId ?? "" });
+      return createInvoice(deps, input, canonical);
     },
 
     async getInvoice(request) {
