@@ -23,6 +23,35 @@ export interface Config {
   shutdownGraceMs: number;
   /** How often the database health probe runs. HEALTH_PROBE_INTERVAL_MS. */
   healthProbeIntervalMs: number;
+  /** host:port for Prometheus' /metrics; no metrics server when unset. METRICS_ADDR. */
+  metricsAddress: string | undefined;
+  /** The GetCustomer/BatchGetCustomers read cache. */
+  cache: {
+    /** Most customers cached; 0 disables the cache. CACHE_SIZE. */
+    maxEntries: number;
+    /** How long a cached customer may be served, in ms; 0 = until evicted. CACHE_TTL_MS. */
+    ttlMs: number;
+  };
+  /** Background upkeep of the SQLite file; it runs only when no database call is in flight. */
+  maintenance: {
+    /** Checkpoint and truncate the WAL once it is larger than this. WAL_CHECKPOINT_BYTES. */
+    walCheckpointBytes: number;
+    /** How often the WAL size and a due optimize are checked. WAL_CHECK_INTERVAL_MS. */
+    checkIntervalMs: number;
+    /** How often PRAGMA optimize runs (also at shutdown). OPTIMIZE_INTERVAL_MS. */
+    optimizeIntervalMs: number;
+  };
+  /** TLS for gRPC; plaintext when undefined. */
+  tls: TlsConfig | undefined;
+}
+
+export interface TlsConfig {
+  /** The server's certificate chain, PEM. TLS_CERT. */
+  certPath: string;
+  /** Its private key, PEM. TLS_KEY. */
+  keyPath: string;
+  /** When set, clients must present a certificate issued by this CA (mTLS). TLS_CLIENT_CA. */
+  clientCaPath: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -32,6 +61,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 export const DEFAULT_CHINOOK_URL = "https://www.sqlitetutorial.net/wp-content/uploads/2018/03/chinook.zip";
 export const DEFAULT_CHINOOK_SHA256 = "a3c903a61357c2059ea51ed5e3d79f33fa5f960cd948829b27f97ea8a4793c82";
 const LOG_LEVELS: readonly Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
+const MIB = 1024 * 1024;
 
 export function loadConfig(env: Env = process.env): Config {
   return {
@@ -45,7 +75,32 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0 }),
     healthProbeIntervalMs: integer(env, "HEALTH_PROBE_INTERVAL_MS", 5_000, { min: 100 }),
+    metricsAddress: optionalHostPort(env, "METRICS_ADDR"),
+    cache: {
+      maxEntries: integer(env, "CACHE_SIZE", 10_000, { min: 0 }),
+      ttlMs: integer(env, "CACHE_TTL_MS", 30_000, { min: 0 }),
+    },
+    maintenance: {
+      walCheckpointBytes: integer(env, "WAL_CHECKPOINT_BYTES", 64 * MIB, { min: 0 }),
+      checkIntervalMs: integer(env, "WAL_CHECK_INTERVAL_MS", 10_000, { min: 100 }),
+      optimizeIntervalMs: integer(env, "OPTIMIZE_INTERVAL_MS", 3_600_000, { min: 100 }),
+    },
+    tls: tlsConfig(env),
   };
+}
+
+function tlsConfig(env: Env): TlsConfig | undefined {
+  const certPath = optionalPath(text(env, "TLS_CERT"));
+  const keyPath = optionalPath(text(env, "TLS_KEY"));
+  const clientCaPath = optionalPath(text(env, "TLS_CLIENT_CA"));
+  if (certPath === undefined && keyPath === undefined) {
+    if (clientCaPath === undefined) return undefined;
+    throw new ConfigError("TLS_CLIENT_CA requires TLS_CERT and TLS_KEY: mTLS is TLS plus client certificates");
+  }
+  if (certPath === undefined || keyPath === undefined) {
+    throw new ConfigError("TLS_CERT and TLS_KEY must be set together (the certificate chain and its private key)");
+  }
+  return { certPath, keyPath, clientCaPath };
 }
 
 function text(env: Env, name: string): string | undefined {
@@ -67,6 +122,11 @@ function sha256(env: Env, name: string, fallback: string): string {
   const value = (text(env, name) ?? fallback).toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(value)) throw new ConfigError(`${name} must be 64 hex digits`);
   return value;
+}
+
+function optionalHostPort(env: Env, name: string): string | undefined {
+  const value = text(env, name);
+  return value === undefined ? undefined : hostPort(env, name, value);
 }
 
 function hostPort(env: Env, name: string, fallback: string): string {

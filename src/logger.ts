@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Level, type Logger } from "pino";
 import pretty from "pino-pretty";
+import { currentRequest } from "./request-context";
 
 export type { Logger };
 
@@ -21,12 +22,19 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+function requestFields(): { request_id?: string } {
+  const request = currentRequest();
+  return request === undefined ? {} : { request_id: request.requestId };
+}
+
 export function createLogger({ level, destination }: LoggerOptions): Logger {
   const options = {
     level,
     base: { service: "chinook-grpc" },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    // Every line written while serving an RPC names it, e.g. an error's detail or a debug query.
+    mixin: requestFields,
   };
   if (destination !== undefined) return pino(options, destination);
   if (process.stdout.isTTY) return pino(options, pretty({ sync: true }));

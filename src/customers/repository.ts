@@ -51,6 +51,12 @@ export interface CreateCustomerRequest {
   requestId?: string;
 }
 
+/** What the service needs of customer storage; the repository and the read cache both provide it. */
+export type CustomerStore = Pick<
+  CustomerRepository,
+  "get" | "batchGet" | "list" | "stream" | "create" | "batchCreate" | "update" | "softDelete" | "undelete"
+>;
+
 const CREATE_OPERATION = "CreateCustomer";
 const EMAIL_UNIQUE_TARGET = "customers.Email";
 const ID_ORDER: CustomerOrder = { field: "customer_id", descending: false };

@@ -1,0 +1,235 @@
+import { clone } from "@bufbuild/protobuf";
+import { LRUCache } from "lru-cache";
+import { Counter, Gauge, type Registry } from "prom-client";
+import { CustomerSchema, type Customer } from "../../gen/chinook/v1/customer_pb";
+import type {
+  CreateCustomerRequest,
+  CustomerFilter,
+  CustomerListQuery,
+  CustomerPage,
+  CustomerStore,
+} from "./repository";
+
+export interface CustomerCacheOptions {
+  /** Most customers kept, ≥ 1 (to cache nothing, do not build a cache). */
+  maxEntries: number;
+  /** How long an entry may be served, in ms; 0 keeps it until evicted or invalidated. */
+  ttlMs: number;
+  registry: Registry;
+}
+
+/** Reads of one id in flight, and how many invalidations they have missed. */
+interface ReadsInFlight {
+  generation: number;
+  readers: number;
+}
+
+interface ReadTicket {
+  readonly id: bigint;
+  readonly generation: number;
+  readonly reads: ReadsInFlight;
+}
+
+/**
+ * A read-through LRU cache for get and batchGet in front of another store.
+ *
+ * Writes go straight through; once one has committed (the inner call
+ * resolved) it drops the ids it touched. A failed write drops nothing: it
+ * changed nothing. So after a write returns, no read serves what it replaced.
+ *
+ * The classic race: a read misses, queries, and stores its result after a
+ * write committed and invalidated meanwhile, caching the old customer. Each
+ * id with reads in flight has a generation that every invalidation bumps; a
+ * read stores its result only if the generation has not moved since it
+ * started. Ids with no read in flight keep no generation, so memory stays
+ * bounded by the cache and the reads under way.
+ *
+ * Entries are private: callers always get their own copy, so nothing they do
+ * to a customer can change what the next caller reads. Absent customers
+ * (NOT_FOUND) are not cached.
+ */
+export class CachedCustomerStore implements CustomerStore {
+  private readonly entries: LRUCache<bigint, Customer>;
+  private readonly readsInFlight = new Map<bigint, ReadsInFlight>();
+  private readonly hits: Counter;
+  private readonly misses: Counter;
+  private readonly evictions: Counter<"reason">;
+
+  constructor(
+    private readonly inner: CustomerStore,
+    options: CustomerCacheOptions,
+  ) {
+    this.entries = new LRUCache<bigint, Customer>({
+      max: options.maxEntries,
+      ttl: options.ttlMs,
+      dispose: (_customer, _id, reason) => this.countEviction(reason),
+    });
+    const registers = [options.registry];
+    this.hits = new Counter({ name: "customer_cache_hits_total", help: "Customer reads served from the cache.", registers });
+    this.misses = new Counter({ name: "customer_cache_misses_total", help: "Customer reads that went to the database.", registers });
+    this.evictions = new Counter({
+      name: "customer_cache_evictions_total",
+      help: "Customers dropped from the cache other than by invalidation, by reason: size or ttl.",
+      labelNames: ["reason"],
+      registers,
+    });
+    registerCacheGauges(this.entries, this.hits, this.misses, registers);
+  }
+
+  async get(id: bigint): Promise<Customer> {
+    const cached = this.lookup(id);
+    if (cached !== undefined) return clone(CustomerSchema, cached);
+    const ticket = this.beginRead(id);
+    try {
+      const customer = await this.inner.get(id);
+      this.store(ticket, customer);
+      return customer;
+    } finally {
+      this.endRead(ticket);
+    }
+  }
+
+  async batchGet(ids: readonly bigint[]): Promise<Customer[]> {
+    const found = new Map<bigint, Customer>();
+    const missing: bigint[] = [];
+    for (const id of new Set(ids)) {
+      const cached = this.lookup(id);
+      if (cached === undefined) missing.push(id);
+      else found.set(id, cached);
+    }
+    if (missing.length > 0) {
+      for (const customer of await this.fetchAndStore(missing)) found.set(customer.customerId, customer);
+    }
+    // One copy per position: duplicates in `ids` must not share an object either.
+    return ids.map((id) => clone(CustomerSchema, foundOrThrow(found, id)));
+  }
+
+  list(query: CustomerListQuery): Promise<CustomerPage> {
+    return this.inner.list(query);
+  }
+
+  stream(filter: CustomerFilter, batchSize?: number): AsyncGenerator<Customer> {
+    return this.inner.stream(filter, batchSize);
+  }
+
+  async create(customer: Customer, requestId?: string): Promise<Customer> {
+    // A retried idempotent create returns an existing customer: drop any stale copy of it.
+    return this.invalidatingOne(await this.inner.create(customer, requestId));
+  }
+
+  async batchCreate(requests: readonly CreateCustomerRequest[]): Promise<Customer[]> {
+    const created = await this.inner.batchCreate(requests);
+    this.invalidate(created.map((customer) => customer.customerId));
+    return created;
+  }
+
+  async update(id: bigint, change: (current: Customer) => Customer, expectedEtag?: string): Promise<Customer> {
+    return this.invalidatingOne(await this.inner.update(id, change, expectedEtag));
+  }
+
+  async softDelete(id: bigint, expectedEtag?: string): Promise<Customer> {
+    return this.invalidatingOne(await this.inner.softDelete(id, expectedEtag));
+  }
+
+  async undelete(id: bigint): Promise<Customer> {
+    return this.invalidatingOne(await this.inner.undelete(id));
+  }
+
+  /** Absent (NOT_FOUND from the inner store) ids fail the whole call, as uncached. */
+  private async fetchAndStore(ids: readonly bigint[]): Promise<Customer[]> {
+    const tickets = ids.map((id) => this.beginRead(id));
+    try {
+      const customers = await this.inner.batchGet(ids);
+      tickets.forEach((ticket, index) => {
+        const customer = customers[index];
+        if (customer !== undefined) this.store(ticket, customer);
+      });
+      return customers;
+    } finally {
+      tickets.forEach((ticket) => this.endRead(ticket));
+    }
+  }
+
+  private lookup(id: bigint): Customer | undefined {
+    const cached = this.entries.get(id);
+    (cached === undefined ? this.misses : this.hits).inc();
+    return cached;
+  }
+
+  private beginRead(id: bigint): ReadTicket {
+    let reads = this.readsInFlight.get(id);
+    if (reads === undefined) {
+      reads = { generation: 0, readers: 0 };
+      this.readsInFlight.set(id, reads);
+    }
+    reads.readers += 1;
+    return { id, generation: reads.generation, reads };
+  }
+
+  private endRead({ id, reads }: ReadTicket): void {
+    reads.readers -= 1;
+    if (reads.readers === 0) this.readsInFlight.delete(id);
+  }
+
+  /** Stores a private copy, unless a write committed since the read began. */
+  private store(ticket: ReadTicket, customer: Customer): void {
+    if (ticket.reads.generation !== ticket.generation) return;
+    this.entries.set(ticket.id, clone(CustomerSchema, customer));
+  }
+
+  private invalidatingOne(customer: Customer): Customer {
+    this.invalidate([customer.customerId]);
+    return customer;
+  }
+
+  private invalidate(ids: readonly bigint[]): void {
+    for (const id of ids) {
+      this.entries.delete(id);
+      const reads = this.readsInFlight.get(id);
+      if (reads !== undefined) reads.generation += 1;
+    }
+  }
+
+  private countEviction(reason: LRUCache.DisposeReason): void {
+    if (reason === "evict") this.evictions.inc({ reason: "size" });
+    else if (reason === "expire") this.evictions.inc({ reason: "ttl" });
+  }
+}
+
+function registerCacheGauges(
+  entries: LRUCache<bigint, Customer>,
+  hits: Counter,
+  misses: Counter,
+  registers: Registry[],
+): void {
+  new Gauge({
+    name: "customer_cache_entries",
+    help: "Customers in the cache.",
+    registers,
+    collect() {
+      this.set(entries.size);
+    },
+  });
+  new Gauge({
+    name: "customer_cache_hit_ratio",
+    help: "Hits over hits plus misses since the start; 0 before any read.",
+    registers,
+    async collect() {
+      const [hitCount, missCount] = await Promise.all([counterValue(hits), counterValue(misses)]);
+      const lookups = hitCount + missCount;
+      this.set(lookups === 0 ? 0 : hitCount / lookups);
+    },
+  });
+}
+
+async function counterValue(counter: Counter): Promise<number> {
+  const { values } = await counter.get();
+  return values[0]?.value ?? 0;
+}
+
+function foundOrThrow(found: ReadonlyMap<bigint, Customer>, id: bigint): Customer {
+  const customer = found.get(id);
+  // The inner store fails the batch on any missing id, so this means it broke its contract.
+  if (customer === undefined) throw new Error(`the customer store returned no customer ${id}`);
+  return customer;
+}

@@ -1,0 +1,134 @@
+import { Counter, Histogram, type Registry } from "prom-client";
+import type { Logger } from "../logger";
+import type { Database } from "./connection";
+import { SQLITE_LATENCY_BUCKETS, walSizeBytes } from "./monitoring";
+
+export interface MaintenanceOptions {
+  database: Database;
+  logger: Logger;
+  registry: Registry;
+  /** Checkpoint (and truncate) the WAL once it is larger than this. */
+  walCheckpointBytes: number;
+  /** How often the WAL size, and whether optimize is due, are checked. */
+  checkIntervalMs: number;
+  /** How often PRAGMA optimize runs, at the first idle check once due. */
+  optimizeIntervalMs: number;
+  /** True while no call that uses the database is in flight: maintenance never competes with clients. */
+  isIdle: () => boolean;
+}
+
+type CheckpointResult = "complete" | "busy" | "error";
+
+/**
+ * Keeps SQLite tidy while serving: truncates a WAL grown past its threshold
+ * and refreshes planner statistics periodically, both only when idle, and
+ * both once more at shutdown.
+ */
+export class DatabaseMaintenance {
+  private timer: NodeJS.Timeout | undefined;
+  // The app optimizes once right after migrating.
+  private lastOptimized = Date.now();
+  private readonly checkpoints: Counter<"result">;
+  private readonly optimizations: Counter<"result">;
+  private readonly duration: Histogram<"task">;
+
+  constructor(private readonly options: MaintenanceOptions) {
+    const registers = [options.registry];
+    this.checkpoints = new Counter({
+      name: "db_wal_checkpoints_total",
+      help: "WAL checkpoints run (TRUNCATE), by result: complete, busy (readers kept it from finishing) or error.",
+      labelNames: ["result"],
+      registers,
+    });
+    this.optimizations = new Counter({
+      name: "db_optimize_runs_total",
+      help: "PRAGMA optimize runs, by result: ok or error.",
+      labelNames: ["result"],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: "db_maintenance_duration_seconds",
+      help: "Time a maintenance task held the database, by task: wal_checkpoint or optimize.",
+      labelNames: ["task"],
+      buckets: SQLITE_LATENCY_BUCKETS,
+      registers,
+    });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.tick(), this.options.checkIntervalMs);
+    this.timer.unref();
+  }
+
+  /** One check: when idle, optimize if due and checkpoint a WAL past its threshold. */
+  tick(): void {
+    if (!this.options.isIdle() || !this.connectionFree()) return;
+    if (Date.now() - this.lastOptimized >= this.options.optimizeIntervalMs) this.optimize();
+    if (walSizeBytes(this.options.database) > this.options.walCheckpointBytes) this.checkpoint();
+  }
+
+  /** At shutdown, before the database closes: fresh statistics and an empty WAL for the next start. */
+  stop(): void {
+    clearInterval(this.timer);
+    if (!this.connectionFree()) return;
+    this.optimize();
+    this.checkpoint();
+  }
+
+  /**
+   * Pragmas run on the one connection Kysely also uses: inside a transaction a
+   * handler left open (a cancelled call still finishing), they would join it.
+   */
+  private connectionFree(): boolean {
+    const { sqlite } = this.options.database;
+    return sqlite.open && !sqlite.inTransaction;
+  }
+
+  private optimize(): void {
+    this.lastOptimized = Date.now();
+    try {
+      this.timed("optimize", () => this.options.database.optimize());
+      this.optimizations.inc({ result: "ok" });
+    } catch (error) {
+      this.optimizations.inc({ result: "error" });
+      this.options.logger.error({ err: error }, "PRAGMA optimize failed");
+    }
+  }
+
+  private checkpoint(): void {
+    const walBytesBefore = walSizeBytes(this.options.database);
+    const result = this.timed("wal_checkpoint", () => this.runCheckpoint());
+    this.checkpoints.inc({ result });
+    const walBytesAfter = walSizeBytes(this.options.database);
+    this.options.logger.info(
+      { wal_bytes_before: walBytesBefore, wal_bytes_after: walBytesAfter, result },
+      `WAL checkpoint: ${result}`,
+    );
+  }
+
+  private runCheckpoint(): CheckpointResult {
+    try {
+      const rows: unknown = this.options.database.sqlite.pragma("wal_checkpoint(TRUNCATE)");
+      return checkpointWasBusy(rows) ? "busy" : "complete";
+    } catch (error) {
+      this.options.logger.error({ err: error }, "WAL checkpoint failed");
+      return "error";
+    }
+  }
+
+  private timed<T>(task: string, work: () => T): T {
+    const stopTimer = this.duration.startTimer({ task });
+    try {
+      return work();
+    } finally {
+      stopTimer();
+    }
+  }
+}
+
+/** PRAGMA wal_checkpoint answers one row: busy is 1 when readers kept it from finishing. */
+function checkpointWasBusy(rows: unknown): boolean {
+  const [row] = Array.isArray(rows) ? rows : [];
+  const busy: unknown = typeof row === "object" && row !== null ? Reflect.get(row, "busy") : 0;
+  return Number(busy) !== 0;
+}

@@ -1,0 +1,51 @@
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
+import { ServerCredentials } from "@grpc/grpc-js";
+import { ConfigError, type TlsConfig } from "../config";
+
+export type TransportSecurity = "plaintext" | "tls" | "mtls";
+
+export interface ServerTransport {
+  readonly credentials: ServerCredentials;
+  readonly security: TransportSecurity;
+}
+
+/**
+ * Plaintext without TLS configuration; TLS with a certificate and key; mTLS
+ * (client certificates required, issued by the given CA) when a client CA is
+ * configured too. Unreadable or mismatched PEM files fail here, at start-up,
+ * with a message naming the file rather than an opaque bind error.
+ */
+export function serverTransport(tls: TlsConfig | undefined): ServerTransport {
+  if (tls === undefined) return { credentials: ServerCredentials.createInsecure(), security: "plaintext" };
+  const cert = readPem(tls.certPath, "TLS certificate");
+  const key = readPem(tls.keyPath, "TLS private key");
+  const clientCa = tls.clientCaPath === undefined ? null : readPem(tls.clientCaPath, "TLS client CA");
+  requireUsable({ cert, key, ca: clientCa ?? undefined });
+  const mutual = clientCa !== null;
+  return {
+    credentials: ServerCredentials.createSsl(clientCa, [{ cert_chain: cert, private_key: key }], mutual),
+    security: mutual ? "mtls" : "tls",
+  };
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigError(`cannot read the ${what} ${path}: ${reason(error)}`);
+  }
+}
+
+/** Node's TLS checks the PEM syntax and that the key belongs to the certificate. */
+function requireUsable(pems: { cert: Buffer; key: Buffer; ca: Buffer | undefined }): void {
+  try {
+    createSecureContext(pems);
+  } catch (error) {
+    throw new ConfigError(`the TLS certificate, key and client CA are not usable together: ${reason(error)}`);
+  }
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

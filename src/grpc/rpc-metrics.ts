@@ -1,0 +1,101 @@
+import { status, type ServerMethodDefinition } from "@grpc/grpc-js";
+import { Counter, Histogram, type Registry } from "prom-client";
+
+/** One served method, labelled as Go's grpc-prometheus labels it. */
+export interface RpcMethod {
+  /** `/chinook.v1.CustomerService/GetCustomer` */
+  readonly path: string;
+  readonly service: string;
+  readonly name: string;
+  readonly type: "unary" | "client_stream" | "server_stream" | "bidi_stream";
+}
+
+type MethodLabel = "grpc_type" | "grpc_service" | "grpc_method";
+
+/**
+ * Go's `codes.Code.String()` spelling: existing grpc-prometheus dashboards
+ * filter on these (`grpc_code!="OK"`, `grpc_code="NotFound"`).
+ */
+const GO_CODE_NAMES: Record<status, string> = {
+  [status.OK]: "OK",
+  [status.CANCELLED]: "Canceled",
+  [status.UNKNOWN]: "Unknown",
+  [status.INVALID_ARGUMENT]: "InvalidArgument",
+  [status.DEADLINE_EXCEEDED]: "DeadlineExceeded",
+  [status.NOT_FOUND]: "NotFound",
+  [status.ALREADY_EXISTS]: "AlreadyExists",
+  [status.PERMISSION_DENIED]: "PermissionDenied",
+  [status.RESOURCE_EXHAUSTED]: "ResourceExhausted",
+  [status.FAILED_PRECONDITION]: "FailedPrecondition",
+  [status.ABORTED]: "Aborted",
+  [status.OUT_OF_RANGE]: "OutOfRange",
+  [status.UNIMPLEMENTED]: "Unimplemented",
+  [status.INTERNAL]: "Internal",
+  [status.UNAVAILABLE]: "Unavailable",
+  [status.DATA_LOSS]: "DataLoss",
+  [status.UNAUTHENTICATED]: "Unauthenticated",
+};
+
+/**
+ * The method a call was routed to. grpc-js answers unregistered paths with
+ * UNIMPLEMENTED before any interceptor runs, so every label value here comes
+ * from a registered method: cardinality is bounded by the services served.
+ */
+export function rpcMethodOf(definition: ServerMethodDefinition<unknown, unknown>): RpcMethod {
+  const [service = "", name = ""] = definition.path.replace(/^\//, "").split("/");
+  return { path: definition.path, service, name, type: callType(definition) };
+}
+
+function callType({ requestStream, responseStream }: ServerMethodDefinition<unknown, unknown>): RpcMethod["type"] {
+  if (requestStream) return responseStream ? "bidi_stream" : "client_stream";
+  return responseStream ? "server_stream" : "unary";
+}
+
+/** The server metrics of Go's grpc-prometheus, with its names and labels. */
+export class RpcMetrics {
+  private readonly startedTotal: Counter<MethodLabel>;
+  private readonly handledTotal: Counter<MethodLabel | "grpc_code">;
+  private readonly handlingSeconds: Histogram<MethodLabel>;
+
+  constructor(registry: Registry) {
+    const registers = [registry];
+    const labelNames = ["grpc_type", "grpc_service", "grpc_method"] as const;
+    this.startedTotal = new Counter({
+      name: "grpc_server_started_total",
+      help: "Total number of RPCs started on the server.",
+      labelNames,
+      registers,
+    });
+    this.handledTotal = new Counter({
+      name: "grpc_server_handled_total",
+      help: "Total number of RPCs completed on the server, regardless of success or failure.",
+      labelNames: [...labelNames, "grpc_code"],
+      registers,
+    });
+    // prom-client's default buckets are Prometheus' DefBuckets, as in Go.
+    this.handlingSeconds = new Histogram({
+      name: "grpc_server_handling_seconds",
+      help: "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server.",
+      labelNames,
+      registers,
+    });
+  }
+
+  started(method: RpcMethod): void {
+    this.startedTotal.inc(methodLabels(method));
+  }
+
+  handled(method: RpcMethod, code: status, seconds: number): void {
+    this.handledTotal.inc({ ...methodLabels(method), grpc_code: goCodeName(code) });
+    this.handlingSeconds.observe(methodLabels(method), seconds);
+  }
+}
+
+function methodLabels(method: RpcMethod): Record<MethodLabel, string> {
+  return { grpc_type: method.type, grpc_service: method.service, grpc_method: method.name };
+}
+
+/** Codes outside the 17 defined ones collapse into Unknown, keeping the label bounded. */
+function goCodeName(code: status): string {
+  return GO_CODE_NAMES[code] ?? GO_CODE_NAMES[status.UNKNOWN];
+}
