@@ -1,0 +1,180 @@
+import type { LoadResult } from "./load-result";
+import type { Workload } from "./workloads";
+
+/** Everything measured at one dataset size, every run kept. */
+export interface SizeReport {
+  rows: number;
+  /** Spawn to first SERVING, per start (one per workload and run). */
+  startupMs: number[];
+  /** The service's RSS right after start-up, per start (one per workload and run). */
+  serviceIdleRssBytes: number[];
+  workloads: WorkloadReport[];
+}
+
+export interface WorkloadReport {
+  workload: Workload;
+  streaming: boolean;
+  runs: LoadResult[];
+  /** The no-op server measured right before each run: GetCustomer, or ExportCustomers for streams. */
+  ceilingRuns: LoadResult[];
+  /** Per run: ops/s over the ceiling's ops/s measured just before. */
+  ratios: number[];
+}
+
+const MB = 1024 * 1024;
+
+export function median(values: readonly number[]): number | null {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const middle = Math.floor(sorted.length / 2);
+  const upper = sorted[middle] ?? 0;
+  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? upper) + upper) / 2;
+}
+
+function medianOf(
+  results: readonly LoadResult[],
+  pick: (result: LoadResult) => number | null | undefined,
+): number | null {
+  return median(results.flatMap((result) => pick(result) ?? []));
+}
+
+/** Requests/s, or messages/s for a stream. */
+export function opsPerSecond(result: LoadResult): number {
+  return result.messagesPerSecond ?? result.rps;
+}
+
+function clientMicrosPerOp(result: LoadResult): number | null {
+  const ops = result.messages ?? result.requests;
+  return ops === 0 ? null : result.clientCpuMicros / ops;
+}
+
+function errorSummary(results: readonly LoadResult[]): string {
+  const totals = new Map<string, number>();
+  for (const result of results) {
+    for (const [code, count] of Object.entries(result.errors)) totals.set(code, (totals.get(code) ?? 0) + count);
+  }
+  return totals.size === 0 ? "-" : [...totals].map(([code, count]) => `${code}×${count}`).join(" ");
+}
+
+function formatted(value: number | null, digits: number): string {
+  if (value === null) return "-";
+  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+const COLUMNS = [
+  ["workload", 16],
+  ["unit", 6],
+  ["service/s", 10],
+  ["ceiling/s", 10],
+  ["ratio", 6],
+  ["p50 ms", 8],
+  ["p99 ms", 8],
+  ["srv µs/op", 10],
+  ["ceil µs/op", 10],
+  ["load µs/op", 10],
+  ["rss MB", 7],
+  ["errors", 0],
+] as const;
+
+function tableLine(cells: readonly string[]): string {
+  return cells
+    .map((cell, index) => {
+      const width = COLUMNS[index]?.[1] ?? 0;
+      return index < 2 ? cell.padEnd(width) : cell.padStart(width);
+    })
+    .join("  ")
+    .trimEnd();
+}
+
+function workloadRow(report: WorkloadReport): string[] {
+  const ceiling = report.ceilingRuns;
+  return [
+    report.workload,
+    report.streaming ? "msg" : "req",
+    formatted(medianOf(report.runs, opsPerSecond), 0),
+    formatted(medianOf(ceiling, opsPerSecond), 0),
+    formatted(median(report.ratios), 2),
+    formatted(medianOf(report.runs, (result) => result.p50Ms), 2),
+    formatted(medianOf(report.runs, (result) => result.p99Ms), 2),
+    formatted(medianOf(report.runs, (result) => result.server?.cpuMicrosPerOp), 0),
+    formatted(medianOf(ceiling, (result) => result.server?.cpuMicrosPerOp), 0),
+    formatted(medianOf(report.runs, clientMicrosPerOp), 0),
+    formatted(medianOf(report.runs, (result) => (result.server === null ? null : result.server.rssPeakBytes / MB)), 0),
+    errorSummary(report.runs),
+  ];
+}
+
+export function formatSize(size: SizeReport): string {
+  const runs = Math.max(0, ...size.workloads.map((report) => report.runs.length));
+  const header = `${size.rows.toLocaleString("en-US")} customers — medians of ${runs} run${runs === 1 ? "" : "s"}`;
+  const startup = `start-up to SERVING: ${formatted(median(size.startupMs), 0)} ms; idle RSS after start: ${formatted(
+    (median(size.serviceIdleRssBytes) ?? 0) / MB,
+    0,
+  )} MB`;
+  const rows = size.workloads.map((report) => tableLine(workloadRow(report)));
+  return [header, startup, tableLine(COLUMNS.map(([title]) => title)), ...rows].join("\n");
+}
+
+interface TargetCheck {
+  what: string;
+  measured: number | null;
+  limit: number;
+  atMost: boolean;
+  unit: string;
+}
+
+function workloadAt(size: SizeReport, workload: Workload): WorkloadReport | undefined {
+  return size.workloads.find((report) => report.workload === workload);
+}
+
+function exportRssGrowthMb(report: WorkloadReport): number | null {
+  return medianOf(report.runs, (result) =>
+    result.server === null ? null : (result.server.rssPeakBytes - result.server.rssBeforeBytes) / MB,
+  );
+}
+
+function peakRssMb(size: SizeReport): number | null {
+  const peaks = size.workloads.flatMap((report) => report.runs.flatMap((result) => result.server?.rssPeakBytes ?? []));
+  return peaks.length === 0 ? null : Math.max(...peaks) / MB;
+}
+
+/** Issue 6's targets for the sizes and workloads this run measured. */
+function targetChecks(size: SizeReport): TargetCheck[] {
+  const atScale = size.rows >= 1_000_000;
+  const checks: TargetCheck[] = [
+    { what: "start-up to SERVING", measured: median(size.startupMs), limit: 1000, atMost: true, unit: "ms" },
+  ];
+  const ratio = (workload: Workload, limit: number): void => {
+    const report = workloadAt(size, workload);
+    if (report === undefined) return;
+    checks.push({ what: `${workload} ratio`, measured: median(report.ratios), limit, atMost: false, unit: "" });
+  };
+  ratio("GetCustomer", 0.9);
+  ratio("CreateCustomer", 0.6);
+  if (!atScale) return checks;
+  ratio("ListCustomers", 0.5);
+  ratio("ExportCustomers", 0.8);
+  const list = workloadAt(size, "ListCustomers");
+  if (list !== undefined) {
+    const p99 = medianOf(list.runs, (result) => result.p99Ms);
+    checks.push({ what: "ListCustomers p99", measured: p99, limit: 5, atMost: true, unit: "ms" });
+  }
+  const exported = workloadAt(size, "ExportCustomers");
+  if (exported !== undefined) {
+    const growth = exportRssGrowthMb(exported);
+    checks.push({ what: "ExportCustomers RSS growth", measured: growth, limit: 50, atMost: true, unit: "MB" });
+  }
+  checks.push({ what: "service RSS under load", measured: peakRssMb(size), limit: 200, atMost: true, unit: "MB" });
+  return checks;
+}
+
+export function formatTargets(size: SizeReport): string {
+  return targetChecks(size)
+    .map(({ what, measured, limit, atMost, unit }) => {
+      const met = measured !== null && (atMost ? measured <= limit : measured >= limit);
+      const value = formatted(measured, unit === "" ? 2 : 0);
+      const target = `${atMost ? "≤" : "≥"} ${limit}${unit}`;
+      return `  ${met ? "met    " : "NOT met"}  ${what}: ${value}${unit} (target ${target})`;
+    })
+    .join("\n");
+}

@@ -1,0 +1,113 @@
+import { createWriteStream } from "node:fs";
+import * as grpc from "@grpc/grpc-js";
+import type { ChildProcess } from "node:child_process";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb";
+import { typedClient, type TypedClient } from "../src/grpc/client";
+import { firstJsonLine, freeLoopbackPort, spawnTracked, stderrTail, stopChild } from "./children";
+import { numberAt, parseJsonRecord } from "./json";
+import { benchScript, REPO_ROOT, SERVICE_ENTRY } from "./paths";
+
+/** A server process the load generator can aim at. */
+export interface RunningServer {
+  readonly pid: number;
+  readonly address: string;
+  /** What it printed lately, to explain a failure. */
+  diagnostics(): string;
+  stop(): Promise<void>;
+}
+
+export interface ServiceProcess extends RunningServer {
+  /** From spawn to the first SERVING answer of grpc.health.v1. */
+  readonly startupMs: number;
+}
+
+export interface ServiceOptions {
+  databasePath: string;
+  chinookSource: string;
+  logFile: string;
+  /** Where `node --cpu-prof` writes the service's profile, if profiling. */
+  profile?: { dir: string; name: string };
+}
+
+const START_TIMEOUT_MS = 60_000;
+const HEALTH_POLL_MS = 5;
+const HEALTH_CALL_MS = 500;
+// grpc-js backs off for a second after a refused connection by default: far longer than start-up itself.
+const FAST_RECONNECT: grpc.ChannelOptions = {
+  "grpc.initial_reconnect_backoff_ms": 10,
+  "grpc.max_reconnect_backoff_ms": 20,
+};
+
+function pidOf(child: ChildProcess): number {
+  if (child.pid === undefined) throw new Error("the child process did not start");
+  return child.pid;
+}
+
+export async function startCeiling(exportCount: number): Promise<RunningServer> {
+  const child = spawnTracked(process.execPath, [benchScript("ceiling-server"), "--export-count", String(exportCount)], {
+    cwd: REPO_ROOT,
+  });
+  const diagnostics = stderrTail(child);
+  const ready = parseJsonRecord(await firstJsonLine(child, START_TIMEOUT_MS, diagnostics), "ceiling ready line");
+  return {
+    pid: pidOf(child),
+    address: `127.0.0.1:${numberAt(ready, "port", "ceiling ready line")}`,
+    diagnostics,
+    stop: () => stopChild(child),
+  };
+}
+
+export async function startService(options: ServiceOptions): Promise<ServiceProcess> {
+  const address = `127.0.0.1:${await freeLoopbackPort()}`;
+  const { profile } = options;
+  const profiling =
+    profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile.dir}`, `--cpu-prof-name=${profile.name}`];
+  const started = process.hrtime.bigint();
+  const child = spawnTracked(process.execPath, [...profiling, SERVICE_ENTRY], {
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      DATABASE_PATH: options.databasePath,
+      CHINOOK_DB: options.chinookSource,
+      GRPC_ADDR: address,
+      LOG_LEVEL: "warn",
+    },
+  });
+  const log = createWriteStream(options.logFile);
+  child.stdout?.pipe(log);
+  const diagnostics = stderrTail(child);
+  await waitForServing(address, child, () => `${diagnostics()}\n(service log: ${options.logFile})`);
+  return {
+    pid: pidOf(child),
+    address,
+    startupMs: Number(process.hrtime.bigint() - started) / 1e6,
+    diagnostics: () => `${diagnostics()}\n(service log: ${options.logFile})`,
+    stop: () => stopChild(child, 15_000),
+  };
+}
+
+async function waitForServing(address: string, child: ChildProcess, diagnostics: () => string): Promise<void> {
+  const health = typedClient(Health, address, grpc.credentials.createInsecure(), FAST_RECONNECT);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  try {
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`the service exited (${child.exitCode ?? child.signalCode}) before SERVING\n${diagnostics()}`);
+      }
+      if (await isServing(health)) return;
+      await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
+    }
+    throw new Error(`the service was not SERVING within ${START_TIMEOUT_MS} ms\n${diagnostics()}`);
+  } finally {
+    health.close();
+  }
+}
+
+async function isServing(health: TypedClient<typeof Health>): Promise<boolean> {
+  try {
+    const { status } = await health.check({ service: "" }, { deadline: Date.now() + HEALTH_CALL_MS });
+    return status === HealthCheckResponse_ServingStatus.SERVING;
+  } catch {
+    return false;
+  }
+}
