@@ -1,54 +1,68 @@
-import { ServerCredentials } from "@grpc/grpc-js";
+import type { Server } from "@grpc/grpc-js";
 import type { DescMethod } from "@bufbuild/protobuf";
 import { SqliteError } from "better-sqlite3";
+import type { Registry } from "prom-client";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { CustomerRepository } from "./customers/repository";
+import { CachedCustomerStore } from "./customers/cache";
+import { CustomerRepository, type CustomerStore } from "./customers/repository";
 import { customerService } from "./customers/service";
 import { BootstrapError, ensureDatabase } from "./db/bootstrap";
 import { openDatabase, type Database } from "./db/connection";
+import { DatabaseMaintenance } from "./db/maintenance";
 import { MigrationError, migrateToLatest } from "./db/migrate";
+import { healthProbeRecorder, registerDatabaseGauges } from "./db/monitoring";
+import { queryLog } from "./db/query-log";
 import { RequestIds } from "./db/request-ids";
 import { adaptService, methodPath } from "./grpc/adapter";
+import { serverTransport, type TransportSecurity } from "./grpc/credentials";
 import { HealthMonitor } from "./grpc/health";
+import { RpcObserver } from "./grpc/interceptors";
 import { reflectionServices } from "./grpc/reflection";
+import { RpcMetrics } from "./grpc/rpc-metrics";
 import { BindError, bind, createGrpcServer, shutdownGracefully } from "./grpc/server";
 import { isUnexpected } from "./grpc/status";
 import { InvoiceRepository } from "./invoices/repository";
 import { invoiceService } from "./invoices/service";
 import { createLogger, type Logger } from "./logger";
+import { createMetricsRegistry, serveMetrics, type MetricsServer } from "./metrics";
 
 /** A running service: what tests and the process entry point hold on to. */
 export interface App {
   /** The port actually bound (the ephemeral one when GRPC_ADDR ends in :0). */
   readonly port: number;
+  /** The port /metrics is served on; undefined when METRICS_ADDR is unset. */
+  readonly metricsPort: number | undefined;
   readonly health: HealthMonitor;
   readonly database: Database;
-  /** Health NOT_SERVING, drain calls for the grace period, close the database. */
+  /** Health NOT_SERVING, drain calls for the grace period, final maintenance, close the database. */
   stop(): Promise<void>;
 }
 
 /** The single composition root: every dependency is built and wired here. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   await ensureDatabase({ databasePath: config.databasePath, ...config.chinook }, logger);
-  const database = openDatabase(config.databasePath);
+  // The app's own registry, not prom-client's global one: tests run several apps in one process.
+  const registry = createMetricsRegistry();
+  const database = openDatabase(config.databasePath, { log: queryLog({ logger, registry }) });
   try {
-    return await serve(config, logger, database);
+    return await serve(config, logger, database, registry);
   } catch (error) {
     await database.close();
     throw error;
   }
 }
 
-async function serve(config: Config, logger: Logger, database: Database): Promise<App> {
+async function serve(config: Config, logger: Logger, database: Database, registry: Registry): Promise<App> {
   const applied = await migrateToLatest(database.db);
   if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
   database.optimize();
+  registerDatabaseGauges(database, registry);
 
   const { db } = database;
-  const customers = new CustomerRepository(db);
+  const customers = withReadCache(new CustomerRepository(db), config.cache, registry);
   const invoices = new InvoiceRepository(db);
   const requestIds = new RequestIds(db);
   const health = new HealthMonitor({
@@ -56,30 +70,82 @@ async function serve(config: Config, logger: Logger, database: Database): Promis
     probe: () => database.isReachable(),
     intervalMs: config.healthProbeIntervalMs,
     logger,
+    onProbe: healthProbeRecorder(registry),
+  });
+  const rpcs = new RpcObserver({
+    logger,
+    metrics: new RpcMetrics(registry),
+    inFlightServices: [CustomerService.typeName, InvoiceService.typeName],
+  });
+  const maintenance = new DatabaseMaintenance({
+    database,
+    logger,
+    registry,
+    ...config.maintenance,
+    isIdle: () => rpcs.inFlight === 0,
   });
 
   const options = { onError: logUnexpected(logger) };
-  const server = createGrpcServer([
-    adaptService(CustomerService, customerService(customers), options),
-    adaptService(InvoiceService, invoiceService({ db, invoices, requestIds }), options),
-    ...reflectionServices({ services: [CustomerService, InvoiceService, Health], ...options }),
-  ]);
+  const server = createGrpcServer(
+    [
+      adaptService(CustomerService, customerService(customers), options),
+      adaptService(InvoiceService, invoiceService({ db, invoices, requestIds }), options),
+      ...reflectionServices({ services: [CustomerService, InvoiceService, Health], ...options }),
+    ],
+    { interceptors: [rpcs.interceptor] },
+  );
   health.implementation.addToServer(server);
 
-  const port = await bind(server, config.grpcAddress, ServerCredentials.createInsecure());
+  const transport = serverTransport(config.tls);
+  const port = await bind(server, config.grpcAddress, transport.credentials);
+  const metrics = await serveMetricsOrStop(server, registry, config.metricsAddress, logger);
   health.start();
-  logger.info({ listen: config.grpcAddress, port, tls: false }, "serving gRPC in plaintext (no TLS configured)");
+  maintenance.start();
+  logger.info(
+    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: config.cache },
+    SERVING_MESSAGE[transport.security],
+  );
 
   return {
     port,
+    metricsPort: metrics?.port,
     health,
     database,
     async stop() {
       health.shutdown();
       await shutdownGracefully(server, config.shutdownGraceMs);
+      maintenance.stop();
+      await metrics?.close();
       await database.close();
     },
   };
+}
+
+const SERVING_MESSAGE: Record<TransportSecurity, string> = {
+  plaintext: "serving gRPC in plaintext (no TLS configured)",
+  tls: "serving gRPC over TLS",
+  mtls: "serving gRPC over mTLS (client certificates required)",
+};
+
+/** CACHE_SIZE=0 serves straight from the repository. */
+function withReadCache(repository: CustomerStore, cache: Config["cache"], registry: Registry): CustomerStore {
+  return cache.maxEntries === 0 ? repository : new CachedCustomerStore(repository, { ...cache, registry });
+}
+
+/** A metrics port that cannot be bound fails the start, and the bound gRPC port must not stay open. */
+async function serveMetricsOrStop(
+  server: Server,
+  registry: Registry,
+  address: string | undefined,
+  logger: Logger,
+): Promise<MetricsServer | undefined> {
+  if (address === undefined) return undefined;
+  try {
+    return await serveMetrics(registry, address, logger);
+  } catch (error) {
+    server.forceShutdown();
+    throw error;
+  }
 }
 
 /** Domain errors are the client's business; anything else is ours, logged once with its detail. */

@@ -5,7 +5,7 @@ import type { ServiceHandlers } from "../grpc/adapter";
 import { knownEnum, optionalRequestId, optionalTime, requireAtMost, requiredId, requiredMessage } from "../grpc/fields";
 import { writeWithBackpressure } from "../grpc/streams";
 import { applyUpdateMask, validateUpdateMask } from "./field-mask";
-import { parseOrderBy, type CustomerFilter, type CustomerRepository } from "./repository";
+import { parseOrderBy, type CustomerFilter, type CustomerStore } from "./repository";
 import { validateCustomer } from "./validation";
 
 export const MAX_BATCH_SIZE = 1000;
@@ -17,7 +17,7 @@ type FilterRequest = Omit<ExportCustomersRequest, "$typeName" | "$unknown">;
  * chinook.v1.CustomerService: checks each request, names the field at fault,
  * and hands the work to the repository. Nothing here knows about SQL.
  */
-export function customerService(customers: CustomerRepository): ServiceHandlers<typeof CustomerService> {
+export function customerService(customers: CustomerStore): ServiceHandlers<typeof CustomerService> {
   return {
     async getCustomer(request) {
       return customers.get(requiredId(request.customerId, "customer_id"));

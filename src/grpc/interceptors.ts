@@ -34,6 +34,11 @@ type CallStatus = Parameters<NonNullable<Responder["sendStatus"]>>[0];
 export interface RpcObserverOptions {
   logger: Logger;
   metrics: RpcMetrics;
+  /**
+   * Services whose calls count in `inFlight`. Others (a health Watch, a
+   * reflection stream) may stay open indefinitely and would never let it reach 0.
+   */
+  inFlightServices: readonly string[];
 }
 
 /** How one RPC ended, as logs and metrics see it. */
@@ -58,7 +63,7 @@ export class RpcObserver {
 
   constructor(private readonly options: RpcObserverOptions) {}
 
-  /** Calls started and not yet finished; maintenance waits for none. */
+  /** Calls to `inFlightServices` started and not yet finished; maintenance waits for none. */
   get inFlight(): number {
     return this.callsInFlight;
   }
@@ -68,14 +73,18 @@ export class RpcObserver {
     call: ServerInterceptingCallInterface,
   ): ServerInterceptingCall {
     const method = rpcMethodOf(definition);
-    this.callsInFlight += 1;
+    if (this.countsInFlight(method)) this.callsInFlight += 1;
     this.options.metrics.started(method);
     const observed = new ObservedCall(method, call, (finished) => this.finished(finished));
     return new ServerInterceptingCall(call, observed.responder());
   }
 
+  private countsInFlight(method: RpcMethod): boolean {
+    return this.options.inFlightServices.includes(method.service);
+  }
+
   private finished({ method, code, seconds, peer, requestId }: FinishedCall): void {
-    this.callsInFlight -= 1;
+    if (this.countsInFlight(method)) this.callsInFlight -= 1;
     this.options.metrics.handled(method, code, seconds);
     const level: Level = SERVER_FAULTS.has(code) ? "warn" : "info";
     const codeName = status[code] ?? String(code);

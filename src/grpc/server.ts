@@ -1,4 +1,10 @@
-import { Server, type ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  Server,
+  type ServerCredentials,
+  type ServerInterceptor,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 
 export interface ServiceRegistration {
   definition: ServiceDefinition;
@@ -7,13 +13,19 @@ export interface ServiceRegistration {
 
 export class BindError extends Error {}
 
+export interface GrpcServerOptions {
+  /** Run around every call to a registered method, first one outermost. */
+  interceptors?: readonly ServerInterceptor[];
+}
+
 /** Creates a grpc-js server with our services registered. */
-export function createGrpcServer(services: readonly ServiceRegistration[]): Server {
+export function createGrpcServer(services: readonly ServiceRegistration[], options: GrpcServerOptions = {}): Server {
   const server = new Server({
     // Keep idle client connections healthy without letting them ping us to death.
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
+    interceptors: [...(options.interceptors ?? [])],
   });
   for (const { definition, implementation } of services) server.addService(definition, implementation);
   return server;

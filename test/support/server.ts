@@ -16,6 +16,8 @@ export interface TestServer {
   readonly config: Config;
   /** Every log line the server wrote, parsed. */
   readonly logs: Array<Record<string, unknown>>;
+  /** The /metrics text; the server must run with METRICS_ADDR (e.g. 127.0.0.1:0). */
+  scrapeMetrics(): Promise<string>;
   /** A typed client for `service`, closed by stop(). */
   client<S extends DescService>(service: S): TypedClient<S>;
   /** Stops the server (if still running), closes clients, deletes the database. */
@@ -47,6 +49,12 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     address,
     config,
     logs,
+    async scrapeMetrics() {
+      if (app.metricsPort === undefined) throw new Error("start the test server with METRICS_ADDR to scrape metrics");
+      const response = await fetch(`http://127.0.0.1:${app.metricsPort}/metrics`);
+      if (!response.ok) throw new Error(`GET /metrics answered ${response.status}`);
+      return response.text();
+    },
     client(service) {
       const client = typedClient(service, address, credentials.createInsecure());
       clients.push(client);
