@@ -1,0 +1,172 @@
+import { randomUUID } from "node:crypto";
+import { Writable } from "node:stream";
+import { Registry } from "prom-client";
+import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
+import { DatabaseMaintenance, type MaintenanceOptions } from "../src/db/maintenance";
+import { walSizeBytes } from "../src/db/monitoring";
+import { inTransaction } from "../src/db/transaction";
+import { createLogger } from "../src/logger";
+import { freshDatabase, type TestDatabase } from "./support/database";
+import { parseSamples, sampleValue } from "./support/prometheus";
+import { startTestServer } from "./support/server";
+
+const silentLogger = createLogger({
+  level: "info",
+  destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
+});
+
+async function counter(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (metric === undefined) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const match = values.find((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label));
+  return match?.value ?? 0;
+}
+
+/** Polls `check` until it holds; fails after `timeoutMs`. Asserts an outcome, never a duration. */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const giveUp = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > giveUp) throw new Error("the condition did not hold in time");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function growWal(database: TestDatabase): void {
+  database.sqlite.exec("UPDATE customers SET Company = coalesce(Company, '') || 'x'");
+}
+
+describe("DatabaseMaintenance", () => {
+  let database: TestDatabase;
+  let registry: Registry;
+  let idle: boolean;
+
+  function maintenance(overrides: Partial<MaintenanceOptions> = {}): DatabaseMaintenance {
+    return new DatabaseMaintenance({
+      database,
+      logger: silentLogger,
+      registry,
+      walCheckpointBytes: 0,
+      checkIntervalMs: 60_000,
+      optimizeIntervalMs: 3_600_000,
+      isIdle: () => idle,
+      ...overrides,
+    });
+  }
+
+  beforeEach(async () => {
+    database = await freshDatabase();
+    registry = new Registry();
+    idle = true;
+  });
+
+  afterEach(async () => {
+    await database.dispose();
+  });
+
+  it("truncates a WAL past its threshold when idle", async () => {
+    growWal(database);
+    expect(walSizeBytes(database)).toBeGreaterThan(0);
+
+    maintenance().tick();
+
+    expect(walSizeBytes(database)).toBe(0);
+    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(1);
+  });
+
+  it("leaves a WAL under its threshold alone", async () => {
+    growWal(database);
+
+    maintenance({ walCheckpointBytes: walSizeBytes(database) }).tick();
+
+    expect(walSizeBytes(database)).toBeGreaterThan(0);
+    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
+  });
+
+  it("waits while calls are in flight", async () => {
+    growWal(database);
+    idle = false;
+
+    maintenance({ optimizeIntervalMs: 0 }).tick();
+
+    expect(walSizeBytes(database)).toBeGreaterThan(0);
+    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
+    expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(0);
+  });
+
+  it("never runs inside a transaction left open on the shared connection", async () => {
+    growWal(database);
+    const upkeep = maintenance({ optimizeIntervalMs: 0 });
+
+    await inTransaction(database.db, async (tx) => {
+      await tx.selectFrom("customers").select("CustomerId").limit(1).execute();
+      upkeep.tick();
+    });
+
+    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
+    expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(0);
+  });
+
+  it("runs PRAGMA optimize once due", async () => {
+    maintenance({ optimizeIntervalMs: 0, walCheckpointBytes: Number.MAX_SAFE_INTEGER }).tick();
+
+    expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(1);
+  });
+
+  it("optimizes and checkpoints once more when stopped", async () => {
+    const upkeep = maintenance({ walCheckpointBytes: Number.MAX_SAFE_INTEGER });
+    upkeep.start();
+    growWal(database);
+
+    upkeep.stop();
+
+    expect(walSizeBytes(database)).toBe(0);
+    expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(1);
+    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(1);
+  });
+});
+
+describe("maintenance in the running service", () => {
+  it("checkpoints the WAL and optimizes on its timer once writes have grown it", async () => {
+    const server = await startTestServer({
+      METRICS_ADDR: "127.0.0.1:0",
+      WAL_CHECKPOINT_BYTES: "1",
+      WAL_CHECK_INTERVAL_MS: "100",
+      OPTIMIZE_INTERVAL_MS: "100",
+    });
+    try {
+      const client = server.client(CustomerService);
+      for (let i = 0; i < 20; i += 1) {
+        await client.createCustomer({ customer: { firstName: "Wal", lastName: "Growth", email: `${randomUUID()}@example.com` } });
+      }
+      const scrape = async () => parseSamples(await server.scrapeMetrics());
+
+      await eventually(async () => {
+        const samples = await scrape();
+        return (
+          sampleValue(samples, "db_wal_checkpoints_total", { result: "complete" }) > 0 &&
+          sampleValue(samples, "db_optimize_runs_total", { result: "ok" }) > 0 &&
+          walSizeBytes(server.app.database) === 0
+        );
+      });
+      const samples = await scrape();
+      expect(sampleValue(samples, "db_maintenance_duration_seconds_count", { task: "wal_checkpoint" })).toBeGreaterThan(0);
+      expect(server.logs).toContainEqual(expect.objectContaining({ msg: "WAL checkpoint: complete", wal_bytes_after: 0 }));
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("checkpoints at shutdown even below the threshold", async () => {
+    const server = await startTestServer();
+    await server.client(CustomerService).createCustomer({
+      customer: { firstName: "Shut", lastName: "Down", email: `${randomUUID()}@example.com` },
+    });
+
+    await server.stop();
+
+    expect(server.logs).toContainEqual(
+      expect.objectContaining({ msg: "WAL checkpoint: complete", wal_bytes_before: expect.any(Number), wal_bytes_after: 0 }),
+    );
+  });
+});
