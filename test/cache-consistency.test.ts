@@ -74,3 +74,19 @@ describe("the read cache under concurrent writes and reads of one customer", () 
     }
   });
 });
+
+describe("CACHE_SIZE=0", () => {
+  it("serves straight from the database, with no cache metrics", async () => {
+    const server = await startTestServer({ METRICS_ADDR: "127.0.0.1:0", CACHE_SIZE: "0" });
+    try {
+      const client = server.client(CustomerService);
+      await client.getCustomer({ customerId: 1n });
+      await client.getCustomer({ customerId: 1n });
+
+      const samples = parseSamples(await server.scrapeMetrics());
+      expect(samples.filter((sample) => sample.name.startsWith("customer_cache_"))).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  });
+});

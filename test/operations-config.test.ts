@@ -1,0 +1,51 @@
+import { ConfigError, loadConfig } from "../src/config";
+
+describe("operations configuration", () => {
+  it("has defaults: metrics off, a 10k-entry 30 s cache, 64 MiB WAL threshold, hourly optimize, plaintext", () => {
+    const config = loadConfig({});
+
+    expect(config.metricsAddress).toBeUndefined();
+    expect(config.cache).toEqual({ maxEntries: 10_000, ttlMs: 30_000 });
+    expect(config.maintenance).toEqual({
+      walCheckpointBytes: 64 * 1024 * 1024,
+      checkIntervalMs: 10_000,
+      optimizeIntervalMs: 3_600_000,
+    });
+    expect(config.tls).toBeUndefined();
+  });
+
+  it("reads every variable", () => {
+    const config = loadConfig({
+      METRICS_ADDR: "127.0.0.1:9464",
+      CACHE_SIZE: "0",
+      CACHE_TTL_MS: "0",
+      WAL_CHECKPOINT_BYTES: "1048576",
+      WAL_CHECK_INTERVAL_MS: "500",
+      OPTIMIZE_INTERVAL_MS: "60000",
+      TLS_CERT: "/etc/chinook/server.crt",
+      TLS_KEY: "/etc/chinook/server.key",
+      TLS_CLIENT_CA: "/etc/chinook/clients.crt",
+    });
+
+    expect(config.metricsAddress).toBe("127.0.0.1:9464");
+    expect(config.cache).toEqual({ maxEntries: 0, ttlMs: 0 });
+    expect(config.maintenance).toEqual({ walCheckpointBytes: 1_048_576, checkIntervalMs: 500, optimizeIntervalMs: 60_000 });
+    expect(config.tls).toEqual({
+      certPath: "/etc/chinook/server.crt",
+      keyPath: "/etc/chinook/server.key",
+      clientCaPath: "/etc/chinook/clients.crt",
+    });
+  });
+
+  it.each([
+    ["METRICS_ADDR", "9464", /METRICS_ADDR must be host:port/],
+    ["CACHE_SIZE", "-1", /CACHE_SIZE must be a whole number ≥ 0/],
+    ["CACHE_TTL_MS", "soon", /CACHE_TTL_MS must be a whole number/],
+    ["WAL_CHECKPOINT_BYTES", "1.5", /WAL_CHECKPOINT_BYTES must be a whole number/],
+    ["WAL_CHECK_INTERVAL_MS", "10", /WAL_CHECK_INTERVAL_MS must be a whole number ≥ 100/],
+    ["OPTIMIZE_INTERVAL_MS", "0", /OPTIMIZE_INTERVAL_MS must be a whole number ≥ 100/],
+  ])("refuses %s=%s", (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});
