@@ -1,6 +1,16 @@
 import { statSync } from "node:fs";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, SqliteAdapter, SqliteDialect, type LogConfig } from "kysely";
+import {
+  CompiledQuery,
+  Kysely,
+  SqliteAdapter,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type Driver,
+  type LogConfig,
+  type SqliteDialectConfig,
+} from "kysely";
 import type { Database as Schema } from "./schema";
 
 /** How long a writer waits for SQLite's lock before the call fails UNAVAILABLE. */
@@ -34,7 +44,26 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   }
 }
 
+/**
+ * A deferred BEGIN that reads first and writes later cannot wait for another
+ * process's write lock (SQLite fails it with SQLITE_BUSY at once, whatever the
+ * busy timeout); BEGIN IMMEDIATE takes the lock up front and waits for it.
+ */
+class ImmediateTransactionSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}
+
 class ServerSqliteDialect extends SqliteDialect {
+  constructor(private readonly config: SqliteDialectConfig) {
+    super(config);
+  }
+
+  override createDriver(): Driver {
+    return new ImmediateTransactionSqliteDriver(this.config);
+  }
+
   override createAdapter(): SqliteAdapter {
     return new TransactionalDdlSqliteAdapter();
   }
