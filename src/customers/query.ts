@@ -6,6 +6,7 @@ import { decodePageToken, encodePageToken, type CursorValue } from "../db/paging
 import type { CustomerRow, Database } from "../db/schema";
 import { InvalidArgumentError } from "../errors";
 import { statusToColumn, timeToColumn } from "./rows";
+import { sameEmail } from "./same-email";
 
 /** ListCustomers' and ExportCustomers' filters, all ANDed; unset means any. */
 export interface CustomerFilter {
@@ -116,9 +117,7 @@ const byStatus: FilterCondition = (eb, { status }) =>
 const byCountry: FilterCondition = (eb, { country }) =>
   country === undefined ? undefined : eb("Country", "=", country);
 
-// The collation on the value makes SQLite use the NOCASE email indexes.
-const byEmail: FilterCondition = (_eb, { email }) =>
-  email === undefined ? undefined : sql<SqlBool>`${sql.ref("Email")} = ${email} COLLATE NOCASE`;
+const byEmail: FilterCondition = (eb, { email }) => (email === undefined ? undefined : sameEmail(eb, email));
 
 // An empty prefix matches everyone, and as a LIKE pattern it would defeat the indexes.
 const byNamePrefix: FilterCondition = (eb, { namePrefix }) =>

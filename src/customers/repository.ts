@@ -26,6 +26,7 @@ import {
   timeToColumn,
   type CustomerColumns,
 } from "./rows";
+import { sameEmail } from "./same-email";
 
 export { parseOrderBy, type CustomerFilter, type CustomerOrder, type CustomerOrderField } from "./query";
 
@@ -60,6 +61,8 @@ export type CustomerStore = Pick<
 const CREATE_OPERATION = "CreateCustomer";
 const EMAIL_UNIQUE_TARGET = "customers.Email";
 const ID_ORDER: CustomerOrder = { field: "customer_id", descending: false };
+/** Ids are positive: excluding this one excludes nobody. */
+const NO_CUSTOMER = 0n;
 
 /**
  * Customers in the `customers` table, as `Customer` messages. Every method
@@ -159,6 +162,7 @@ export class CustomerRepository {
         const next = change(customerFromRow(row));
         requireWritableStatus(next.status);
         await repository.requireSupportRep(next.supportRepId);
+        if (next.email !== row.Email) await repository.requireEmailFree(next.email, id);
         await repository.writeColumns(id, columnsFromCustomer(next, row.data));
         return customerFromRow(await repository.existingRow(id));
       }),
@@ -186,6 +190,7 @@ export class CustomerRepository {
         const repository = this.withTx(tx);
         const row = await repository.existingRow(id);
         if (!isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is not deleted`);
+        await repository.requireEmailFree(row.Email, id);
         await repository.writeColumns(id, { status: statusToColumn(CustomerStatus.ACTIVE) });
         return customerFromRow(await repository.existingRow(id));
       }),
@@ -202,6 +207,7 @@ export class CustomerRepository {
     const status = customer.status === CustomerStatus.UNSPECIFIED ? CustomerStatus.ACTIVE : customer.status;
     requireWritableStatus(status);
     await this.requireSupportRep(customer.supportRepId);
+    await this.requireEmailFree(customer.email);
     const id = await this.insert(columnsFromCustomer({ ...customer, status }, null));
     if (requestId !== undefined && requestId !== "") await requestIds.record(CREATE_OPERATION, requestId, request, id);
     return this.get(id);
@@ -271,6 +277,22 @@ export class CustomerRepository {
     }
   }
 
+  /**
+   * ALREADY_EXISTS when a live customer other than `ownerId` has this email but
+   * for case. The unique index folds only ASCII (NOCASE): alone it would let
+   * "STANISŁAW.WÓJCIK@WP.PL" past a live "stanisław.wójcik@wp.pl". Checked in
+   * the write's transaction; for ASCII the index still guards other processes.
+   */
+  private async requireEmailFree(email: string, ownerId?: bigint): Promise<void> {
+    const holder = await this.db
+      .selectFrom("customers")
+      .select("CustomerId")
+      .where((eb) => eb.and([sameEmail(eb, email), eb("status", "<>", statusToColumn(CustomerStatus.DELETED))]))
+      .where("CustomerId", "<>", ownerId ?? NO_CUSTOMER)
+      .executeTakeFirst();
+    if (holder !== undefined) throw emailTaken();
+  }
+
   private async insert(columns: CustomerColumns): Promise<bigint> {
     const now = timeToColumn(new Date());
     const { CustomerId } = await refusingDuplicateEmail(() =>
@@ -329,11 +351,13 @@ async function refusingDuplicateEmail<T>(write: () => Promise<T>): Promise<T> {
   try {
     return await write();
   } catch (error) {
-    if (uniqueViolationTarget(error) === EMAIL_UNIQUE_TARGET) {
-      throw new AlreadyExistsError("customer.email: already used by another customer");
-    }
+    if (uniqueViolationTarget(error) === EMAIL_UNIQUE_TARGET) throw emailTaken();
     throw error;
   }
+}
+
+function emailTaken(): AlreadyExistsError {
+  return new AlreadyExistsError("customer.email: already used by another customer");
 }
 
 /** Prefixes the field an item's error names with the item's place in the batch. */
