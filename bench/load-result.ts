@@ -25,6 +25,10 @@ export interface LoadResult {
   p50Ms: number | null;
   p99Ms: number | null;
   maxMs: number | null;
+  /** The longest call that finished at all, warm-up and drain included. */
+  slowestCallMs: number | null;
+  /** Calls still running when the load generator gave up waiting for them after the window. */
+  unfinishedCalls: number;
   /** Failed calls by gRPC status name, in the window; and during warm-up or the drain after it. */
   errors: Record<string, number>;
   errorsOutsideWindow: Record<string, number>;
@@ -59,6 +63,8 @@ export function parseLoadResult(line: string): LoadResult {
     p50Ms: nullableNumberAt(record, "p50Ms", what),
     p99Ms: nullableNumberAt(record, "p99Ms", what),
     maxMs: nullableNumberAt(record, "maxMs", what),
+    slowestCallMs: nullableNumberAt(record, "slowestCallMs", what),
+    unfinishedCalls: numberAt(record, "unfinishedCalls", what),
     errors: countsAt(record, "errors", what),
     errorsOutsideWindow: countsAt(record, "errorsOutsideWindow", what),
     errorSamples: stringsAt(record, "errorSamples", what),

@@ -67,9 +67,20 @@ class Phase {
 class Tally {
   readonly latencies = new LatencyHistogram();
   messages = 0;
+  /** Calls started and not yet finished, whatever the phase. */
+  pending = 0;
+  /** The longest call that finished, in any phase: shows why a window saw no completion at all. */
+  slowestNanos = 0;
   readonly errors = new Map<string, number>();
   readonly errorsOutsideWindow = new Map<string, number>();
   readonly errorSamples = new Map<string, string>();
+
+  finished(started: bigint, phase: Phase, succeeded: boolean): void {
+    const nanos = Number(process.hrtime.bigint() - started);
+    this.pending--;
+    this.slowestNanos = Math.max(this.slowestNanos, nanos);
+    if (succeeded && phase.measuring) this.latencies.record(nanos);
+  }
 
   failure(error: unknown, phase: Phase): void {
     const code = statusName(error);
@@ -97,10 +108,12 @@ function isCancellation(error: unknown): boolean {
 async function unaryWorker(call: UnaryCall, phase: Phase, tally: Tally): Promise<void> {
   while (!phase.stopped) {
     const started = process.hrtime.bigint();
+    tally.pending++;
     try {
       await call({ deadline: Date.now() + CALL_DEADLINE_MS });
-      if (phase.measuring) tally.latencies.record(Number(process.hrtime.bigint() - started));
+      tally.finished(started, phase, true);
     } catch (error) {
+      tally.finished(started, phase, false);
       tally.failure(error, phase);
     }
   }
@@ -112,10 +125,12 @@ async function streamingWorker(call: StreamingCall, phase: Phase, tally: Tally):
     const started = process.hrtime.bigint();
     const stream = call();
     phase.openStreams.add(stream);
+    tally.pending++;
     try {
       await consume(stream, phase, tally);
-      if (phase.measuring) tally.latencies.record(Number(process.hrtime.bigint() - started));
+      tally.finished(started, phase, true);
     } catch (error) {
+      tally.finished(started, phase, false);
       // Once stopped, the window is over and CANCELLED is our own doing.
       if (!(phase.stopped && isCancellation(error))) tally.failure(error, phase);
     } finally {
@@ -232,6 +247,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     p50Ms: tally.latencies.percentileMs(0.5),
     p99Ms: tally.latencies.percentileMs(0.99),
     maxMs: tally.latencies.maxMs(),
+    slowestCallMs: tally.slowestNanos === 0 ? null : tally.slowestNanos / 1e6,
+    unfinishedCalls: tally.pending,
     errors: Object.fromEntries(tally.errors),
     errorsOutsideWindow: Object.fromEntries(tally.errorsOutsideWindow),
     errorSamples: Object.fromEntries(tally.errorSamples),

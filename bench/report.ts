@@ -48,12 +48,28 @@ function clientMicrosPerOp(result: LoadResult): number | null {
   return ops === 0 ? null : result.clientCpuMicros / ops;
 }
 
+/** Failures by status, plus calls too slow to finish in time: a silent zero must never look like a result. */
 function errorSummary(results: readonly LoadResult[]): string {
   const totals = new Map<string, number>();
   for (const result of results) {
     for (const [code, count] of Object.entries(result.errors)) totals.set(code, (totals.get(code) ?? 0) + count);
+    if (result.unfinishedCalls > 0) totals.set("unfinished", (totals.get("unfinished") ?? 0) + result.unfinishedCalls);
   }
-  return totals.size === 0 ? "-" : [...totals].map(([code, count]) => `${code}×${count}`).join(" ");
+  const notes = [...totals].map(([code, count]) => `${code}×${count}`);
+  const stalled = results.filter(madeNoProgress);
+  if (stalled.length > 0) notes.push(stallNote(stalled));
+  return notes.length === 0 ? "-" : notes.join(" ");
+}
+
+/** No call finished and, for a stream, not one message arrived inside the window. */
+function madeNoProgress(result: LoadResult): boolean {
+  return result.requests === 0 && (result.messages ?? 0) === 0;
+}
+
+function stallNote(stalled: readonly LoadResult[]): string {
+  const slowest = Math.max(0, ...stalled.map((result) => result.slowestCallMs ?? 0));
+  if (slowest === 0) return "no call ever finished";
+  return `nothing finished in the window; slowest call ${Math.round(slowest)} ms`;
 }
 
 function formatted(value: number | null, digits: number): string {
