@@ -6,6 +6,7 @@ import { DatabaseMaintenance, type MaintenanceOptions } from "../src/db/maintena
 import { walSizeBytes } from "../src/db/monitoring";
 import { inTransaction } from "../src/db/transaction";
 import { createLogger } from "../src/logger";
+import { eventually } from "./support/eventually";
 import { freshDatabase, type TestDatabase } from "./support/database";
 import { parseSamples, sampleValue } from "./support/prometheus";
 import { startTestServer } from "./support/server";
@@ -21,15 +22,6 @@ async function counter(registry: Registry, name: string, labels: Record<string, 
   const { values } = await metric.get();
   const match = values.find((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label));
   return match?.value ?? 0;
-}
-
-/** Polls `check` until it holds; fails after `timeoutMs`. Asserts an outcome, never a duration. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const giveUp = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > giveUp) throw new Error("the condition did not hold in time");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 function growWal(database: TestDatabase): void {

@@ -3,8 +3,10 @@ import * as grpc from "@grpc/grpc-js";
 import { Writable } from "node:stream";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
+import { Health } from "../gen/grpc/health/v1/health_pb";
 import { REQUEST_ID_KEY } from "../src/grpc/interceptors";
 import { createLogger } from "../src/logger";
+import { eventually } from "./support/eventually";
 import { labelValues, parseSamples, sampleValue, type Sample } from "./support/prometheus";
 import { startTestServer, type TestServer } from "./support/server";
 
@@ -120,6 +122,24 @@ describe("per-RPC log lines", () => {
     expect(rpcLines(server, "/chinook.v1.CustomerService/ExportCustomers")).toEqual([
       expect.objectContaining({ code: "OK", duration_ms: expect.any(Number) }),
     ]);
+  });
+});
+
+describe("a call the client cancels", () => {
+  it("is logged once, as CANCELLED", async () => {
+    const server = await startTestServer();
+    try {
+      const watch = server.client(Health).watch({ service: "" });
+      await new Promise((resolve) => watch.once("data", resolve));
+      watch.on("error", () => undefined);
+      watch.cancel();
+
+      const method = "/grpc.health.v1.Health/Watch";
+      await eventually(() => rpcLines(server, method).length > 0);
+      expect(rpcLines(server, method)).toEqual([expect.objectContaining({ code: "CANCELLED", code_number: 1 })]);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
