@@ -22,7 +22,7 @@ import { HealthMonitor } from "./grpc/health";
 import { RpcObserver } from "./grpc/interceptors";
 import { reflectionServices } from "./grpc/reflection";
 import { RpcMetrics } from "./grpc/rpc-metrics";
-import { BindError, bind, createGrpcServer, shutdownGracefully } from "./grpc/server";
+import { BindError, bind, createGrpcServer, logGrpcJsDiagnostics, shutdownGracefully } from "./grpc/server";
 import { isUnexpected } from "./grpc/status";
 import { InvoiceRepository } from "./invoices/repository";
 import { invoiceService } from "./invoices/service";
@@ -160,6 +160,11 @@ function isExpectedStartupFailure(error: unknown): error is Error {
   return [ConfigError, BootstrapError, MigrationError, BindError, SqliteError].some((type) => error instanceof type);
 }
 
+/** SQLite's own messages ("file is not a database") never say which file. */
+function describeStartupFailure(error: Error, config: Config): string {
+  return error instanceof SqliteError ? `${config.databasePath}: ${error.message}` : error.message;
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -170,11 +175,12 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger({ level: config.logLevel });
+  logGrpcJsDiagnostics(logger);
   let app: App;
   try {
     app = await startApp(config, logger);
   } catch (error) {
-    if (isExpectedStartupFailure(error)) logger.fatal(`cannot start: ${error.message}`);
+    if (isExpectedStartupFailure(error)) logger.fatal(`cannot start: ${describeStartupFailure(error, config)}`);
     else logger.fatal({ err: error }, "cannot start");
     process.exitCode = 1;
     return;

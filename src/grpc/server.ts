@@ -1,10 +1,12 @@
 import {
   Server,
+  setLogger,
   type ServerCredentials,
   type ServerInterceptor,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import type { Logger } from "../logger";
 
 export interface ServiceRegistration {
   definition: ServiceDefinition;
@@ -53,4 +55,15 @@ export function shutdownGracefully(server: Server, graceMs: number): Promise<voi
       resolve();
     });
   });
+}
+
+/**
+ * grpc-js prints its own diagnostics to stderr, outside our JSON lines. In this
+ * server they repeat what we report anyway (a failed bind is our "cannot start"
+ * line) or describe a client's malformed metadata, so they stay at debug level
+ * instead of making a second, unstructured error line.
+ */
+export function logGrpcJsDiagnostics(logger: Logger): void {
+  const log = (...parts: unknown[]) => logger.debug({ component: "grpc-js" }, parts.map(String).join(" "));
+  setLogger({ error: log, info: log, debug: log });
 }
