@@ -1,0 +1,134 @@
+import { status as GrpcStatus, type ClientReadableStream } from "@grpc/grpc-js";
+import { renameSync } from "node:fs";
+import {
+  Health,
+  HealthCheckResponse_ServingStatus as ServingStatus,
+  type HealthCheckResponse,
+} from "../gen/grpc/health/v1/health_pb";
+import { startTestServer, type TestServer } from "./support/server";
+
+const WAIT_MS = 5000;
+
+function withinBound<T>(promise: Promise<T>, waitingFor: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${waitingFor} within ${WAIT_MS} ms`)), WAIT_MS);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Reads a Watch stream one status at a time; `end()` resolves with how the stream ended. */
+function watching(stream: ClientReadableStream<HealthCheckResponse>) {
+  const responses: AsyncIterable<HealthCheckResponse> = stream;
+  const iterator = responses[Symbol.asyncIterator]();
+  return {
+    async next(): Promise<ServingStatus> {
+      const next = await withinBound(iterator.next(), "status on the Watch stream");
+      if (next.done === true) throw new Error("the Watch stream ended");
+      return next.value.status;
+    },
+    async end(): Promise<string> {
+      try {
+        const next = await withinBound(iterator.next(), "end of the Watch stream");
+        return next.done === true ? "ended" : `another status: ${ServingStatus[next.value.status]}`;
+      } catch (error) {
+        return `failed: ${GrpcStatus[codeOf(error)]}`;
+      }
+    },
+  };
+}
+
+function codeOf(error: unknown): number {
+  const code: unknown = typeof error === "object" && error !== null ? Reflect.get(error, "code") : undefined;
+  if (typeof code !== "number") throw error;
+  return code;
+}
+
+/** Takes the database file away under the running server, for real, until `restore()`. */
+function takeDatabaseAway(server: TestServer): { restore(): void } {
+  const { path } = server.app.database;
+  renameSync(path, `${path}.away`);
+  return { restore: () => renameSync(`${path}.away`, path) };
+}
+
+describe("health", () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it.each(["", "chinook.v1.CustomerService", "chinook.v1.InvoiceService"])("Check(%j) is SERVING", async (service) => {
+    const response = await server.client(Health).check({ service });
+    expect(response.status).toBe(ServingStatus.SERVING);
+  });
+
+  it("Check of an unknown service is NOT_FOUND", async () => {
+    await expect(server.client(Health).check({ service: "chinook.v1.NoSuchService" })).rejects.toMatchObject({
+      code: GrpcStatus.NOT_FOUND,
+    });
+  });
+
+  it("Watch of an unknown service streams SERVICE_UNKNOWN", async () => {
+    const stream = server.client(Health).watch({ service: "chinook.v1.NoSuchService" });
+    try {
+      expect(await watching(stream).next()).toBe(ServingStatus.SERVICE_UNKNOWN);
+    } finally {
+      stream.cancel();
+    }
+  });
+
+  it("Watch streams NOT_SERVING while the database is unreachable, then SERVING again", async () => {
+    const health = server.client(Health);
+    const stream = health.watch({ service: "" });
+    const statuses = watching(stream);
+    try {
+      expect(await statuses.next()).toBe(ServingStatus.SERVING);
+
+      const database = takeDatabaseAway(server);
+      try {
+        expect(server.app.health.check()).toBe(false);
+        expect(await statuses.next()).toBe(ServingStatus.NOT_SERVING);
+        const { status } = await health.check({ service: "chinook.v1.CustomerService" });
+        expect(status).toBe(ServingStatus.NOT_SERVING);
+      } finally {
+        database.restore();
+      }
+
+      expect(server.app.health.check()).toBe(true);
+      expect(await statuses.next()).toBe(ServingStatus.SERVING);
+      expect((await health.check({ service: "chinook.v1.InvoiceService" })).status).toBe(ServingStatus.SERVING);
+    } finally {
+      stream.cancel();
+    }
+  });
+});
+
+describe("health during shutdown", () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    // Open Watch streams never end on their own: the grace period is what ends them.
+    server = await startTestServer({ SHUTDOWN_GRACE_MS: "300" });
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  it("a watcher sees NOT_SERVING as soon as shutdown starts, before its stream ends", async () => {
+    const statuses = watching(server.client(Health).watch({ service: "chinook.v1.CustomerService" }));
+    expect(await statuses.next()).toBe(ServingStatus.SERVING);
+
+    const stopped = server.app.stop();
+    expect(await statuses.next()).toBe(ServingStatus.NOT_SERVING);
+    expect(await statuses.end()).toMatch(/^(ended|failed: (CANCELLED|UNAVAILABLE))$/);
+    await withinBound(stopped, "end of app.stop()");
+    // Once the database is closed the probe cannot bring SERVING back.
+    expect(server.app.health.check()).toBe(false);
+  });
+});
