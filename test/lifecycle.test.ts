@@ -289,9 +289,7 @@ describe("start-up failures", () => {
     });
   });
 
-  // Known defect, src/db/connection.ts: when a pragma fails, openDatabase()
-  // throws without closing the handle it opened. Flip to it() once fixed.
-  it.failing("leaves no file open when the database file is not a database", async () => {
+  it("leaves no file open when the database file is not a database", async () => {
     const databasePath = path.join(dir, "chinook.db");
     writeFileSync(databasePath, "this is not SQLite, just some text long enough to have a header ".repeat(100));
 

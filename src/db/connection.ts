@@ -76,7 +76,13 @@ export interface OpenOptions {
 
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
   const sqlite = new BetterSqlite3(path, { fileMustExist: true });
-  applyServerPragmas(sqlite);
+  try {
+    // The first pragma is the first read: a file that is not a database fails here.
+    applyServerPragmas(sqlite);
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
   const db = createKysely(sqlite, options.log);
   return {
     db,
