@@ -26,7 +26,8 @@ export type CreateInvoiceRequest = Message<"chinook.v1.CreateInvoiceRequest"> & 
   customerId: bigint;
 
   /**
-   * At least one line.
+   * At least one line and at most 1000. Lines naming the same track are
+   * merged into one line with the summed quantity (at most 1000).
    *
    * @generated from field: repeated chinook.v1.CreateInvoiceRequest.Line lines = 2;
    */
@@ -87,7 +88,7 @@ export type CreateInvoiceRequest_Line = Message<"chinook.v1.CreateInvoiceRequest
   trackId: bigint;
 
   /**
-   * At least 1.
+   * From 1 to 1000.
    *
    * @generated from field: int32 quantity = 2;
    */
