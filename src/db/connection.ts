@@ -12,6 +12,7 @@ import {
   type SqliteDialectConfig,
 } from "kysely";
 import type { Database as Schema } from "./schema";
+import { StatementCache, type StatementCacheStats } from "./statement-cache";
 
 /** How long a writer waits for SQLite's lock before the call fails UNAVAILABLE. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -30,6 +31,8 @@ export interface Database {
    * periodically and before closing, as SQLite recommends.
    */
   optimize(): void;
+  /** How often Kysely's queries reused a prepared statement. */
+  statementCacheStats(): StatementCacheStats;
   close(): Promise<void>;
 }
 
@@ -83,7 +86,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     sqlite.close();
     throw error;
   }
-  const db = createKysely(sqlite, options.log);
+  const statements = new StatementCache(sqlite);
+  const db = createKysely(statements, options.log);
   return {
     db,
     sqlite,
@@ -91,6 +95,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     isReachable: () => isReachable(sqlite, path),
     // 0x10000: look at every table, not only those this connection queried.
     optimize: () => sqlite.pragma("optimize = 0x10002"),
+    statementCacheStats: () => statements.stats(),
     close: async () => {
       await db.destroy();
       // Kysely's destroy() is a no-op when it never ran a query; the handle must close anyway.
@@ -108,8 +113,8 @@ function applyServerPragmas(sqlite: BetterSqlite3.Database): void {
   sqlite.defaultSafeIntegers(true);
 }
 
-function createKysely(sqlite: BetterSqlite3.Database, log: LogConfig | undefined): Kysely<Schema> {
-  return new Kysely<Schema>({ dialect: new ServerSqliteDialect({ database: sqlite }), log });
+function createKysely(statements: StatementCache, log: LogConfig | undefined): Kysely<Schema> {
+  return new Kysely<Schema>({ dialect: new ServerSqliteDialect({ database: statements }), log });
 }
 
 function isReachable(sqlite: BetterSqlite3.Database, path: string): boolean {

@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import { Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { Database } from "./connection";
 
 /** SQLite answers in microseconds to milliseconds; Prometheus' default buckets start at 5 ms. */
@@ -16,7 +16,8 @@ export function walSizeBytes(database: Database): number {
 
 /**
  * Gauges read when Prometheus scrapes: file and WAL sizes, pages in use and
- * free. Nothing is polled in between.
+ * free, and how often queries reused a prepared statement. Nothing is polled
+ * in between.
  */
 export function registerDatabaseGauges(database: Database, registry: Registry): void {
   const registers = [registry];
@@ -52,6 +53,28 @@ export function registerDatabaseGauges(database: Database, registry: Registry): 
       setFromPragma(this, database, "freelist_count");
     },
   });
+  new Counter({
+    name: "db_statement_cache_hits_total",
+    help: "Queries that reused a prepared statement.",
+    registers,
+    collect() {
+      setCounter(this, database.statementCacheStats().hits);
+    },
+  });
+  new Counter({
+    name: "db_statement_cache_misses_total",
+    help: "Queries that had to prepare their SQL: new or evicted text, or the kept statement was still iterating.",
+    registers,
+    collect() {
+      setCounter(this, database.statementCacheStats().misses);
+    },
+  });
+}
+
+/** The cache counts by itself; a scrape copies its total. */
+function setCounter(counter: Counter, total: number): void {
+  counter.reset();
+  counter.inc(total);
 }
 
 /** After close, the last value stays: a scrape during shutdown must not fail. */
