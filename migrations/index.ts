@@ -4,6 +4,7 @@ import * as customerIndexes from "./0002_customer_indexes";
 import * as customerTags from "./0003_customer_tags";
 import * as requestIds from "./0004_request_ids";
 import * as invoiceIndexes from "./0005_invoice_indexes";
+import * as customerLiveCountryTierIndex from "./0006_customer_live_country_tier_index";
 
 /**
  * Every migration, by name; the Migrator applies them in name order. Listed
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   "0003_customer_tags": customerTags,
   "0004_request_ids": requestIds,
   "0005_invoice_indexes": invoiceIndexes,
+  "0006_customer_live_country_tier_index": customerLiveCountryTierIndex,
 };

@@ -14,12 +14,13 @@ import type { Database } from "../src/db/schema";
 import { inTransaction } from "../src/db/transaction";
 import {
   CustomerRepository,
+  EXACT_COUNT_LIMIT,
   parseOrderBy,
   type CustomerFilter,
   type CustomerOrder,
   type CustomerOrderField,
 } from "../src/customers/repository";
-import { pagingBinding } from "../src/customers/query";
+import { estimatedTotal, pagingBinding, type MatchSample } from "../src/customers/query";
 import {
   AlreadyExistsError,
   DomainError,
@@ -843,6 +844,71 @@ describe("profile JSON", () => {
   });
 });
 
+describe("total_size", () => {
+  it("is counted by the first page and carried to later ones", async () => {
+    const filter: CustomerFilter = { country: "Carryland", showDeleted: false };
+    for (let index = 0; index < 3; index++) await repository.create(newCustomer({ country: "Carryland" }));
+    const first = await repository.list({ filter, order: BY_ID, pageSize: 2, pageToken: "" });
+    expect(first.totalSize).toBe(3);
+    await repository.create(newCustomer({ country: "Carryland" }));
+    const second = await repository.list({ filter, order: BY_ID, pageSize: 2, pageToken: first.nextPageToken });
+    expect(second.totalSize).toBe(3);
+    const again = await repository.list({ filter, order: BY_ID, pageSize: 2, pageToken: "" });
+    expect(again.totalSize).toBe(4);
+  });
+
+  it("is estimated from how the first matches spread over the ids past EXACT_COUNT_LIMIT", async () => {
+    const scratch = await freshDatabase();
+    try {
+      const countries = ["Evenland", "Oddland", "Thirdland"];
+      const requests = Array.from({ length: 3 * EXACT_COUNT_LIMIT + 300 }, (_, index) => ({
+        customer: newCustomer({ country: countries[index % countries.length] }),
+      }));
+      await new CustomerRepository(scratch.db).batchCreate(requests);
+      const list = (country: string) =>
+        new CustomerRepository(scratch.db).list({
+          filter: { country, showDeleted: false },
+          order: BY_ID,
+          pageSize: 1,
+          pageToken: "",
+        });
+      const { totalSize } = await list("Evenland");
+      expect(totalSize).toBeGreaterThan(EXACT_COUNT_LIMIT);
+      expect(Math.abs(totalSize - (EXACT_COUNT_LIMIT + 100)) / (EXACT_COUNT_LIMIT + 100)).toBeLessThan(0.1);
+      expect((await list("Brazil")).totalSize).toBe(5);
+    } finally {
+      await scratch.dispose();
+    }
+  });
+});
+
+describe("estimatedTotal", () => {
+  const sample = (sampled: bigint, firstMatchId: bigint, lastSampledId: bigint, lastMatchId: bigint): MatchSample => ({
+    sampled,
+    firstMatchId,
+    lastSampledId,
+    lastMatchId,
+  });
+
+  it("extrapolates the sample's density between the first and the last match", () => {
+    expect(estimatedTotal(sample(11n, 1n, 110n, 1000n))).toBe(100);
+    // Bunched together at the end of the table: the ids before them do not count.
+    expect(estimatedTotal(sample(11n, 901n, 911n, 1000n))).toBe(100);
+  });
+
+  it("is the sample itself when the sample reaches the last match", () => {
+    expect(estimatedTotal(sample(11n, 1n, 1000n, 1000n))).toBe(11);
+  });
+
+  it("is the sample when there is nothing to extrapolate from", () => {
+    expect(estimatedTotal({ sampled: 0n, firstMatchId: null, lastSampledId: null, lastMatchId: null })).toBe(0);
+  });
+
+  it("stays within int32", () => {
+    expect(estimatedTotal(sample(11n, 1n, 11n, 2n ** 40n))).toBe(2 ** 31 - 1);
+  });
+});
+
 describe("transactions", () => {
   it("rolls back a create when the caller's transaction fails", async () => {
     const before = customerCount();
@@ -915,6 +981,15 @@ describe("query plans", () => {
       newCustomer({ country: undefined, profile: profile({ loyaltyTier: LoyaltyTier.GOLD, tags: ["plan"] }) }),
     );
     await repository.create(newCustomer({ profile: profile({ loyaltyTier: LoyaltyTier.GOLD, tags: ["plan"] }) }));
+    // Past EXACT_COUNT_LIMIT, so that the filters below also plan total_size's estimate.
+    const many = Array.from({ length: EXACT_COUNT_LIMIT + 1 }, () => ({
+      customer: newCustomer({
+        country: "USA",
+        supportRepId: 3n,
+        profile: profile({ loyaltyTier: LoyaltyTier.GOLD, tags: ["plan"] }),
+      }),
+    }));
+    await repository.batchCreate(many);
   });
 
   function explain(query: CompiledQuery): Array<{ detail: string }> {
@@ -1001,6 +1076,7 @@ describe("query plans", () => {
     ["name prefix", { namePrefix: "Lu", showDeleted: false }],
     ["support rep", { supportRepId: 3n, showDeleted: false }],
     ["loyalty tier", { loyaltyTier: LoyaltyTier.GOLD, showDeleted: false }],
+    ["country and loyalty tier", { country: "USA", loyaltyTier: LoyaltyTier.GOLD, showDeleted: false }],
     ["tag", { tag: "plan", showDeleted: false }],
     [
       "created after and before",
@@ -1027,6 +1103,17 @@ describe("query plans", () => {
   it.each(timeWindows)("filters by %s through the created_at index when ordered by create_time", async (_name, filter) => {
     expectNoFullScan(await pagePlans(filter, { field: "create_time", descending: false }));
     expectNoFullScan(await pagePlans(filter, { field: "create_time", descending: true }));
+  });
+
+  it("pages and counts country + loyalty tier through the live country+tier index, without sorting", async () => {
+    const filter: CustomerFilter = { country: "USA", loyaltyTier: LoyaltyTier.GOLD, showDeleted: false };
+    const plans = await pagePlans(filter, BY_ID);
+    // The page, the bounded count and the estimate's sample, then the next page.
+    expect(plans.map((planned) => planned.counts)).toEqual([false, true, true, false]);
+    for (const { plan } of plans) {
+      expect(plan).toContainEqual(expect.stringMatching(/USING INDEX customers_live_country_tier_idx \(Country=\? AND <expr>=\?/));
+      expect(plan.filter((detail) => detail.includes("TEMP B-TREE"))).toEqual([]);
+    }
   });
 
   // With a one-sided time window and customer_id order, SQLite prefers walking

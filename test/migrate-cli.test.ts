@@ -7,7 +7,7 @@ import { migrations } from "../migrations";
 import { CHINOOK_SOURCE } from "./support/database";
 
 const MIGRATION_NAMES = Object.keys(migrations).sort();
-const LATEST = "0005_invoice_indexes";
+const LATEST = MIGRATION_NAMES.at(-1);
 const ISO_UTC_MILLIS = String.raw`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z`;
 
 interface Run {

@@ -33,6 +33,7 @@ const OUR_INDEXES = [
   "customers_created_at_idx",
   "customers_updated_at_idx",
   "customers_loyalty_tier_idx",
+  "customers_live_country_tier_idx",
   "customer_tags_customer_idx",
   "invoices_customer_date_idx",
 ];

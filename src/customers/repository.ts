@@ -1,4 +1,5 @@
 import { toBinary } from "@bufbuild/protobuf";
+import { sql } from "kysely";
 import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
 import { RequestIds } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
@@ -6,15 +7,18 @@ import { translatingErrors, uniqueViolationTarget } from "../db/sqlite-errors";
 import { inTransaction, type Executor } from "../db/transaction";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import {
-  cursorFromPageToken,
+  estimatedTotal,
+  fromKeysetStart,
   inOrder,
   matchingFilter,
   pageTokenAfter,
   pagingBinding,
+  positionFromPageToken,
   runsAfter,
   type Cursor,
   type CustomerFilter,
   type CustomerOrder,
+  type MatchSample,
   type RowCondition,
 } from "./query";
 import {
@@ -43,7 +47,10 @@ export interface CustomerPage {
   customers: Customer[];
   /** "" on the last page. */
   nextPageToken: string;
-  /** How many customers match the filters, over all pages. */
+  /**
+   * How many customers match the filters, over all pages: exact up to
+   * EXACT_COUNT_LIMIT, an estimate past it; counted by the first page only.
+   */
   totalSize: number;
 }
 
@@ -61,6 +68,9 @@ export type CustomerStore = Pick<
 const CREATE_OPERATION = "CreateCustomer";
 const EMAIL_UNIQUE_TARGET = "customers.Email";
 const ID_ORDER: CustomerOrder = { field: "customer_id", descending: false };
+const LAST_ID_FIRST: CustomerOrder = { field: "customer_id", descending: true };
+/** total_size counts this many matches exactly; past it, it estimates. */
+export const EXACT_COUNT_LIMIT = 1000;
 /** Ids are positive: excluding this one excludes nobody. */
 const NO_CUSTOMER = 0n;
 
@@ -92,21 +102,7 @@ export class CustomerRepository {
   list(query: CustomerListQuery): Promise<CustomerPage> {
     return translatingErrors(() =>
       // One snapshot, so the total agrees with the page.
-      inTransaction(this.db, async (tx) => {
-        const repository = this.withTx(tx);
-        const binding = pagingBinding(query.filter, query.order);
-        const cursor =
-          query.pageToken === "" ? undefined : cursorFromPageToken(query.pageToken, binding, query.order);
-        const rows = await repository.pageRows(query.filter, query.order, cursor, query.pageSize + 1);
-        const page = rows.slice(0, query.pageSize);
-        const last = page.at(-1);
-        const hasMore = rows.length > query.pageSize && last !== undefined;
-        return {
-          customers: page.map(customerFromRow),
-          nextPageToken: hasMore ? pageTokenAfter(last, binding, query.order) : "",
-          totalSize: await repository.count(query.filter),
-        };
-      }),
+      inTransaction(this.db, (tx) => this.withTx(tx).pageOf(query)),
     );
   }
 
@@ -213,6 +209,23 @@ export class CustomerRepository {
     return this.get(id);
   }
 
+  /** The first page counts the matches; later pages repeat what it counted, carried by the token. */
+  private async pageOf(query: CustomerListQuery): Promise<CustomerPage> {
+    const binding = pagingBinding(query.filter, query.order);
+    const position =
+      query.pageToken === "" ? undefined : positionFromPageToken(query.pageToken, binding, query.order);
+    const rows = await this.pageRows(query.filter, query.order, position?.cursor, query.pageSize + 1);
+    const page = rows.slice(0, query.pageSize);
+    const last = page.at(-1);
+    const hasMore = rows.length > query.pageSize && last !== undefined;
+    const totalSize = position?.totalSize ?? (await this.estimatedCount(query.filter));
+    return {
+      customers: page.map(customerFromRow),
+      nextPageToken: hasMore ? pageTokenAfter(last, binding, query.order, totalSize) : "",
+      totalSize,
+    };
+  }
+
   private selectRows() {
     return this.db.selectFrom("customers").select(CUSTOMER_COLUMNS);
   }
@@ -256,13 +269,55 @@ export class CustomerRepository {
     return inOrder(matching, order).limit(limit).execute();
   }
 
-  private async count(filter: CustomerFilter): Promise<number> {
-    const { total } = await this.db
+  /**
+   * Exact up to EXACT_COUNT_LIMIT matches, estimated past it: counting every
+   * match would read up to a million index entries on every first page.
+   */
+  private async estimatedCount(filter: CustomerFilter): Promise<number> {
+    const matches = await this.boundedCount(filter);
+    return matches <= EXACT_COUNT_LIMIT ? matches : estimatedTotal(await this.idOrderedSample(filter));
+  }
+
+  /** At most EXACT_COUNT_LIMIT + 1, read along whichever index suits the filter best. */
+  private async boundedCount(filter: CustomerFilter): Promise<number> {
+    const firstMatches = this.db
       .selectFrom("customers")
-      .select((eb) => eb.fn.countAll<bigint>().as("total"))
+      .select(sql.lit(1).as("one"))
       .where((eb) => matchingFilter(eb, filter))
+      .limit(EXACT_COUNT_LIMIT + 1)
+      .as("first_matches");
+    const { matches } = await this.db
+      .selectFrom(firstMatches)
+      .select((eb) => eb.fn.countAll<bigint>().as("matches"))
       .executeTakeFirstOrThrow();
-    return Number(total);
+    return Number(matches);
+  }
+
+  /** The first EXACT_COUNT_LIMIT + 1 matches in id order, and the last match's id. */
+  private async idOrderedSample(filter: CustomerFilter): Promise<MatchSample> {
+    const firstMatches = this.matchingInOrder(filter, ID_ORDER)
+      .select("CustomerId")
+      .limit(EXACT_COUNT_LIMIT + 1)
+      .as("first_matches");
+    const lastMatch = this.matchingInOrder(filter, LAST_ID_FIRST).select("CustomerId").limit(1);
+    return this.db
+      .selectFrom(firstMatches)
+      .select((eb) => [
+        eb.fn.countAll<bigint>().as("sampled"),
+        eb.fn.min("first_matches.CustomerId").as("firstMatchId"),
+        eb.fn.max("first_matches.CustomerId").as("lastSampledId"),
+        lastMatch.as("lastMatchId"),
+      ])
+      .executeTakeFirstOrThrow();
+  }
+
+  /** Matches walked from the first (or last) id, through an index when the filter has one. */
+  private matchingInOrder(filter: CustomerFilter, order: CustomerOrder) {
+    const matching = this.db
+      .selectFrom("customers")
+      .where((eb) => matchingFilter(eb, filter))
+      .where(fromKeysetStart(order));
+    return inOrder(matching, order);
   }
 
   private async requireSupportRep(supportRepId: bigint | undefined): Promise<void> {

@@ -16,24 +16,32 @@ export function normalizePageSize(pageSize: number): number {
   return Math.min(pageSize, MAX_PAGE_SIZE);
 }
 
+/** What a page token carries to the next page. */
+export interface PageTokenContents {
+  cursor: CursorValue[];
+  /** The total the listing's first page reported, when it reported one. */
+  totalSize: number | undefined;
+}
+
 /**
- * An opaque page token: the keyset position after the last row returned, bound
- * to the request's filters and order (`binding`, any canonical string of them)
- * so that a token reused with other ones is refused rather than misread.
+ * An opaque page token: the keyset position after the last row returned (and
+ * optionally the listing's total size), bound to the request's filters and
+ * order (`binding`, any canonical string of them) so that a token reused with
+ * other ones is refused rather than misread.
  */
-export function encodePageToken(binding: string, cursor: readonly CursorValue[]): string {
-  const payload = { v: TOKEN_VERSION, b: digest(binding), k: cursor.map(encodeValue) };
+export function encodePageToken(binding: string, cursor: readonly CursorValue[], totalSize?: number): string {
+  const payload: Payload = { v: TOKEN_VERSION, b: digest(binding), k: cursor.map(encodeValue), t: totalSize };
   return Buffer.from(JSON.stringify(payload)).toString("base64url");
 }
 
-/** The cursor inside a token from encodePageToken; INVALID_ARGUMENT for anything else. */
-export function decodePageToken(token: string, binding: string, length: number): CursorValue[] {
+/** What a token from encodePageToken carries; INVALID_ARGUMENT for anything else. */
+export function decodePageToken(token: string, binding: string, length: number): PageTokenContents {
   const payload = parse(token);
   if (payload.b !== digest(binding)) {
     throw new InvalidArgumentError("page_token", "was issued for different filters or order_by");
   }
   if (payload.k.length !== length) throw malformed();
-  return payload.k.map(decodeValue);
+  return { cursor: payload.k.map(decodeValue), totalSize: payload.t };
 }
 
 type EncodedValue = string | number | null | { i: string };
@@ -42,6 +50,7 @@ interface Payload {
   v: number;
   b: string;
   k: EncodedValue[];
+  t?: number | undefined;
 }
 
 function digest(binding: string): string {
@@ -69,8 +78,14 @@ function parse(token: string): Payload {
 
 function isPayload(value: unknown): value is Payload {
   if (typeof value !== "object" || value === null) return false;
-  const { v, b, k } = value as Record<string, unknown>;
-  return v === TOKEN_VERSION && typeof b === "string" && Array.isArray(k) && k.every(isEncodedValue);
+  const { v, b, k, t } = value as Record<string, unknown>;
+  return (
+    v === TOKEN_VERSION &&
+    typeof b === "string" &&
+    Array.isArray(k) &&
+    k.every(isEncodedValue) &&
+    (t === undefined || (Number.isSafeInteger(t) && Number(t) >= 0))
+  );
 }
 
 function isEncodedValue(value: unknown): value is EncodedValue {
