@@ -19,9 +19,8 @@ type ProfileInit = MessageInitShape<typeof CustomerProfileSchema>;
 
 export interface SyntheticCustomer {
   customer: CustomerInit;
-  /** Audit times the repository would stamp as "now": the synthesizer backdates them. */
+  /** When the customer was created: db:synth has the repository stamp it (as updated_at too). */
   createdAt: Date;
-  updatedAt: Date;
 }
 
 interface Place {
@@ -216,17 +215,20 @@ const GENRE_IDS = Array.from({ length: 25 }, (_, index) => BigInt(index + 1));
 const SUPPORT_REP_IDS = [3n, 4n, 5n] as const;
 
 // Fixed, not "now", so that a seed always yields the same database.
-const FIRST_CREATED = Date.parse("2014-01-01T00:00:00.000Z");
-const LAST_UPDATED = Date.parse("2025-06-30T00:00:00.000Z");
+export const FIRST_CREATED = Date.parse("2014-01-01T00:00:00.000Z");
+export const LAST_UPDATED = Date.parse("2025-06-30T00:00:00.000Z");
 
-/** One customer; `serial` makes its email unique. */
-export function syntheticCustomer(random: Random, serial: number): SyntheticCustomer {
+/**
+ * One customer; `serial` makes its email unique. `createdAt` defaults to a
+ * random time; a history of customers passes times that grow with the serial,
+ * as ids and creation times do in a real database.
+ */
+export function syntheticCustomer(random: Random, serial: number, createdAt?: Date): SyntheticCustomer {
   const country = random.weighted(COUNTRY_WEIGHTS);
   const place = random.pick(country.places);
   const firstName = random.pick(FIRST_NAMES);
   const lastName = random.pick(LAST_NAMES);
-  const createdAt = new Date(random.integer(FIRST_CREATED, LAST_UPDATED - 1));
-  const updatedAt = new Date(random.integer(createdAt.getTime(), LAST_UPDATED));
+  const created = createdAt ?? new Date(random.integer(FIRST_CREATED, LAST_UPDATED - 1));
   const customer: CustomerInit = {
     firstName,
     lastName,
@@ -241,9 +243,9 @@ export function syntheticCustomer(random: Random, serial: number): SyntheticCust
     email: `${emailPart(firstName)}.${emailPart(lastName)}.${serial}@${random.pick(country.domains)}`,
     supportRepId: random.pick(SUPPORT_REP_IDS),
     status: random.weighted(STATUSES),
-    profile: syntheticProfile(random, createdAt),
+    profile: syntheticProfile(random, created),
   };
-  return { customer, createdAt, updatedAt };
+  return { customer, createdAt: created };
 }
 
 function syntheticProfile(random: Random, createdAt: Date): ProfileInit {

@@ -186,6 +186,18 @@ async function collect(stream: AsyncIterable<Customer>): Promise<bigint[]> {
   return ids;
 }
 
+/** A repository on the shared handle whose Kysely records the SQL it sends (never destroyed: it would close the handle). */
+function queryCountingRepository(): { repository: CustomerRepository; queries: string[] } {
+  const queries: string[] = [];
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: database.sqlite }),
+    log: (event) => {
+      if (event.level === "query") queries.push(event.query.sql);
+    },
+  });
+  return { repository: new CustomerRepository(db), queries };
+}
+
 function profile(init: MessageInitShape<typeof CustomerProfileSchema>) {
   return create(CustomerProfileSchema, init);
 }
@@ -355,6 +367,52 @@ describe("batchCreate", () => {
     expect(error).toMatchObject({ field: "requests[2].customer.support_rep_id" });
     expect((error as Error).message).toBe("requests[2].customer.support_rep_id: employee 999 does not exist");
     expect(customerCount()).toBe(before);
+  });
+
+  it("returns for each item exactly what a later read returns, profile and etag included", async () => {
+    const requests = [
+      newCustomer({ profile: profile({ loyaltyTier: LoyaltyTier.PLATINUM, tags: ["x", "y"], attributes: { a: "b" } }) }),
+      newCustomer({ company: "", supportRepId: 5n, status: CustomerStatus.INACTIVE }),
+      newCustomer({ email: `wójcik.${serial}@example.test` }),
+    ].map((customer) => ({ customer }));
+    const created = await repository.batchCreate(requests);
+    expect(await repository.batchGet(created.map((customer) => customer.customerId))).toEqual(created);
+  });
+
+  it("reads the support reps once for the whole batch and never reads a created row back", async () => {
+    const { repository: counting, queries } = queryCountingRepository();
+    const requests = [3n, 4n, 3n, undefined, 5n].map((supportRepId) => ({ customer: newCustomer({ supportRepId }) }));
+    await counting.batchCreate(requests);
+    const kinds = queries.map((sql) => sql.split(" ")[0]?.toLowerCase());
+    expect(kinds.filter((kind) => kind === "select")).toHaveLength(1);
+    expect(kinds.filter((kind) => kind === "insert")).toHaveLength(requests.length);
+  });
+
+  it("checks a non-ASCII email against case variants, earlier items of the batch included", async () => {
+    const requests = [
+      { customer: newCustomer({ email: "łukasz.batch@example.test" }) },
+      { customer: newCustomer({ email: "ŁUKASZ.BATCH@example.test" }) },
+    ];
+    await expect(repository.batchCreate(requests)).rejects.toThrow(
+      new AlreadyExistsError("requests[1].customer.email: already used by another customer"),
+    );
+  });
+
+  it("stamps created_at and updated_at from the repository's clock, once per customer", async () => {
+    const times = [new Date("2015-03-04T05:06:07.089Z"), new Date("2016-01-02T03:04:05.006Z")];
+    const clock = () => times.shift() ?? new Date(0);
+    const created = await new CustomerRepository(database.db, { clock }).batchCreate([
+      { customer: newCustomer() },
+      { customer: newCustomer() },
+    ]);
+    expect(created.map((customer) => rawRow(customer.customerId).created_at)).toEqual([
+      "2015-03-04T05:06:07.089Z",
+      "2016-01-02T03:04:05.006Z",
+    ]);
+    expect(created.map((customer) => rawRow(customer.customerId).updated_at)).toEqual([
+      "2015-03-04T05:06:07.089Z",
+      "2016-01-02T03:04:05.006Z",
+    ]);
   });
 
   it("names the item whose email is taken, keeping ALREADY_EXISTS", async () => {

@@ -30,7 +30,7 @@ import {
   timeToColumn,
   type CustomerColumns,
 } from "./rows";
-import { sameEmail } from "./same-email";
+import { comparesAsNoCase, sameEmail } from "./same-email";
 
 export { parseOrderBy, type CustomerFilter, type CustomerOrder, type CustomerOrderField } from "./query";
 
@@ -59,6 +59,14 @@ export interface CreateCustomerRequest {
   requestId?: string;
 }
 
+export interface CustomerRepositoryOptions {
+  /**
+   * The time a write stamps into created_at / updated_at, read once per
+   * customer written. Imports of customers created in the past pass theirs.
+   */
+  clock?: () => Date;
+}
+
 /** What the service needs of customer storage; the repository and the read cache both provide it. */
 export type CustomerStore = Pick<
   CustomerRepository,
@@ -80,10 +88,17 @@ const NO_CUSTOMER = 0n;
  * (the caller's, through withTx, or their own).
  */
 export class CustomerRepository {
-  constructor(private readonly db: Executor) {}
+  private readonly clock: () => Date;
+
+  constructor(
+    private readonly db: Executor,
+    private readonly options: CustomerRepositoryOptions = {},
+  ) {
+    this.clock = options.clock ?? (() => new Date());
+  }
 
   withTx(tx: Executor): CustomerRepository {
-    return new CustomerRepository(tx);
+    return new CustomerRepository(tx, this.options);
   }
 
   /** Deleted customers too. */
@@ -124,18 +139,27 @@ export class CustomerRepository {
    */
   create(customer: Customer, requestId?: string): Promise<Customer> {
     return translatingErrors(() =>
-      inTransaction(this.db, (tx) => this.withTx(tx).createInTransaction(withoutOutputOnlyFields(customer), requestId)),
+      inTransaction(this.db, async (tx) => {
+        const repository = this.withTx(tx);
+        const item = withoutOutputOnlyFields(customer);
+        return repository.createOne(item, requestId, await repository.existingSupportReps([item]));
+      }),
     );
   }
 
-  /** All or nothing, in one transaction; an error names the failing item (`requests[3].customer.email`). */
+  /**
+   * All or nothing, in one transaction; an error names the failing item
+   * (`requests[3].customer.email`), the first in request order.
+   */
   batchCreate(requests: readonly CreateCustomerRequest[]): Promise<Customer[]> {
     return translatingErrors(() =>
       inTransaction(this.db, async (tx) => {
         const repository = this.withTx(tx);
+        const items = requests.map(({ customer, requestId }) => ({ customer: withoutOutputOnlyFields(customer), requestId }));
+        const supportReps = await repository.existingSupportReps(items.map((item) => item.customer));
         const created: Customer[] = [];
-        for (const [index, request] of requests.entries()) {
-          created.push(await namingItem(index, () => repository.create(request.customer, request.requestId)));
+        for (const [index, item] of items.entries()) {
+          created.push(await namingItem(index, () => repository.createOne(item.customer, item.requestId, supportReps)));
         }
         return created;
       }),
@@ -157,7 +181,7 @@ export class CustomerRepository {
         if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is deleted; undelete it first`);
         const next = change(customerFromRow(row));
         requireWritableStatus(next.status);
-        await repository.requireSupportRep(next.supportRepId);
+        requireSupportRepIn(next.supportRepId, await repository.existingSupportReps([next]));
         if (next.email !== row.Email) await repository.requireEmailFree(next.email, id);
         await repository.writeColumns(id, columnsFromCustomer(next, row.data));
         return customerFromRow(await repository.existingRow(id));
@@ -193,20 +217,29 @@ export class CustomerRepository {
     );
   }
 
-  private async createInTransaction(customer: Customer, requestId: string | undefined): Promise<Customer> {
-    const request = toBinary(CustomerSchema, customer);
+  /** `supportReps`: which of the batch's support rep ids exist, read once for the batch. */
+  private async createOne(
+    customer: Customer,
+    requestId: string | undefined,
+    supportReps: ReadonlySet<bigint>,
+  ): Promise<Customer> {
+    const idempotent = requestId !== undefined && requestId !== "";
+    const request = idempotent ? toBinary(CustomerSchema, customer) : undefined;
     const requestIds = new RequestIds(this.db);
-    if (requestId !== undefined && requestId !== "") {
+    if (idempotent && request !== undefined) {
       const existing = await requestIds.find(CREATE_OPERATION, requestId, request);
       if (existing !== undefined) return this.get(existing);
     }
     const status = customer.status === CustomerStatus.UNSPECIFIED ? CustomerStatus.ACTIVE : customer.status;
     requireWritableStatus(status);
-    await this.requireSupportRep(customer.supportRepId);
-    await this.requireEmailFree(customer.email);
-    const id = await this.insert(columnsFromCustomer({ ...customer, status }, null));
-    if (requestId !== undefined && requestId !== "") await requestIds.record(CREATE_OPERATION, requestId, request, id);
-    return this.get(id);
+    requireSupportRepIn(customer.supportRepId, supportReps);
+    if (!comparesAsNoCase(customer.email)) await this.requireEmailFree(customer.email);
+    const row = await this.insert(columnsFromCustomer({ ...customer, status }, null));
+    if (idempotent && request !== undefined) {
+      await requestIds.record(CREATE_OPERATION, requestId, request, row.CustomerId);
+    }
+    // What was inserted is what a read would return: no read-back.
+    return customerFromRow(row);
   }
 
   /** The first page counts the matches; later pages repeat what it counted, carried by the token. */
@@ -320,23 +353,24 @@ export class CustomerRepository {
     return inOrder(matching, order);
   }
 
-  private async requireSupportRep(supportRepId: bigint | undefined): Promise<void> {
-    if (supportRepId === undefined) return;
-    const employee = await this.db
+  /** Which of the customers' support rep ids name an employee: one query for a whole batch. */
+  private async existingSupportReps(customers: readonly Customer[]): Promise<Set<bigint>> {
+    const ids = [...new Set(customers.flatMap((customer) => customer.supportRepId ?? []))];
+    if (ids.length === 0) return new Set();
+    const employees = await this.db
       .selectFrom("employees")
       .select("EmployeeId")
-      .where("EmployeeId", "=", supportRepId)
-      .executeTakeFirst();
-    if (employee === undefined) {
-      throw new InvalidArgumentError("customer.support_rep_id", `employee ${supportRepId} does not exist`);
-    }
+      .where("EmployeeId", "in", ids)
+      .execute();
+    return new Set(employees.map((employee) => employee.EmployeeId));
   }
 
   /**
    * ALREADY_EXISTS when a live customer other than `ownerId` has this email but
    * for case. The unique index folds only ASCII (NOCASE): alone it would let
    * "STANISŁAW.WÓJCIK@WP.PL" past a live "stanisław.wójcik@wp.pl". Checked in
-   * the write's transaction; for ASCII the index still guards other processes.
+   * the write's transaction; for ASCII the index still guards other processes,
+   * and creates leave an ASCII email to the index alone.
    */
   private async requireEmailFree(email: string, ownerId?: bigint): Promise<void> {
     const holder = await this.db
@@ -348,23 +382,20 @@ export class CustomerRepository {
     if (holder !== undefined) throw emailTaken();
   }
 
-  private async insert(columns: CustomerColumns): Promise<bigint> {
-    const now = timeToColumn(new Date());
+  private async insert(columns: CustomerColumns): Promise<CustomerRow> {
+    const now = timeToColumn(this.clock());
+    const values = { ...columns, created_at: now, updated_at: now };
     const { CustomerId } = await refusingDuplicateEmail(() =>
-      this.db
-        .insertInto("customers")
-        .values({ ...columns, created_at: now, updated_at: now })
-        .returning("CustomerId")
-        .executeTakeFirstOrThrow(),
+      this.db.insertInto("customers").values(values).returning("CustomerId").executeTakeFirstOrThrow(),
     );
-    return CustomerId;
+    return { CustomerId, ...values };
   }
 
   private async writeColumns(id: bigint, columns: Partial<CustomerColumns>): Promise<void> {
     await refusingDuplicateEmail(() =>
       this.db
         .updateTable("customers")
-        .set({ ...columns, updated_at: timeToColumn(new Date()) })
+        .set({ ...columns, updated_at: timeToColumn(this.clock()) })
         .where("CustomerId", "=", id)
         .execute(),
     );
@@ -384,6 +415,12 @@ function requireEtag(row: CustomerRow, expectedEtag: string | undefined): void {
   if (expectedEtag === undefined || expectedEtag === "") return;
   if (!etagMatches(row, expectedEtag)) {
     throw new FailedPreconditionError(`customer.etag: customer ${row.CustomerId} has changed since it was read`);
+  }
+}
+
+function requireSupportRepIn(supportRepId: bigint | undefined, existing: ReadonlySet<bigint>): void {
+  if (supportRepId !== undefined && !existing.has(supportRepId)) {
+    throw new InvalidArgumentError("customer.support_rep_id", `employee ${supportRepId} does not exist`);
   }
 }
 

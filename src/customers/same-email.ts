@@ -25,6 +25,14 @@ export function sameEmail(eb: CustomerExpressions, email: string): Expression<Sq
   ]);
 }
 
+/**
+ * Whether sameEmail is exactly NOCASE equality for `email` (all ASCII), which
+ * the NOCASE unique index of live emails then enforces on its own.
+ */
+export function comparesAsNoCase(email: string): boolean {
+  return ![...email].some(isWide);
+}
+
 function isWide(character: string): boolean {
   return (character.codePointAt(0) ?? 0) > 0x7f;
 }
