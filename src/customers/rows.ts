@@ -3,8 +3,8 @@
  * NULL ⇄ unset for optional fields (an empty string stays an empty string),
  * `data` ⇄ the profile's proto3 JSON, ISO text ⇄ Timestamp, and the etag.
  */
-import { createHash } from "node:crypto";
-import { create, fromJsonString, toJson, type JsonObject } from "@bufbuild/protobuf";
+import { hash } from "node:crypto";
+import { create, toJson, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   CustomerProfileSchema,
@@ -14,6 +14,7 @@ import {
   type CustomerProfile,
 } from "../../gen/chinook/v1/customer_pb";
 import type { CustomerRow } from "../db/schema";
+import { profileFromJsonText } from "./profile-json";
 
 /** The columns a write sets; the id and the audit times are the repository's. */
 export type CustomerColumns = Omit<CustomerRow, "CustomerId" | "created_at" | "updated_at">;
@@ -113,7 +114,7 @@ export function timeToColumn(time: Date): string {
 /** A strong etag (RFC 7232, quoted) over every column of the stored row. */
 export function etagOf(row: CustomerRow): string {
   const canonical = JSON.stringify(CUSTOMER_COLUMNS.map((column) => columnText(row[column])));
-  return `"${createHash("sha256").update(canonical).digest("base64url").slice(0, 16)}"`;
+  return `"${hash("sha256", canonical, "base64url").slice(0, 16)}"`;
 }
 
 /** Whether a client's etag names this row; accepts it bare, quoted or weak (`W/"…"`). */
@@ -151,9 +152,8 @@ function timestampFromColumn(text: string): Timestamp {
 }
 
 function profileFromColumn(data: string | null): CustomerProfile | undefined {
-  if (data === null) return undefined;
-  // A newer build may have written fields this one does not know.
-  return fromJsonString(CustomerProfileSchema, data, { ignoreUnknownFields: true });
+  // A newer build may have written fields this one does not know: they are ignored.
+  return data === null ? undefined : profileFromJsonText(data);
 }
 
 /**

@@ -1,0 +1,66 @@
+import { create, fromJsonString, toJsonString } from "@bufbuild/protobuf";
+import { CustomerProfileSchema, CustomerSchema } from "../gen/chinook/v1/customer_pb";
+import { canonicalProfile, profileFromJsonText } from "../src/customers/profile-json";
+import { Random } from "../bench/random";
+import { syntheticCustomer } from "../bench/synthetic-customers";
+
+/** protobuf-es, the reference the direct reader must agree with. */
+function reference(data: string) {
+  return fromJsonString(CustomerProfileSchema, data, { ignoreUnknownFields: true });
+}
+
+function expectAsReference(data: string): void {
+  expect(profileFromJsonText(data)).toEqual(reference(data));
+}
+
+/** Read by the direct reader itself, not handed over. */
+function expectReadDirectly(data: string): void {
+  expect(canonicalProfile(data)).toEqual(reference(data));
+}
+
+describe("profileFromJsonText", () => {
+  it("reads what toJson writes exactly as protobuf-es does, for a thousand varied profiles", () => {
+    const random = new Random(42);
+    for (let serial = 0; serial < 1000; serial++) {
+      const { profile } = create(CustomerSchema, syntheticCustomer(random, serial).customer);
+      expectReadDirectly(toJsonString(CustomerProfileSchema, profile ?? create(CustomerProfileSchema)));
+    }
+  });
+
+  it.each([
+    ["an empty profile", "{}"],
+    ["every field", '{"loyaltyTier":"LOYALTY_TIER_PLATINUM","tags":["a","b"],"favoriteGenreIds":["1","-9223372036854775808","9223372036854775807"],"marketingOptIn":true,"attributes":{"k":"v","x":""},"preferredContact":"CONTACT_CHANNEL_MAIL","notes":"n\\u00e9\\n","lastContactTime":"2020-02-29T23:59:59Z"}'],
+    ["milliseconds at the first representable second", '{"lastContactTime":"0001-01-01T00:00:00.001Z"}'],
+    ["microseconds at the last representable second", '{"lastContactTime":"9999-12-31T23:59:59.999999Z"}'],
+    ["nanoseconds", '{"lastContactTime":"1970-01-01T00:00:00.000000001Z"}'],
+    ["default values written out", '{"loyaltyTier":"LOYALTY_TIER_UNSPECIFIED","tags":[],"marketingOptIn":false,"notes":""}'],
+  ])("reads %s itself, as protobuf-es does", (_name, data) => {
+    expectReadDirectly(data);
+  });
+
+  // Forms toJson never writes: the direct reader must hand them over, not misread them.
+  it.each([
+    ["proto field names", '{"loyalty_tier":"LOYALTY_TIER_GOLD","marketing_opt_in":true}'],
+    ["enum numbers", '{"loyaltyTier":3,"preferredContact":1}'],
+    ["an unknown enum name", '{"loyaltyTier":"LOYALTY_TIER_DIAMOND"}'],
+    ["int64 numbers", '{"favoriteGenreIds":[1,2]}'],
+    ["nulls", '{"tags":null,"lastContactTime":null,"loyaltyTier":null}'],
+    ["a key from a newer build", '{"loyaltyTier":"LOYALTY_TIER_GOLD","futureField":{"x":1}}'],
+    ["a time with an offset", '{"lastContactTime":"2020-01-01T01:00:00+01:00"}'],
+    ["a time with two fraction digits", '{"lastContactTime":"2020-01-01T00:00:00.12Z"}'],
+    ["a day past the end of the month", '{"lastContactTime":"2020-02-30T00:00:00Z"}'],
+  ])("hands %s to protobuf-es", (_name, data) => {
+    expect(canonicalProfile(data)).toBeUndefined();
+    expectAsReference(data);
+  });
+
+  it.each([
+    ["JSON that is not an object", "[1]"],
+    ["broken JSON", "{"],
+    ["an int64 out of range", '{"favoriteGenreIds":["9223372036854775808"]}'],
+    ["a tag that is not a string", '{"tags":[1]}'],
+  ])("fails on %s as protobuf-es does", (_name, data) => {
+    expect(() => reference(data)).toThrow();
+    expect(() => profileFromJsonText(data)).toThrow();
+  });
+});
