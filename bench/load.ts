@@ -11,23 +11,19 @@
  */
 import { randomInt } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import type { Customer } from "../gen/chinook/v1/customer_pb";
-import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
-import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
-import { typedClient } from "../src/grpc/client";
 import { loadFacts, type DatasetFacts } from "./facts";
 import { Flags } from "./flags";
 import { LatencyHistogram } from "./histogram";
 import type { LoadResult, ServerUsage } from "./load-result";
 import { cpuMicros, PeakRss, rssBytes } from "./proc";
 import { Random } from "./random";
+import { RawClient } from "./raw-client";
 import {
   isStreaming,
   isWorkload,
   streamingCall,
   unaryCall,
   WORKLOADS,
-  type Clients,
   type StreamingCall,
   type UnaryCall,
   type Workload,
@@ -61,7 +57,7 @@ const PLACEHOLDER_FACTS: DatasetFacts = {
 class Phase {
   measuring = false;
   stopped = false;
-  readonly openStreams = new Set<grpc.ClientReadableStream<Customer>>();
+  readonly openStreams = new Set<grpc.ClientReadableStream<Buffer>>();
 }
 
 class Tally {
@@ -139,7 +135,7 @@ async function streamingWorker(call: StreamingCall, phase: Phase, tally: Tally):
   }
 }
 
-function consume(stream: grpc.ClientReadableStream<Customer>, phase: Phase, tally: Tally): Promise<void> {
+function consume(stream: grpc.ClientReadableStream<Buffer>, phase: Phase, tally: Tally): Promise<void> {
   return new Promise((resolve, reject) => {
     stream.on("data", () => {
       if (phase.measuring) tally.messages++;
@@ -190,21 +186,13 @@ function openWindow(phase: Phase, serverPid: number | undefined): WindowEdges {
   return edges;
 }
 
-function connect(target: string): Clients {
-  const credentials = grpc.credentials.createInsecure();
-  return {
-    customers: typedClient(CustomerService, target, credentials),
-    invoices: typedClient(InvoiceService, target, credentials),
-  };
-}
-
-function startWorkers(options: LoadOptions, clients: Clients, phase: Phase, tally: Tally): Array<Promise<void>> {
+function startWorkers(options: LoadOptions, client: RawClient, phase: Phase, tally: Tally): Array<Promise<void>> {
   const { workload, facts, concurrency } = options;
   return Array.from({ length: concurrency }, () => {
     const random = new Random(randomInt(2 ** 31));
     return isStreaming(workload)
-      ? streamingWorker(streamingCall(workload, clients), phase, tally)
-      : unaryWorker(unaryCall(workload, clients, facts, random), phase, tally);
+      ? streamingWorker(streamingCall(workload, client), phase, tally)
+      : unaryWorker(unaryCall(workload, client, facts, random), phase, tally);
   });
 }
 
@@ -218,10 +206,10 @@ async function drain(workers: Array<Promise<void>>, phase: Phase): Promise<void>
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const clients = connect(options.target);
+  const client = new RawClient(options.target);
   const phase = new Phase();
   const tally = new Tally();
-  const workers = startWorkers(options, clients, phase, tally);
+  const workers = startWorkers(options, client, phase, tally);
   await sleep(options.warmupSeconds);
   const edges = openWindow(phase, options.serverPid);
   await sleep(options.seconds);
@@ -233,8 +221,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const operations = streaming ? tally.messages : tally.latencies.count;
   const server = edges.server?.finish(operations) ?? null;
   await drain(workers, phase);
-  clients.customers.close();
-  clients.invoices.close();
+  client.close();
   return {
     workload: options.workload,
     target: options.target,

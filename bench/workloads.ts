@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
-import type { Customer } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
-import type { CallOptions, TypedClient } from "../src/grpc/client";
 import type { DatasetFacts } from "./facts";
 import type { Random } from "./random";
+import type { RawClient } from "./raw-client";
 import { syntheticCustomer } from "./synthetic-customers";
 
 export const UNARY_WORKLOADS = [
@@ -22,14 +21,12 @@ export type UnaryWorkload = (typeof UNARY_WORKLOADS)[number];
 export type StreamingWorkload = (typeof STREAMING_WORKLOADS)[number];
 export type Workload = (typeof WORKLOADS)[number];
 
-export interface Clients {
-  customers: TypedClient<typeof CustomerService>;
-  invoices: TypedClient<typeof InvoiceService>;
-}
-
 /** One request of the workload, built fresh each time (random ids, unique emails). */
-export type UnaryCall = (options: CallOptions) => Promise<unknown>;
-export type StreamingCall = () => grpc.ClientReadableStream<Customer>;
+export type UnaryCall = (options: grpc.CallOptions) => Promise<unknown>;
+export type StreamingCall = () => grpc.ClientReadableStream<Buffer>;
+
+const { getCustomer, listCustomers, createCustomer, updateCustomer, exportCustomers } = CustomerService.method;
+const { createInvoice } = InvoiceService.method;
 
 const PAGE_SIZE = 50;
 const UPDATED_CITIES = ["Lisbon", "Oslo", "Toronto", "São Paulo", "Berlin", "Chicago"];
@@ -45,25 +42,25 @@ export function isStreaming(workload: Workload): workload is StreamingWorkload {
   return STREAMING_WORKLOADS.some((streaming) => streaming === workload);
 }
 
-export function unaryCall(workload: UnaryWorkload, clients: Clients, facts: DatasetFacts, random: Random): UnaryCall {
+export function unaryCall(workload: UnaryWorkload, client: RawClient, facts: DatasetFacts, random: Random): UnaryCall {
   switch (workload) {
     case "GetCustomer":
-      return (options) => clients.customers.getCustomer({ customerId: anyCustomerId(facts, random) }, options);
+      return (options) => client.unary(getCustomer, { customerId: anyCustomerId(facts, random) }, options);
     case "ListCustomers":
-      return (options) => clients.customers.listCustomers(filteredPage(facts, random), options);
+      return (options) => client.unary(listCustomers, filteredPage(facts, random), options);
     case "CreateCustomer":
-      return createCustomerCall(clients, random);
+      return createCustomerCall(client, random);
     case "UpdateCustomer":
-      return (options) => clients.customers.updateCustomer(maskedUpdate(facts, random), options);
+      return (options) => client.unary(updateCustomer, maskedUpdate(facts, random), options);
     case "CreateInvoice":
-      return (options) => clients.invoices.createInvoice(invoiceRequest(facts, random), options);
+      return (options) => client.unary(createInvoice, invoiceRequest(facts, random), options);
   }
 }
 
-export function streamingCall(workload: StreamingWorkload, clients: Clients): StreamingCall {
+export function streamingCall(workload: StreamingWorkload, client: RawClient): StreamingCall {
   switch (workload) {
     case "ExportCustomers":
-      return () => clients.customers.exportCustomers({});
+      return () => client.serverStream(exportCustomers, {});
   }
 }
 
@@ -77,13 +74,14 @@ function filteredPage(facts: DatasetFacts, random: Random) {
 }
 
 /** Emails unique across processes and runs: a random prefix per process, a counter per call. */
-function createCustomerCall(clients: Clients, random: Random): UnaryCall {
+function createCustomerCall(client: RawClient, random: Random): UnaryCall {
   const prefix = randomBytes(4).toString("hex");
   let counter = 0;
   return (options) => {
     counter++;
     const { customer } = syntheticCustomer(random, counter);
-    return clients.customers.createCustomer(
+    return client.unary(
+      createCustomer,
       { customer: { ...customer, email: `bench-${prefix}-${counter}@example.com` } },
       options,
     );
