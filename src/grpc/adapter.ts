@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, fromBinary } from "@bufbuild/protobuf";
 import type {
   DescMessage,
   DescMethod,
@@ -8,6 +8,7 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import { serviceError, toServiceError } from "./status";
+import { wireEncoder } from "./wire-encoder";
 
 /** A message, or a plain object that `create()` turns into one. */
 export type MessageOrInit = MessageInitShape<DescMessage>;
@@ -113,10 +114,8 @@ export function methodPath(method: DescMethod): string {
 }
 
 function serializerFor(schema: DescMessage): grpc.serialize<MessageOrInit> {
-  return (value) => {
-    const bytes = toBinary(schema, create(schema, value));
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
+  const encode = wireEncoder(schema);
+  return (value) => encode(create(schema, value));
 }
 
 function deserializerFor(schema: DescMessage): grpc.deserialize<MessageOrInit> {
