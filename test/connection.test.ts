@@ -1,6 +1,7 @@
 import { existsSync, rmSync } from "node:fs";
 import path from "node:path";
 import { openDatabase, type Database } from "../src/db/connection";
+import { migrateToLatest } from "../src/db/migrate";
 import { copyChinook } from "./support/database";
 
 let dir: string;
@@ -43,6 +44,20 @@ describe("openDatabase", () => {
 
     expect(() => openDatabase(missing)).toThrow();
     expect(existsSync(missing)).toBe(false);
+  });
+});
+
+describe("optimize", () => {
+  test("gathers the statistics that are missing, looking at a bounded number of rows per index", async () => {
+    await migrateToLatest(database.db);
+    const analyzed = () =>
+      database.sqlite.prepare("SELECT count(*) FROM sqlite_stat1 WHERE idx = 'customers_email_idx'").pluck().get();
+    expect(analyzed()).toBe(0n);
+
+    database.optimize();
+
+    expect(analyzed()).toBe(1n);
+    expect(pragma("analysis_limit")).toBe(400n);
   });
 });
 

@@ -1,6 +1,7 @@
-import { toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { sql } from "kysely";
 import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
+import { compileOnly, withParameters } from "../db/precompiled";
 import { RequestIds } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
 import { translatingErrors, uniqueViolationTarget } from "../db/sqlite-errors";
@@ -81,6 +82,19 @@ const LAST_ID_FIRST: CustomerOrder = { field: "customer_id", descending: true };
 export const EXACT_COUNT_LIMIT = 1000;
 /** Ids are positive: excluding this one excludes nobody. */
 const NO_CUSTOMER = 0n;
+
+type InsertedValues = Omit<CustomerRow, "CustomerId">;
+
+function insertedValues(columns: CustomerColumns, now: string): InsertedValues {
+  return { ...columns, created_at: now, updated_at: now };
+}
+
+// The hottest queries, compiled once (see compileOnly).
+const SELECT_BY_ID = compileOnly.selectFrom("customers").select(CUSTOMER_COLUMNS).where("CustomerId", "=", 0n).compile();
+const INSERT_TEMPLATE = insertedValues(columnsFromCustomer(create(CustomerSchema), null), "");
+const INSERT_CUSTOMER = compileOnly.insertInto("customers").values(INSERT_TEMPLATE).returning("CustomerId").compile();
+/** The INSERT's parameters, in the order it was compiled with. */
+const INSERTED_COLUMNS = Object.keys(INSERT_TEMPLATE) as ReadonlyArray<keyof InsertedValues>;
 
 /**
  * Customers in the `customers` table, as `Customer` messages. Every method
@@ -264,8 +278,8 @@ export class CustomerRepository {
   }
 
   private async existingRow(id: bigint): Promise<CustomerRow> {
-    const row = await this.selectRows().where("CustomerId", "=", id).executeTakeFirst();
-    return foundOrThrow(row, id);
+    const { rows } = await this.db.executeQuery(withParameters(SELECT_BY_ID, [id]));
+    return foundOrThrow(rows[0], id);
   }
 
   private async rowsById(ids: readonly bigint[]): Promise<Map<bigint, CustomerRow>> {
@@ -383,12 +397,13 @@ export class CustomerRepository {
   }
 
   private async insert(columns: CustomerColumns): Promise<CustomerRow> {
-    const now = timeToColumn(this.clock());
-    const values = { ...columns, created_at: now, updated_at: now };
-    const { CustomerId } = await refusingDuplicateEmail(() =>
-      this.db.insertInto("customers").values(values).returning("CustomerId").executeTakeFirstOrThrow(),
+    const values: InsertedValues = insertedValues(columns, timeToColumn(this.clock()));
+    const { rows } = await refusingDuplicateEmail(() =>
+      this.db.executeQuery(withParameters(INSERT_CUSTOMER, INSERTED_COLUMNS.map((column) => values[column]))),
     );
-    return { CustomerId, ...values };
+    const [inserted] = rows;
+    if (inserted === undefined) throw new Error("INSERT … RETURNING returned no row");
+    return { CustomerId: inserted.CustomerId, ...values };
   }
 
   private async writeColumns(id: bigint, columns: Partial<CustomerColumns>): Promise<void> {

@@ -1,0 +1,33 @@
+import {
+  DummyDriver,
+  Kysely,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type CompiledQuery,
+} from "kysely";
+import type { Database } from "./schema";
+
+/**
+ * A Kysely that compiles SQLite SQL and never runs it: for the hottest
+ * queries, built and compiled once when a module loads rather than on every
+ * call (which costs more than SQLite running them). Run one with
+ * `executor.executeQuery(withParameters(query, [...]))` on any executor,
+ * a transaction included.
+ */
+export const compileOnly = new Kysely<Database>({
+  dialect: {
+    createAdapter: () => new SqliteAdapter(),
+    createDriver: () => new DummyDriver(),
+    createIntrospector: (db) => new SqliteIntrospector(db),
+    createQueryCompiler: () => new SqliteQueryCompiler(),
+  },
+});
+
+/** The same query with other values for its parameters, in the order it was compiled with. */
+export function withParameters<R>(query: CompiledQuery<R>, parameters: readonly unknown[]): CompiledQuery<R> {
+  if (parameters.length !== query.parameters.length) {
+    throw new Error(`the query takes ${query.parameters.length} parameters, not ${parameters.length}`);
+  }
+  return { ...query, parameters };
+}
