@@ -1,9 +1,7 @@
 import { randomUUID } from "node:crypto";
 import {
   Metadata,
-  ResponderBuilder,
   ServerInterceptingCall,
-  ServerListenerBuilder,
   status,
   type Responder,
   type ServerListener,
@@ -14,7 +12,7 @@ import {
 import type { Level } from "pino";
 import type { Logger } from "../logger";
 import { runInRequest, type RequestContext } from "../request-context";
-import { rpcMethodOf, type RpcMethod, type RpcMetrics } from "./rpc-metrics";
+import { rpcMethodOf, type MethodMetrics, type RpcMethod, type RpcMetrics } from "./rpc-metrics";
 
 export const REQUEST_ID_KEY = "x-request-id";
 
@@ -41,14 +39,14 @@ export interface RpcObserverOptions {
   inFlightServices: readonly string[];
 }
 
-/** How one RPC ended, as logs and metrics see it. */
-interface FinishedCall {
+/** What every call to one method shares, worked out on its first call. */
+interface ObservedMethod {
   readonly method: RpcMethod;
-  readonly code: status;
-  readonly seconds: number;
-  readonly peer: string;
-  readonly requestId: string;
+  readonly countsInFlight: boolean;
+  readonly metrics: MethodMetrics;
 }
+
+type FinishHandler = (observed: ObservedMethod, code: status, seconds: number, call: ObservedCall) => void;
 
 /**
  * Watches every RPC from a grpc-js server interceptor: counts and times it,
@@ -59,6 +57,8 @@ interface FinishedCall {
  */
 export class RpcObserver {
   private callsInFlight = 0;
+  /** Keyed by path; grpc-js only routes registered methods here, so it stays as small as the services. */
+  private readonly methods = new Map<string, ObservedMethod>();
   readonly interceptor: ServerInterceptor = (definition, call) => this.intercept(definition, call);
 
   constructor(private readonly options: RpcObserverOptions) {}
@@ -72,79 +72,96 @@ export class RpcObserver {
     definition: ServerMethodDefinition<unknown, unknown>,
     call: ServerInterceptingCallInterface,
   ): ServerInterceptingCall {
-    const method = rpcMethodOf(definition);
-    if (this.countsInFlight(method)) this.callsInFlight += 1;
-    this.options.metrics.started(method);
-    const observed = new ObservedCall(method, call, (finished) => this.finished(finished));
-    return new ServerInterceptingCall(call, observed.responder());
+    const observed = this.observedMethod(definition);
+    if (observed.countsInFlight) this.callsInFlight += 1;
+    observed.metrics.started();
+    return new ServerInterceptingCall(call, new ObservedCall(observed, call, this.onFinish).responder());
   }
 
-  private countsInFlight(method: RpcMethod): boolean {
-    return this.options.inFlightServices.includes(method.service);
+  private observedMethod(definition: ServerMethodDefinition<unknown, unknown>): ObservedMethod {
+    let observed = this.methods.get(definition.path);
+    if (observed === undefined) {
+      const method = rpcMethodOf(definition);
+      observed = {
+        method,
+        countsInFlight: this.options.inFlightServices.includes(method.service),
+        metrics: this.options.metrics.forMethod(method),
+      };
+      this.methods.set(definition.path, observed);
+    }
+    return observed;
   }
 
-  private finished({ method, code, seconds, peer, requestId }: FinishedCall): void {
-    if (this.countsInFlight(method)) this.callsInFlight -= 1;
-    this.options.metrics.handled(method, code, seconds);
+  /** Called exactly once per call; one function for all calls. */
+  private readonly onFinish: FinishHandler = (observed, code, seconds, call) => {
+    if (observed.countsInFlight) this.callsInFlight -= 1;
+    observed.metrics.handled(code, seconds);
+    const { logger } = this.options;
     const level: Level = SERVER_FAULTS.has(code) ? "warn" : "info";
+    if (!logger.isLevelEnabled(level)) return;
+    const { path } = observed.method;
     const codeName = status[code] ?? String(code);
     const fields = {
-      method: method.path,
+      method: path,
       code: codeName,
       code_number: code,
       duration_ms: Math.round(seconds * 1e6) / 1e3,
-      peer,
-      request_id: requestId,
+      peer: call.peer(),
+      request_id: call.requestId(),
     };
-    this.options.logger[level](fields, `${method.path} ${codeName}`);
-  }
+    logger[level](fields, `${path} ${codeName}`);
+  };
 }
 
 /** One call's request id, clock and end, reported exactly once. */
 class ObservedCall {
-  private readonly started = process.hrtime.bigint();
+  private readonly startedMs = performance.now();
   private context: RequestContext | undefined;
   private headersSent = false;
   private done = false;
 
   constructor(
-    private readonly method: RpcMethod,
+    private readonly observed: ObservedMethod,
     private readonly call: ServerInterceptingCallInterface,
-    private readonly onFinish: (finished: FinishedCall) => void,
+    private readonly onFinish: FinishHandler,
   ) {}
 
   responder(): Responder {
-    return new ResponderBuilder()
-      .withStart((next) => next(this.listener()))
-      .withSendMetadata((metadata, next) => {
+    return {
+      start: (next) => next(this.listener()),
+      sendMetadata: (metadata, next) => {
         this.headersSent = true;
-        metadata.set(REQUEST_ID_KEY, this.requestContext().requestId);
+        metadata.set(REQUEST_ID_KEY, this.requestId());
         next(metadata);
-      })
-      .withSendStatus((callStatus, next) => {
+      },
+      sendStatus: (callStatus, next) => {
         this.finish(callStatus.code);
         // A status without headers travels alone (trailers-only): the id rides with it.
-        next(this.headersSent ? callStatus : withRequestId(callStatus, this.requestContext().requestId));
-      })
-      .build();
+        next(this.headersSent ? callStatus : withRequestId(callStatus, this.requestId()));
+      },
+    };
+  }
+
+  requestId(): string {
+    return this.requestContext().requestId;
+  }
+
+  peer(): string {
+    return this.call.getPeer();
   }
 
   /** Runs the handler (called from these callbacks) inside the request's context. */
   private listener(): ServerListener {
-    return new ServerListenerBuilder()
-      .withOnReceiveMetadata((metadata, next) => {
+    return {
+      onReceiveMetadata: (metadata, next) => {
         this.context = { requestId: requestIdFrom(metadata) };
-        this.inRequest(() => next(metadata));
-      })
-      .withOnReceiveMessage((message, next) => this.inRequest(() => next(message)))
-      .withOnReceiveHalfClose((next) => this.inRequest(next))
+        runInRequest(this.context, () => next(metadata));
+      },
+      onReceiveMessage: (message, next) => runInRequest(this.requestContext(), () => next(message)),
+      onReceiveHalfClose: (next) => runInRequest(this.requestContext(), next),
       // grpc-js also reports a cancel after every status it sent; finish() ignores those.
-      .withOnCancel(() => this.finish(cancellationCode(this.call)))
-      .build();
-  }
-
-  private inRequest(work: () => void): void {
-    runInRequest(this.requestContext(), work);
+      onCancel: () => this.finish(cancellationCode(this.call)),
+    };
   }
 
   private requestContext(): RequestContext {
@@ -155,13 +172,7 @@ class ObservedCall {
   private finish(code: status): void {
     if (this.done) return;
     this.done = true;
-    this.onFinish({
-      method: this.method,
-      code,
-      seconds: Number(process.hrtime.bigint() - this.started) / 1e9,
-      peer: this.call.getPeer(),
-      requestId: this.requestContext().requestId,
-    });
+    this.onFinish(this.observed, code, (performance.now() - this.startedMs) / 1e3, this);
   }
 }
 

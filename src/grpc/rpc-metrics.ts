@@ -51,6 +51,12 @@ function callType({ requestStream, responseStream }: ServerMethodDefinition<unkn
   return responseStream ? "server_stream" : "unary";
 }
 
+/** One method's series: label children resolved once, so a call builds no label objects. */
+export interface MethodMetrics {
+  started(): void;
+  handled(code: status, seconds: number): void;
+}
+
 /** The server metrics of Go's grpc-prometheus, with its names and labels. */
 export class RpcMetrics {
   private readonly startedTotal: Counter<MethodLabel>;
@@ -81,18 +87,28 @@ export class RpcMetrics {
     });
   }
 
-  started(method: RpcMethod): void {
-    this.startedTotal.inc(methodLabels(method));
+  /** Call once per method and keep the result. */
+  forMethod(method: RpcMethod): MethodMetrics {
+    const labels = [method.type, method.service, method.name] as const;
+    const started = this.startedTotal.labels(...labels);
+    const handling = this.handlingSeconds.labels(...labels);
+    const handledByCode = new Map<status, Counter.Internal>();
+    const handledWith = (code: status): Counter.Internal => {
+      let handled = handledByCode.get(code);
+      if (handled === undefined) {
+        handled = this.handledTotal.labels(...labels, goCodeName(code));
+        handledByCode.set(code, handled);
+      }
+      return handled;
+    };
+    return {
+      started: () => started.inc(),
+      handled: (code, seconds) => {
+        handledWith(code).inc();
+        handling.observe(seconds);
+      },
+    };
   }
-
-  handled(method: RpcMethod, code: status, seconds: number): void {
-    this.handledTotal.inc({ ...methodLabels(method), grpc_code: goCodeName(code) });
-    this.handlingSeconds.observe(methodLabels(method), seconds);
-  }
-}
-
-function methodLabels(method: RpcMethod): Record<MethodLabel, string> {
-  return { grpc_type: method.type, grpc_service: method.service, grpc_method: method.name };
 }
 
 /** Codes outside the 17 defined ones collapse into Unknown, keeping the label bounded. */
