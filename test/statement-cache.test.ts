@@ -1,4 +1,6 @@
-import { rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { Registry } from "prom-client";
@@ -28,7 +30,7 @@ describe("StatementCache", () => {
     const first = cache.prepare("SELECT n FROM numbers");
     const second = cache.prepare("SELECT n FROM numbers");
     expect(second).toBe(first);
-    expect(second.all()).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    expect(second.all([])).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
     expect(cache.stats()).toEqual({ hits: 1, misses: 1, size: 1 });
   });
 
@@ -37,7 +39,7 @@ describe("StatementCache", () => {
     const all = cache.prepare("SELECT n FROM numbers");
     const one = cache.prepare("SELECT n FROM numbers WHERE n = ?");
     expect(one).not.toBe(all);
-    expect(one.all(2)).toEqual([{ n: 2 }]);
+    expect(one.all([2])).toEqual([{ n: 2 }]);
   });
 
   it("keeps at most its capacity, evicting the least recently used", () => {
@@ -56,11 +58,11 @@ describe("StatementCache", () => {
   it("gives a fresh statement, not kept, while the kept one is still iterating", () => {
     const cache = new StatementCache(sqlite);
     const streaming = cache.prepare("SELECT n FROM numbers");
-    const rows = streaming.iterate();
+    const rows = streaming.iterate([]);
     rows.next();
     const during = cache.prepare("SELECT n FROM numbers");
     expect(during).not.toBe(streaming);
-    expect(during.all()).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    expect(during.all([])).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
     expect([...rows]).toEqual([{ n: 2 }, { n: 3 }]);
     // Done iterating: the kept statement is reused again, not the fresh one.
     expect(cache.prepare("SELECT n FROM numbers")).toBe(streaming);
@@ -69,11 +71,39 @@ describe("StatementCache", () => {
   it("reuses a statement whose iteration was abandoned part way", () => {
     const cache = new StatementCache(sqlite);
     const statement = cache.prepare("SELECT n FROM numbers");
-    for (const row of statement.iterate()) {
+    for (const row of statement.iterate([])) {
       expect(row).toEqual({ n: 1 });
       break;
     }
     expect(cache.prepare("SELECT n FROM numbers")).toBe(statement);
+  });
+
+  it("returns rows as objects named by column, through all and iterate", () => {
+    const cache = new StatementCache(sqlite);
+    const statement = cache.prepare("SELECT n, n * 10 AS tens FROM numbers WHERE n < ?");
+    expect(statement.all([3])).toEqual([
+      { n: 1, tens: 10 },
+      { n: 2, tens: 20 },
+    ]);
+    expect([...statement.iterate([2])]).toEqual([{ n: 1, tens: 10 }]);
+    expect(cache.prepare("INSERT INTO numbers VALUES (?)").run([4])).toMatchObject({ changes: 1 });
+  });
+
+  it("names the columns again when another connection changed the schema under SELECT *", () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "statement-cache-")), "numbers.db");
+    const first = new BetterSqlite3(file);
+    const second = new BetterSqlite3(file);
+    try {
+      first.exec("CREATE TABLE numbers (n INTEGER); INSERT INTO numbers VALUES (1)");
+      const cache = new StatementCache(first);
+      expect(cache.prepare("SELECT * FROM numbers").all([])).toEqual([{ n: 1 }]);
+      second.exec("ALTER TABLE numbers ADD COLUMN label TEXT DEFAULT 'x'");
+      expect(cache.prepare("SELECT * FROM numbers").all([])).toEqual([{ n: 1, label: "x" }]);
+    } finally {
+      first.close();
+      second.close();
+      rmSync(path.dirname(file), { recursive: true, force: true });
+    }
   });
 
   it("closes the handle it wraps", () => {
