@@ -15,6 +15,8 @@ import { Writable } from "node:stream";
 import { Registry } from "prom-client";
 import { CustomerSchema } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
+import { CachedCustomerStore } from "../src/customers/cache";
+import type { CustomerStore } from "../src/customers/repository";
 import { serviceDefinition } from "../src/grpc/adapter";
 import { RpcObserver } from "../src/grpc/interceptors";
 import { RpcMetrics } from "../src/grpc/rpc-metrics";
@@ -111,6 +113,21 @@ function methodDefinition(localName: string): ServerMethodDefinition<unknown, un
   return definition as ServerMethodDefinition<unknown, unknown>;
 }
 
+/** A GetCustomer answered from the read cache, through the adapter's serializer. */
+function cacheHitMicro(): Micro {
+  const unused = (): never => {
+    throw new Error("not used");
+  };
+  const inner: CustomerStore = {
+    get: async () => clone(CustomerSchema, CONSTANT_CUSTOMER),
+    ...{ batchGet: unused, list: unused, stream: unused, create: unused, batchCreate: unused },
+    ...{ update: unused, softDelete: unused, undelete: unused },
+  };
+  const cache = new CachedCustomerStore(inner, { maxEntries: 10, ttlMs: 0, registry: new Registry() });
+  const serialize = methodDefinition("getCustomer").responseSerialize;
+  return { name: "cache hit + response encoding", run: async () => serialize(await cache.get(1n)) };
+}
+
 function encodingMicros(): Micro[] {
   const bytes = toBinary(CustomerSchema, CONSTANT_CUSTOMER);
   return [
@@ -133,7 +150,7 @@ async function main(): Promise<void> {
   const flags = new Flags(process.argv.slice(2), ["only", "calls"]);
   const only = flags.list("only", []);
   const calls = flags.integer("calls", 200_000, 1);
-  const micros = [interceptorMicro(), ...encodingMicros()].filter(
+  const micros = [interceptorMicro(), cacheHitMicro(), ...encodingMicros()].filter(
     (micro) => only.length === 0 || only.some((name) => micro.name.includes(name)),
   );
   for (const micro of micros) {

@@ -111,14 +111,19 @@ describe("CachedCustomerStore", () => {
     expect(await metricValue(registry, "customer_cache_hit_ratio")).toBe(0.5);
   });
 
-  it("hands out copies, so a caller changing one changes nothing for the next", async () => {
-    const { cache } = setup();
-    const first = await cache.get(1n);
-    first.company = "scribbled";
-    const second = await cache.get(1n);
-    const third = await cache.get(1n);
-    expect(second.company).toBe("v1");
-    expect(second).not.toBe(third);
+  it("hands out frozen customers, so no caller can change what the next one reads", async () => {
+    const { inner, cache } = setup();
+    inner.rows.set(4n, create(CustomerSchema, { customerId: 4n, company: "v1", profile: { tags: ["a"] } }));
+    for (const first of [await cache.get(4n), await cache.get(4n), ...(await cache.batchGet([4n]))]) {
+      expect(() => {
+        first.company = "scribbled";
+      }).toThrow(TypeError);
+      expect(() => first.profile?.tags.push("scribbled")).toThrow(TypeError);
+    }
+    const next = await cache.get(4n);
+    expect(next.company).toBe("v1");
+    expect(next.profile?.tags).toEqual(["a"]);
+    expect(inner.reads).toEqual([[4n]]);
   });
 
   it("does not cache NOT_FOUND", async () => {
@@ -196,7 +201,7 @@ describe("CachedCustomerStore", () => {
     await cache.get(2n);
     const customers = await cache.batchGet([3n, 2n, 1n, 3n]);
     expect(customers.map((c) => c.customerId)).toEqual([3n, 2n, 1n, 3n]);
-    expect(customers[0]).not.toBe(customers[3]);
+    expect(customers.every((c) => Object.isFrozen(c))).toBe(true);
     expect(inner.reads).toEqual([[2n], [3n, 1n]]);
   });
 

@@ -1,7 +1,7 @@
-import { clone } from "@bufbuild/protobuf";
 import { LRUCache } from "lru-cache";
 import { Counter, Gauge, type Registry } from "prom-client";
-import { CustomerSchema, type Customer } from "../../gen/chinook/v1/customer_pb";
+import type { Customer } from "../../gen/chinook/v1/customer_pb";
+import { freezeMessage } from "../grpc/frozen-messages";
 import type {
   CreateCustomerRequest,
   CustomerFilter,
@@ -44,8 +44,10 @@ interface ReadTicket {
  * started. Ids with no read in flight keep no generation, so memory stays
  * bounded by the cache and the reads under way.
  *
- * Entries are private: callers always get their own copy, so nothing they do
- * to a customer can change what the next caller reads. Absent customers
+ * Reads hand out customers frozen deep (freezeMessage), the cached one itself
+ * on a hit: a caller cannot change what the next caller reads (an assignment
+ * throws), and copying ~400 bytes of customer per hit cost more than the
+ * lookup. The adapter encodes a frozen customer once. Absent customers
  * (NOT_FOUND) are not cached.
  */
 export class CachedCustomerStore implements CustomerStore {
@@ -78,10 +80,10 @@ export class CachedCustomerStore implements CustomerStore {
 
   async get(id: bigint): Promise<Customer> {
     const cached = this.lookup(id);
-    if (cached !== undefined) return clone(CustomerSchema, cached);
+    if (cached !== undefined) return cached;
     const ticket = this.beginRead(id);
     try {
-      const customer = await this.inner.get(id);
+      const customer = freezeMessage(await this.inner.get(id));
       this.store(ticket, customer);
       return customer;
     } finally {
@@ -100,8 +102,7 @@ export class CachedCustomerStore implements CustomerStore {
     if (missing.length > 0) {
       for (const customer of await this.fetchAndStore(missing)) found.set(customer.customerId, customer);
     }
-    // One copy per position: duplicates in `ids` must not share an object either.
-    return ids.map((id) => clone(CustomerSchema, foundOrThrow(found, id)));
+    return ids.map((id) => foundOrThrow(found, id));
   }
 
   list(query: CustomerListQuery): Promise<CustomerPage> {
@@ -139,7 +140,7 @@ export class CachedCustomerStore implements CustomerStore {
   private async fetchAndStore(ids: readonly bigint[]): Promise<Customer[]> {
     const tickets = ids.map((id) => this.beginRead(id));
     try {
-      const customers = await this.inner.batchGet(ids);
+      const customers = (await this.inner.batchGet(ids)).map(freezeMessage);
       tickets.forEach((ticket, index) => {
         const customer = customers[index];
         if (customer !== undefined) this.store(ticket, customer);
@@ -171,10 +172,10 @@ export class CachedCustomerStore implements CustomerStore {
     if (reads.readers === 0) this.readsInFlight.delete(id);
   }
 
-  /** Stores a private copy, unless a write committed since the read began. */
+  /** Stores a frozen customer, unless a write committed since the read began. */
   private store(ticket: ReadTicket, customer: Customer): void {
     if (ticket.reads.generation !== ticket.generation) return;
-    this.entries.set(ticket.id, clone(CustomerSchema, customer));
+    this.entries.set(ticket.id, customer);
   }
 
   private invalidatingOne(customer: Customer): Customer {

@@ -7,6 +7,7 @@ import type {
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
+import { encodeOnce } from "./frozen-messages";
 import { serviceError, toServiceError } from "./status";
 import { wireEncoder } from "./wire-encoder";
 
@@ -115,7 +116,8 @@ export function methodPath(method: DescMethod): string {
 
 function serializerFor(schema: DescMessage): grpc.serialize<MessageOrInit> {
   const encode = wireEncoder(schema);
-  return (value) => encode(create(schema, value));
+  // grpc-js copies what a serializer returns into its own frame, so a remembered encoding can be returned again.
+  return (value) => encodeOnce(create(schema, value), encode);
 }
 
 function deserializerFor(schema: DescMessage): grpc.deserialize<MessageOrInit> {
