@@ -27,8 +27,6 @@ export function createGrpcServer(services: readonly ServiceRegistration[], optio
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
     "grpc.http2.min_ping_interval_without_data_ms": 10_000,
-    // Nothing serves channelz here, and its per-call bookkeeping is not free.
-    "grpc.enable_channelz": 0,
     interceptors: [...(options.interceptors ?? [])],
   });
   for (const { definition, implementation } of services) server.addService(definition, implementation);
