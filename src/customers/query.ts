@@ -190,10 +190,8 @@ export type RowCondition = (eb: CustomerExpressions) => Condition;
  */
 export function runsAfter(order: CustomerOrder, cursor: Cursor | undefined): RowCondition[] {
   const past = order.descending ? "<" : ">";
-  if (order.field === "customer_id") {
-    return [cursor === undefined ? fromKeysetStart(order) : (eb) => eb("CustomerId", past, cursor.id)];
-  }
-  if (cursor === undefined) return [(eb) => eb.and([])];
+  if (cursor === undefined) return [everyRow(order)];
+  if (order.field === "customer_id") return [(eb) => eb("CustomerId", past, cursor.id)];
   const key = SORT_KEYS[order.field];
   const laterNulls: RowCondition = (eb) =>
     eb.and([eb(key.expression, "is", null), eb("CustomerId", past, cursor.id)]);
@@ -205,12 +203,17 @@ export function runsAfter(order: CustomerOrder, cursor: Cursor | undefined): Row
   return key.nullable && order.descending ? [laterValues, everyNull] : [laterValues];
 }
 
+/** The whole walk in `order`, as one run. */
+export function everyRow(order: CustomerOrder): RowCondition {
+  return order.field === "customer_id" ? fromKeysetStart(order) : (eb) => eb.and([]);
+}
+
 /**
  * Where an id-ordered walk starts: at the smallest (or largest) possible rowid.
  * Stating it makes the first page seek the primary key like every later one,
  * instead of a bare table scan the planner cannot bound.
  */
-export function fromKeysetStart(order: CustomerOrder): RowCondition {
+function fromKeysetStart(order: CustomerOrder): RowCondition {
   return (eb) => (order.descending ? eb("CustomerId", "<=", INT64_MAX) : eb("CustomerId", ">=", INT64_MIN));
 }
 
@@ -255,27 +258,35 @@ function canonicalFilter(filter: CustomerFilter): Record<keyof CustomerFilter, s
   };
 }
 
-/** The first matches in id order (a bounded number of them), and the id of the last match. */
+/**
+ * How many matches a bounded count saw and, past its limit, where matches lie
+ * along the axis they were sampled on (ids, or creation times in seconds).
+ */
 export interface MatchSample {
-  sampled: bigint;
-  firstMatchId: bigint | null;
-  lastSampledId: bigint | null;
-  lastMatchId: bigint | null;
+  /** At most the limit + 1. */
+  matches: bigint;
+  /** Past the limit only: the first match's position, that of the match `limit` places after it, and the last's. */
+  firstMatchAt: number | bigint | null;
+  sampleEndAt: number | bigint | null;
+  lastMatchAt: number | bigint | null;
 }
 
 /**
- * How many matches there are if the rest are spread between the first and the
- * last match as densely as the sampled ones are: for matches spread through
- * the table and for matches bunched together (a recent created_at) alike.
- * Never less than the matches sampled.
+ * The exact count up to `limit`. Past it, how many matches there are if the
+ * rest are spread between the first and the last match as densely as the
+ * first `limit` + 1 are: for matches spread through the table and for matches
+ * bunched together (a recent created_at) alike. Never less than `limit` + 1.
  */
-export function estimatedTotal(sample: MatchSample): number {
-  const sampled = Number(sample.sampled);
-  const { firstMatchId, lastSampledId, lastMatchId } = sample;
-  if (firstMatchId === null || lastSampledId === null || lastMatchId === null) return sampled;
-  const sampledSpan = Number(lastSampledId - firstMatchId) + 1;
-  const wholeSpan = Number(lastMatchId - firstMatchId) + 1;
-  return Math.min(MAX_TOTAL_SIZE, Math.max(sampled, Math.round((sampled * wholeSpan) / sampledSpan)));
+export function estimatedTotal(sample: MatchSample, limit: number): number {
+  const matches = Number(sample.matches);
+  const { firstMatchAt, sampleEndAt, lastMatchAt } = sample;
+  if (matches <= limit || firstMatchAt === null || sampleEndAt === null || lastMatchAt === null) return matches;
+  const sampledSpan = Number(sampleEndAt) - Number(firstMatchAt);
+  const wholeSpan = Number(lastMatchAt) - Number(firstMatchAt);
+  if (sampledSpan <= 0) return matches;
+  // The gaps between sampled matches, as many again per span as fit, plus the first match.
+  const estimate = 1 + ((matches - 1) * wholeSpan) / sampledSpan;
+  return Math.min(MAX_TOTAL_SIZE, Math.max(matches, Math.round(estimate)));
 }
 
 /** total_size is an int32. */

@@ -1,5 +1,5 @@
 import { create, toBinary } from "@bufbuild/protobuf";
-import { sql } from "kysely";
+import { sql, type RawBuilder } from "kysely";
 import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
 import { compileOnly, withParameters } from "../db/precompiled";
 import { RequestIds } from "../db/request-ids";
@@ -9,7 +9,7 @@ import { inTransaction, type Executor } from "../db/transaction";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import {
   estimatedTotal,
-  fromKeysetStart,
+  everyRow,
   inOrder,
   matchingFilter,
   pageTokenAfter,
@@ -19,7 +19,6 @@ import {
   type Cursor,
   type CustomerFilter,
   type CustomerOrder,
-  type MatchSample,
   type RowCondition,
 } from "./query";
 import {
@@ -77,7 +76,25 @@ export type CustomerStore = Pick<
 const CREATE_OPERATION = "CreateCustomer";
 const EMAIL_UNIQUE_TARGET = "customers.Email";
 const ID_ORDER: CustomerOrder = { field: "customer_id", descending: false };
-const LAST_ID_FIRST: CustomerOrder = { field: "customer_id", descending: true };
+
+/**
+ * What total_size's estimate measures how densely matches lie along. Ids,
+ * through whichever index the filter walks in id order; but a creation-time
+ * window picks customers created together, which an id-ordered walk would
+ * reach only after every customer created before them: along time, then,
+ * through the created_at index.
+ */
+interface SamplingAxis {
+  field: "customer_id" | "create_time";
+  position: RawBuilder<number | bigint>;
+}
+
+const ID_AXIS: SamplingAxis = { field: "customer_id", position: sql<bigint>`"CustomerId"` };
+const CREATION_AXIS: SamplingAxis = { field: "create_time", position: sql<number>`unixepoch("created_at", 'subsec')` };
+
+function samplingAxis(filter: CustomerFilter): SamplingAxis {
+  return filter.createdAfter === undefined && filter.createdBefore === undefined ? ID_AXIS : CREATION_AXIS;
+}
 /** total_size counts this many matches exactly; past it, it estimates. */
 export const EXACT_COUNT_LIMIT = 1000;
 /** Ids are positive: excluding this one excludes nobody. */
@@ -321,50 +338,40 @@ export class CustomerRepository {
    * match would read up to a million index entries on every first page.
    */
   private async estimatedCount(filter: CustomerFilter): Promise<number> {
-    const matches = await this.boundedCount(filter);
-    return matches <= EXACT_COUNT_LIMIT ? matches : estimatedTotal(await this.idOrderedSample(filter));
-  }
-
-  /** At most EXACT_COUNT_LIMIT + 1, read along whichever index suits the filter best. */
-  private async boundedCount(filter: CustomerFilter): Promise<number> {
     const firstMatches = this.db
       .selectFrom("customers")
       .select(sql.lit(1).as("one"))
       .where((eb) => matchingFilter(eb, filter))
-      .limit(EXACT_COUNT_LIMIT + 1)
-      .as("first_matches");
-    const { matches } = await this.db
-      .selectFrom(firstMatches)
-      .select((eb) => eb.fn.countAll<bigint>().as("matches"))
+      .limit(EXACT_COUNT_LIMIT + 1);
+    const axis = samplingAxis(filter);
+    // One statement; the positions are read only past the limit (CASE evaluates its subqueries lazily).
+    const sample = await this.db
+      .with("bounded", (db) =>
+        db.selectFrom(firstMatches.as("first_matches")).select((eb) => eb.fn.countAll<bigint>().as("matches")),
+      )
+      .selectFrom("bounded")
+      .select((eb) => {
+        const pastLimit = (position: ReturnType<CustomerRepository["matchPositionAt"]>) =>
+          eb.case().when("bounded.matches", ">", BigInt(EXACT_COUNT_LIMIT)).then(position).end();
+        return [
+          "bounded.matches",
+          pastLimit(this.matchPositionAt(filter, axis, false, 0)).as("firstMatchAt"),
+          pastLimit(this.matchPositionAt(filter, axis, false, EXACT_COUNT_LIMIT)).as("sampleEndAt"),
+          pastLimit(this.matchPositionAt(filter, axis, true, 0)).as("lastMatchAt"),
+        ];
+      })
       .executeTakeFirstOrThrow();
-    return Number(matches);
+    return estimatedTotal(sample, EXACT_COUNT_LIMIT);
   }
 
-  /** The first EXACT_COUNT_LIMIT + 1 matches in id order, and the last match's id. */
-  private async idOrderedSample(filter: CustomerFilter): Promise<MatchSample> {
-    const firstMatches = this.matchingInOrder(filter, ID_ORDER)
-      .select("CustomerId")
-      .limit(EXACT_COUNT_LIMIT + 1)
-      .as("first_matches");
-    const lastMatch = this.matchingInOrder(filter, LAST_ID_FIRST).select("CustomerId").limit(1);
-    return this.db
-      .selectFrom(firstMatches)
-      .select((eb) => [
-        eb.fn.countAll<bigint>().as("sampled"),
-        eb.fn.min("first_matches.CustomerId").as("firstMatchId"),
-        eb.fn.max("first_matches.CustomerId").as("lastSampledId"),
-        lastMatch.as("lastMatchId"),
-      ])
-      .executeTakeFirstOrThrow();
-  }
-
-  /** Matches walked from the first (or last) id, through an index when the filter has one. */
-  private matchingInOrder(filter: CustomerFilter, order: CustomerOrder) {
+  /** Where along `axis` the match `offset` places from the first (or last) one lies, walked through an index. */
+  private matchPositionAt(filter: CustomerFilter, axis: SamplingAxis, fromLast: boolean, offset: number) {
+    const order: CustomerOrder = { field: axis.field, descending: fromLast };
     const matching = this.db
       .selectFrom("customers")
       .where((eb) => matchingFilter(eb, filter))
-      .where(fromKeysetStart(order));
-    return inOrder(matching, order);
+      .where(everyRow(order));
+    return inOrder(matching, order).select(axis.position.as("position")).limit(1).offset(offset);
   }
 
   /** Which of the customers' support rep ids name an employee: one query for a whole batch. */

@@ -155,11 +155,13 @@ export type ListCustomersResponse = Message<"chinook.v1.ListCustomersResponse"> 
 
   /**
    * How many customers match the filters, over all pages (AIP-158). Exact up
-   * to 1,000 matches; past that an estimate, extrapolated from how densely the
-   * first 1,000 matches in customer_id order fill the ids between the first
-   * and the last match (within a few percent when matches are spread through
-   * the table). Computed by the first page; later pages of the same listing
-   * repeat it, so it does not move while the client pages.
+   * to 1,000 matches; past that an estimate: how densely the first 1,000
+   * matches lie, extended to the last match. Density is measured along
+   * customer ids, or along creation times when created_after or created_before
+   * is set; the estimate is within a few percent when matches are spread
+   * evenly along that axis, and worse when a few lie far from the rest.
+   * Computed by the first page; later pages of the same listing repeat it, so
+   * it does not move while the client pages.
    *
    * @generated from field: int32 total_size = 3;
    */
