@@ -429,6 +429,20 @@ describe("batchCreate", () => {
 });
 
 describe("update", () => {
+  it("sets only the columns that changed, and returns what a later read returns", async () => {
+    const created = await repository.create(newCustomer({ city: "Before", profile: profile({ tags: ["a"] }) }));
+    const { repository: counting, queries } = queryCountingRepository();
+    const updated = await counting.update(created.customerId, (current) => ({ ...current, city: "After" }));
+    const [write] = queries.filter((sql) => /^update/i.test(sql));
+    expect(write).toBe('update "customers" set "City" = ?, "updated_at" = ? where "CustomerId" = ?');
+    expect(updated.city).toBe("After");
+    expect(await repository.get(created.customerId)).toEqual(updated);
+    const deleted = await repository.softDelete(created.customerId);
+    expect(await repository.get(created.customerId)).toEqual(deleted);
+    const undeleted = await repository.undelete(created.customerId);
+    expect(await repository.get(created.customerId)).toEqual(undeleted);
+  });
+
   it("applies the change when the etag is fresh, in any accepted form", async () => {
     const created = await repository.create(newCustomer({ company: "Before" }));
     const renamed = await repository.update(created.customerId, (c) => ({ ...c, firstName: "Renamed" }), created.etag);

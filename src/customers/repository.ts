@@ -212,10 +212,11 @@ export class CustomerRepository {
         if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is deleted; undelete it first`);
         const next = change(customerFromRow(row));
         requireWritableStatus(next.status);
-        requireSupportRepIn(next.supportRepId, await repository.existingSupportReps([next]));
+        if ((next.supportRepId ?? null) !== row.SupportRepId) {
+          requireSupportRepIn(next.supportRepId, await repository.existingSupportReps([next]));
+        }
         if (next.email !== row.Email) await repository.requireEmailFree(next.email, id);
-        await repository.writeColumns(id, columnsFromCustomer(next, row.data));
-        return customerFromRow(await repository.existingRow(id));
+        return customerFromRow(await repository.writeColumns(row, columnsFromCustomer(next, row.data)));
       }),
     );
   }
@@ -228,8 +229,7 @@ export class CustomerRepository {
         const row = await repository.existingRow(id);
         requireEtag(row, expectedEtag);
         if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is already deleted`);
-        await repository.writeColumns(id, { status: statusToColumn(CustomerStatus.DELETED) });
-        return customerFromRow(await repository.existingRow(id));
+        return customerFromRow(await repository.writeColumns(row, { status: statusToColumn(CustomerStatus.DELETED) }));
       }),
     );
   }
@@ -242,8 +242,7 @@ export class CustomerRepository {
         const row = await repository.existingRow(id);
         if (!isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is not deleted`);
         await repository.requireEmailFree(row.Email, id);
-        await repository.writeColumns(id, { status: statusToColumn(CustomerStatus.ACTIVE) });
-        return customerFromRow(await repository.existingRow(id));
+        return customerFromRow(await repository.writeColumns(row, { status: statusToColumn(CustomerStatus.ACTIVE) }));
       }),
     );
   }
@@ -413,15 +412,32 @@ export class CustomerRepository {
     return { CustomerId: inserted.CustomerId, ...values };
   }
 
-  private async writeColumns(id: bigint, columns: Partial<CustomerColumns>): Promise<void> {
+  /**
+   * Writes the columns whose value differs from `row`'s, and the update time:
+   * SQLite rewrites the entries of every index on a column an UPDATE sets,
+   * changed or not. Returns the row as it now is, without reading it back.
+   */
+  private async writeColumns(row: CustomerRow, columns: Partial<CustomerColumns>): Promise<CustomerRow> {
+    const changed = changedColumns(row, columns);
+    const updatedAt = timeToColumn(this.clock());
     await refusingDuplicateEmail(() =>
       this.db
         .updateTable("customers")
-        .set({ ...columns, updated_at: timeToColumn(this.clock()) })
-        .where("CustomerId", "=", id)
+        .set({ ...changed, updated_at: updatedAt })
+        .where("CustomerId", "=", row.CustomerId)
         .execute(),
     );
+    return { ...row, ...changed, updated_at: updatedAt };
   }
+
+}
+
+function changedColumns(row: CustomerRow, columns: Partial<CustomerColumns>): Partial<CustomerColumns> {
+  const changed: Partial<CustomerColumns> = {};
+  for (const column of Object.keys(columns) as Array<keyof CustomerColumns>) {
+    if (columns[column] !== row[column]) Object.assign(changed, { [column]: columns[column] });
+  }
+  return changed;
 }
 
 function foundOrThrow(row: CustomerRow | undefined, id: bigint): CustomerRow {
