@@ -18,12 +18,15 @@ import { CustomerRepository } from "../src/customers/repository";
 import { customerFromRow } from "../src/customers/rows";
 import { openDatabase, type Database } from "../src/db/connection";
 import { migrateToLatest } from "../src/db/migrate";
+import { RequestIds } from "../src/db/request-ids";
+import { createInvoice } from "../src/invoices/create-invoice";
+import { InvoiceRepository } from "../src/invoices/repository";
 import type { CustomerRow } from "../src/db/schema";
 import { Flags } from "./flags";
 import { Random } from "./random";
 import { syntheticCustomer } from "./synthetic-customers";
 
-const OPERATIONS = ["get", "list", "list2", "create", "batchCreate", "update", "stream", "map", "open"] as const;
+const OPERATIONS = ["get", "list", "list2", "create", "batchCreate", "update", "invoice", "stream", "map", "open"] as const;
 type Operation = (typeof OPERATIONS)[number];
 
 const LIST_FILTERS: ReadonlyArray<{ country: string; loyaltyTier: LoyaltyTier }> = ["USA", "Canada", "France", "Brazil"]
@@ -34,6 +37,8 @@ const BATCH_SIZE = 1000;
 interface Context {
   database: Database;
   repository: CustomerRepository;
+  invoices: InvoiceRepository;
+  requestIds: RequestIds;
   random: Random;
   minId: number;
   maxId: number;
@@ -81,6 +86,15 @@ const STEPS: Record<Exclude<Operation, "open">, Step> = {
     await context.repository.update(randomId(context), (current) => ({ ...current, city }));
     return 1;
   },
+  invoice: async (context) => {
+    const lines = Array.from({ length: context.random.integer(1, 5) }, () => ({
+      trackId: BigInt(context.random.integer(1, TRACKS)),
+      quantity: context.random.integer(1, 3),
+    }));
+    const deps = { db: context.database.db, invoices: context.invoices, requestIds: context.requestIds };
+    await createInvoice(deps, { customerId: await activeCustomerId(context), lines }, new Uint8Array());
+    return 1;
+  },
   stream: async (context) => {
     let rows = 0;
     for await (const customer of context.repository.stream({ showDeleted: false })) {
@@ -107,6 +121,22 @@ const BY_ID = { field: "customer_id", descending: false } as const;
 
 function randomId(context: Context): bigint {
   return BigInt(context.random.integer(context.minId, context.maxId));
+}
+
+/** Chinook's tracks are 1…3503. */
+const TRACKS = 3503;
+
+/** An ACTIVE customer near a random id: invoices are refused for the others. */
+async function activeCustomerId(context: Context): Promise<bigint> {
+  const row = await context.database.db
+    .selectFrom("customers")
+    .select("CustomerId")
+    .where("status", "=", 1n)
+    .where("CustomerId", ">=", randomId(context))
+    .orderBy("CustomerId")
+    .limit(1)
+    .executeTakeFirst();
+  return row?.CustomerId ?? 1n;
 }
 
 function randomListFilter(context: Context) {
@@ -160,6 +190,8 @@ async function contextFor(database: Database, seed: number): Promise<Context> {
   return {
     database,
     repository: new CustomerRepository(database.db),
+    invoices: new InvoiceRepository(database.db),
+    requestIds: new RequestIds(database.db),
     random: new Random(seed),
     minId: Number(bounds.minId),
     maxId: Number(bounds.maxId),

@@ -1,10 +1,11 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import type { CompiledQuery } from "kysely";
+import { Kysely, SqliteDialect, type CompiledQuery } from "kysely";
 import type { Invoice } from "../gen/chinook/v1/invoice_pb";
 import { CreateInvoiceRequestSchema } from "../gen/chinook/v1/invoice_service_pb";
 import { openDatabase } from "../src/db/connection";
 import { RequestIds } from "../src/db/request-ids";
+import type { Database as Schema } from "../src/db/schema";
 import { inTransaction, type Executor } from "../src/db/transaction";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../src/errors";
 import { createInvoice, type CreateInvoiceInput } from "../src/invoices/create-invoice";
@@ -261,10 +262,12 @@ describe("listByCustomer", () => {
 
   it("breaks ties between invoices of the same second by id, across pages", async () => {
     const sameSecond = new Date("2030-05-06T07:08:09Z");
-    const line = { trackId: CHEAP_TRACK, quantity: 1, unitPriceCents: 99n };
+    const line = { trackId: CHEAP_TRACK, trackName: "For Those About To Rock (We Salute You)", quantity: 1, unitPriceCents: 99n };
     const billing = { address: null, city: null, state: null, country: null, postalCode: null };
     const ids: bigint[] = [];
-    for (let i = 0; i < 5; i++) ids.push(await invoices.insert({ customerId: 19n, invoiceTime: sameSecond, billing, lines: [line] }));
+    for (let i = 0; i < 5; i++) {
+      ids.push((await invoices.insert({ customerId: 19n, invoiceTime: sameSecond, billing, lines: [line] })).invoiceId);
+    }
 
     const paged: bigint[] = [];
     let pageToken = "";
@@ -291,6 +294,29 @@ describe("listByCustomer", () => {
 });
 
 describe("createInvoice", () => {
+  it("returns exactly what reading the invoice returns, without reading it back", async () => {
+    const sent: string[] = [];
+    const logging = new Kysely<Schema>({
+      dialect: new SqliteDialect({ database: database.sqlite }),
+      log: (event) => {
+        if (event.level === "query") sent.push(event.query.sql);
+      },
+    });
+    const lines = [
+      { trackId: VIDEO_TRACK, quantity: 3 },
+      { trackId: CHEAP_TRACK, quantity: 1 },
+      { trackId: 3n, quantity: 2 },
+    ];
+    const input = { customerId: 7n, lines };
+    const created = await createInvoice(
+      { db: logging, invoices: new InvoiceRepository(logging), requestIds: new RequestIds(logging) },
+      input,
+      requestBytes(input),
+    );
+    expect(sent.filter((sql) => /from "invoice_items"/i.test(sql))).toEqual([]);
+    expect(await invoices.get(created.invoiceId)).toEqual(created);
+  });
+
   it("prices lines from tracks, writes every line and defaults billing to the customer's address", async () => {
     const before = await rowCounts();
     const startedAt = Math.floor(Date.now() / 1000) * 1000;

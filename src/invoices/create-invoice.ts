@@ -71,9 +71,9 @@ export async function createInvoice(
       const ids = deps.requestIds.withTx(tx);
       const earlier = requestId === "" ? undefined : await ids.find(CREATE_INVOICE_OPERATION, requestId, requestBytes);
       if (earlier !== undefined) return invoices.get(earlier);
-      const invoiceId = await insertInvoice(invoices, input, lines);
-      if (requestId !== "") await ids.record(CREATE_INVOICE_OPERATION, requestId, requestBytes, invoiceId);
-      return invoices.get(invoiceId);
+      const invoice = await insertInvoice(invoices, input, lines);
+      if (requestId !== "") await ids.record(CREATE_INVOICE_OPERATION, requestId, requestBytes, invoice.invoiceId);
+      return invoice;
     }),
   );
 }
@@ -89,7 +89,7 @@ async function insertInvoice(
   invoices: InvoiceRepository,
   input: CreateInvoiceInput,
   lines: readonly RequestedLine[],
-): Promise<bigint> {
+): Promise<Invoice> {
   const buyer = await activeBuyer(invoices, input.customerId);
   const pricedLines = await priceLines(invoices, lines);
   return invoices.insert({
@@ -161,7 +161,7 @@ async function priceLines(invoices: InvoiceRepository, lines: readonly Requested
     if (track === undefined) {
       throw new NotFoundError(`lines[${line.index}].track_id: track ${line.trackId} not found`);
     }
-    return { trackId: line.trackId, quantity: line.quantity, unitPriceCents: track.unitPriceCents };
+    return { trackId: line.trackId, trackName: track.name, quantity: line.quantity, unitPriceCents: track.unitPriceCents };
   });
 }
 

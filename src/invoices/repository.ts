@@ -31,6 +31,8 @@ export interface Track {
 
 export interface NewInvoiceLine {
   trackId: bigint;
+  /** As the invoice shows it: the track's name when it was priced. */
+  trackName: string;
   quantity: number;
   unitPriceCents: bigint;
 }
@@ -120,41 +122,49 @@ export class InvoiceRepository {
     });
   }
 
-  /** Writes the invoice and all its lines; Total is the exact sum of the lines. Returns the new InvoiceId. */
-  async insert(invoice: NewInvoice): Promise<bigint> {
+  /**
+   * Writes the invoice and all its lines (Total is the exact sum of the lines)
+   * and returns it as reading it would, without reading it back.
+   */
+  async insert(invoice: NewInvoice): Promise<Invoice> {
     return translatingErrors(async () => {
+      const values = {
+        CustomerId: invoice.customerId,
+        InvoiceDate: formatInvoiceDate(invoice.invoiceTime),
+        BillingAddress: invoice.billing.address,
+        BillingCity: invoice.billing.city,
+        BillingState: invoice.billing.state,
+        BillingCountry: invoice.billing.country,
+        BillingPostalCode: invoice.billing.postalCode,
+        Total: centsToReal(totalCentsOf(invoice.lines)),
+      };
       const { InvoiceId } = await this.db
         .insertInto("invoices")
-        .values({
-          CustomerId: invoice.customerId,
-          InvoiceDate: formatInvoiceDate(invoice.invoiceTime),
-          BillingAddress: invoice.billing.address,
-          BillingCity: invoice.billing.city,
-          BillingState: invoice.billing.state,
-          BillingCountry: invoice.billing.country,
-          BillingPostalCode: invoice.billing.postalCode,
-          Total: centsToReal(totalCentsOf(invoice.lines)),
-        })
+        .values(values)
         .returning("InvoiceId")
         .executeTakeFirstOrThrow();
-      await this.insertLines(InvoiceId, invoice.lines);
-      return InvoiceId;
+      const lines = await this.insertLines(InvoiceId, invoice.lines);
+      return toInvoice({ InvoiceId, ...values }, lines.map(toInvoiceLine));
     });
   }
 
-  private async insertLines(invoiceId: bigint, lines: readonly NewInvoiceLine[]): Promise<void> {
-    if (lines.length === 0) return;
-    await this.db
-      .insertInto("invoice_items")
-      .values(
-        lines.map((line) => ({
-          InvoiceId: invoiceId,
-          TrackId: line.trackId,
-          UnitPrice: centsToReal(line.unitPriceCents),
-          Quantity: line.quantity,
-        })),
-      )
-      .execute();
+  /** The lines as rows, in the order given, which is also their id order. */
+  private async insertLines(invoiceId: bigint, lines: readonly NewInvoiceLine[]): Promise<LineRow[]> {
+    if (lines.length === 0) return [];
+    const rows = lines.map((line) => ({
+      InvoiceId: invoiceId,
+      TrackId: line.trackId,
+      UnitPrice: centsToReal(line.unitPriceCents),
+      Quantity: BigInt(line.quantity),
+    }));
+    const inserted = await this.db.insertInto("invoice_items").values(rows).returning("InvoiceLineId").execute();
+    // One INSERT numbers its rows in VALUES order; RETURNING may list them in any order.
+    const lineIds = inserted.map((row) => row.InvoiceLineId).sort((a, b) => (a < b ? -1 : 1));
+    return rows.map((row, index) => ({
+      ...row,
+      InvoiceLineId: lineIds[index] ?? missingLineId(),
+      TrackName: lines[index]?.trackName ?? null,
+    }));
   }
 
   private newestFirst(customerId: bigint, after: Cursor | undefined, limit: number): Promise<InvoiceRow[]> {
@@ -199,6 +209,10 @@ export class InvoiceRepository {
     }
     return linesByInvoice;
   }
+}
+
+function missingLineId(): never {
+  throw new Error("INSERT … RETURNING returned fewer invoice lines than it inserted");
 }
 
 // Row ⇄ message mapping: the one place that knows both shapes.
