@@ -100,20 +100,38 @@ async function metricValue(registry: Registry, name: string, labels: Record<stri
 
 const setCompany = (company: string) => (current: Customer) => ({ ...current, company });
 
+/** A customer is cached on its second read: read each id twice. */
+async function cached(cache: CachedCustomerStore, ...ids: bigint[]): Promise<void> {
+  for (const id of ids) {
+    await cache.get(id);
+    await cache.get(id);
+  }
+}
+
 describe("CachedCustomerStore", () => {
-  it("serves a repeated get from the cache and counts hits and misses", async () => {
+  it("caches a customer on its second read, then serves it from the cache, counting hits and misses", async () => {
     const { inner, cache, registry } = setup();
-    expect((await cache.get(1n)).company).toBe("v1");
-    expect((await cache.get(1n)).company).toBe("v1");
-    expect(inner.reads).toEqual([[1n]]);
-    expect(await metricValue(registry, "customer_cache_misses_total")).toBe(1);
+    for (let read = 0; read < 3; read++) expect((await cache.get(1n)).company).toBe("v1");
+    expect(inner.reads).toEqual([[1n], [1n]]);
+    expect(await metricValue(registry, "customer_cache_misses_total")).toBe(2);
     expect(await metricValue(registry, "customer_cache_hits_total")).toBe(1);
-    expect(await metricValue(registry, "customer_cache_hit_ratio")).toBe(0.5);
+    expect(await metricValue(registry, "customer_cache_hit_ratio")).toBeCloseTo(1 / 3);
+  });
+
+  it("keeps nothing but ids for customers read once, however many", async () => {
+    const { inner, cache, registry } = setup();
+    for (const id of [1n, 2n, 3n]) expect(Object.isFrozen(await cache.get(id))).toBe(false);
+    expect(await metricValue(registry, "customer_cache_entries")).toBe(0);
+    await cache.get(2n);
+    await cache.get(2n);
+    expect(inner.reads).toEqual([[1n], [2n], [3n], [2n]]);
+    expect(await metricValue(registry, "customer_cache_entries")).toBe(1);
   });
 
   it("hands out frozen customers, so no caller can change what the next one reads", async () => {
     const { inner, cache } = setup();
     inner.rows.set(4n, create(CustomerSchema, { customerId: 4n, company: "v1", profile: { tags: ["a"] } }));
+    await cache.get(4n);
     for (const first of [await cache.get(4n), await cache.get(4n), ...(await cache.batchGet([4n]))]) {
       expect(() => {
         first.company = "scribbled";
@@ -123,7 +141,7 @@ describe("CachedCustomerStore", () => {
     const next = await cache.get(4n);
     expect(next.company).toBe("v1");
     expect(next.profile?.tags).toEqual(["a"]);
-    expect(inner.reads).toEqual([[4n]]);
+    expect(inner.reads).toEqual([[4n], [4n]]);
   });
 
   it("does not cache NOT_FOUND", async () => {
@@ -144,25 +162,26 @@ describe("CachedCustomerStore", () => {
 
   it.each(writes)("drops the customer once %s has committed", async (_name, write, expected) => {
     const { cache } = setup();
-    await cache.get(1n);
+    await cached(cache, 1n);
     await write(cache);
     expect((await cache.get(1n)).company).toBe(expected);
   });
 
   it("keeps the entry when a write fails, since nothing changed", async () => {
     const { inner, cache, registry } = setup();
-    await cache.get(1n);
+    await cached(cache, 1n);
     const failing = () => {
       throw new FailedPreconditionError("stale etag");
     };
     await expect(cache.update(1n, failing)).rejects.toBeInstanceOf(FailedPreconditionError);
     await cache.get(1n);
-    expect(inner.reads).toEqual([[1n]]);
+    expect(inner.reads).toEqual([[1n], [1n]]);
     expect(await metricValue(registry, "customer_cache_hits_total")).toBe(1);
   });
 
   it("does not store a read that began before a write committed and invalidated", async () => {
     const { inner, cache } = setup();
+    await cache.get(1n); // the next read would be cached
     inner.holdReads();
     const staleRead = cache.get(1n); // has read v1, not yet returned
     await cache.update(1n, setCompany("v2")); // commits and invalidates meanwhile
@@ -170,11 +189,12 @@ describe("CachedCustomerStore", () => {
     expect((await staleRead).company).toBe("v1"); // it was concurrent with the write: fine
 
     expect((await cache.get(1n)).company).toBe("v2");
-    expect(inner.reads).toEqual([[1n], [1n]]);
+    expect(inner.reads).toEqual([[1n], [1n], [1n]]);
   });
 
   it("applies the same guard to batchGet", async () => {
     const { inner, cache } = setup();
+    await cache.batchGet([1n, 2n]); // the next reads would be cached
     inner.holdReads();
     const staleRead = cache.batchGet([1n, 2n]);
     await cache.update(2n, setCompany("v2"));
@@ -183,26 +203,27 @@ describe("CachedCustomerStore", () => {
 
     const again = await cache.batchGet([1n, 2n]);
     expect(again.map((c) => c.company)).toEqual(["v1", "v2"]);
-    expect(inner.reads).toEqual([[1n, 2n], [2n]]);
+    expect(inner.reads).toEqual([[1n, 2n], [1n, 2n], [2n]]);
   });
 
   it("stores a read when no write interfered, even with other reads of the id in flight", async () => {
     const { inner, cache } = setup();
+    await cache.get(1n);
     inner.holdReads();
     const reads = [cache.get(1n), cache.get(1n)];
     inner.releaseReads();
     await Promise.all(reads);
     await cache.get(1n);
-    expect(inner.reads).toHaveLength(2);
+    expect(inner.reads).toHaveLength(3);
   });
 
   it("answers batchGet in the order asked, duplicates included, fetching only the misses", async () => {
     const { inner, cache } = setup();
-    await cache.get(2n);
+    await cached(cache, 2n);
     const customers = await cache.batchGet([3n, 2n, 1n, 3n]);
     expect(customers.map((c) => c.customerId)).toEqual([3n, 2n, 1n, 3n]);
-    expect(customers.every((c) => Object.isFrozen(c))).toBe(true);
-    expect(inner.reads).toEqual([[2n], [3n, 1n]]);
+    expect(customers[1]).toBe(await cache.get(2n));
+    expect(inner.reads).toEqual([[2n], [2n], [3n, 1n]]);
   });
 
   it("fails batchGet on a missing id and caches nothing from that batch", async () => {
@@ -214,7 +235,7 @@ describe("CachedCustomerStore", () => {
 
   it("counts evictions when full", async () => {
     const { cache, registry } = setup(2);
-    await cache.batchGet([1n, 2n, 3n]);
+    await cached(cache, 1n, 2n, 3n);
     expect(await metricValue(registry, "customer_cache_evictions_total", { reason: "size" })).toBe(1);
     expect(await metricValue(registry, "customer_cache_entries")).toBe(2);
   });
