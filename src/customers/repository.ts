@@ -337,30 +337,35 @@ export class CustomerRepository {
    * match would read up to a million index entries on every first page.
    */
   private async estimatedCount(filter: CustomerFilter): Promise<number> {
+    const matches = await this.boundedCount(filter);
+    if (matches <= EXACT_COUNT_LIMIT) return matches;
+    return estimatedTotal({ matches: BigInt(matches), ...(await this.matchPositions(filter)) }, EXACT_COUNT_LIMIT);
+  }
+
+  /** At most EXACT_COUNT_LIMIT + 1, read along whichever index suits the filter best. */
+  private async boundedCount(filter: CustomerFilter): Promise<number> {
     const firstMatches = this.db
       .selectFrom("customers")
       .select(sql.lit(1).as("one"))
       .where((eb) => matchingFilter(eb, filter))
       .limit(EXACT_COUNT_LIMIT + 1);
-    const axis = samplingAxis(filter);
-    // One statement; the positions are read only past the limit (CASE evaluates its subqueries lazily).
-    const sample = await this.db
-      .with("bounded", (db) =>
-        db.selectFrom(firstMatches.as("first_matches")).select((eb) => eb.fn.countAll<bigint>().as("matches")),
-      )
-      .selectFrom("bounded")
-      .select((eb) => {
-        const pastLimit = (position: ReturnType<CustomerRepository["matchPositionAt"]>) =>
-          eb.case().when("bounded.matches", ">", BigInt(EXACT_COUNT_LIMIT)).then(position).end();
-        return [
-          "bounded.matches",
-          pastLimit(this.matchPositionAt(filter, axis, false, 0)).as("firstMatchAt"),
-          pastLimit(this.matchPositionAt(filter, axis, false, EXACT_COUNT_LIMIT)).as("sampleEndAt"),
-          pastLimit(this.matchPositionAt(filter, axis, true, 0)).as("lastMatchAt"),
-        ];
-      })
+    const { matches } = await this.db
+      .selectFrom(firstMatches.as("first_matches"))
+      .select((eb) => eb.fn.countAll<bigint>().as("matches"))
       .executeTakeFirstOrThrow();
-    return estimatedTotal(sample, EXACT_COUNT_LIMIT);
+    return Number(matches);
+  }
+
+  /** Where the first match, the match EXACT_COUNT_LIMIT places after it and the last match lie, in one statement. */
+  private matchPositions(filter: CustomerFilter) {
+    const axis = samplingAxis(filter);
+    return this.db
+      .selectNoFrom([
+        this.matchPositionAt(filter, axis, false, 0).as("firstMatchAt"),
+        this.matchPositionAt(filter, axis, false, EXACT_COUNT_LIMIT).as("sampleEndAt"),
+        this.matchPositionAt(filter, axis, true, 0).as("lastMatchAt"),
+      ])
+      .executeTakeFirstOrThrow();
   }
 
   /** Where along `axis` the match `offset` places from the first (or last) one lies, walked through an index. */
