@@ -27,6 +27,15 @@ function requestFields(): { request_id?: string } {
   return request === undefined ? {} : { request_id: request.requestId };
 }
 
+/**
+ * The same logger without redaction, for lines whose fields are fixed in code
+ * and never hold customer data (the per-RPC line): redacting 48 wildcard
+ * paths cost ~20 µs a line, more than the rest of a cached GetCustomer.
+ */
+export function unredactedLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: [] } });
+}
+
 export function createLogger({ level, destination }: LoggerOptions): Logger {
   const options = {
     level,

@@ -10,7 +10,7 @@ import {
   type ServerMethodDefinition,
 } from "@grpc/grpc-js";
 import type { Level } from "pino";
-import type { Logger } from "../logger";
+import { unredactedLogger, type Logger } from "../logger";
 import { runInRequest, type RequestContext } from "../request-context";
 import { rpcMethodOf, type MethodMetrics, type RpcMethod, type RpcMetrics } from "./rpc-metrics";
 
@@ -59,9 +59,13 @@ export class RpcObserver {
   private callsInFlight = 0;
   /** Keyed by path; grpc-js only routes registered methods here, so it stays as small as the services. */
   private readonly methods = new Map<string, ObservedMethod>();
+  /** The RPC line holds a method, a code, numbers, a peer address and a checked request id: no customer data. */
+  private readonly rpcLines: Logger;
   readonly interceptor: ServerInterceptor = (definition, call) => this.intercept(definition, call);
 
-  constructor(private readonly options: RpcObserverOptions) {}
+  constructor(private readonly options: RpcObserverOptions) {
+    this.rpcLines = unredactedLogger(options.logger);
+  }
 
   /** Calls to `inFlightServices` started and not yet finished; maintenance waits for none. */
   get inFlight(): number {
@@ -96,7 +100,7 @@ export class RpcObserver {
   private readonly onFinish: FinishHandler = (observed, code, seconds, call) => {
     if (observed.countsInFlight) this.callsInFlight -= 1;
     observed.metrics.handled(code, seconds);
-    const { logger } = this.options;
+    const logger = this.rpcLines;
     const level: Level = SERVER_FAULTS.has(code) ? "warn" : "info";
     if (!logger.isLevelEnabled(level)) return;
     const { path } = observed.method;
