@@ -16,6 +16,7 @@ import { Registry } from "prom-client";
 import { CustomerSchema } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { CachedCustomerStore } from "../src/customers/cache";
+import { validateCustomer } from "../src/customers/validation";
 import type { CustomerStore } from "../src/customers/repository";
 import { serviceDefinition } from "../src/grpc/adapter";
 import { RpcObserver } from "../src/grpc/interceptors";
@@ -23,6 +24,8 @@ import { RpcMetrics } from "../src/grpc/rpc-metrics";
 import { createLogger } from "../src/logger";
 import { CONSTANT_CUSTOMER } from "./ceiling-server";
 import { Flags } from "./flags";
+import { Random } from "./random";
+import { syntheticCustomer } from "./synthetic-customers";
 
 type InterceptingServerListener = Parameters<ServerInterceptingCallInterface["start"]>[0];
 type PartialStatusObject = Parameters<ServerInterceptingCallInterface["sendStatus"]>[0];
@@ -128,6 +131,19 @@ function cacheHitMicro(): Micro {
   return { name: "cache hit + response encoding", run: async () => serialize(await cache.get(1n)) };
 }
 
+/** CreateCustomer's validation of a typical synthetic customer (profile, tags, attributes). */
+function validationMicro(): Micro {
+  const random = new Random(1);
+  const customers = Array.from({ length: 64 }, (_, serial) =>
+    create(CustomerSchema, syntheticCustomer(random, serial + 1).customer),
+  );
+  let next = 0;
+  return {
+    name: "validateCustomer(synthetic customer)",
+    run: () => validateCustomer(customers[next++ % customers.length] ?? CONSTANT_CUSTOMER),
+  };
+}
+
 function encodingMicros(): Micro[] {
   const bytes = toBinary(CustomerSchema, CONSTANT_CUSTOMER);
   return [
@@ -150,7 +166,7 @@ async function main(): Promise<void> {
   const flags = new Flags(process.argv.slice(2), ["only", "calls"]);
   const only = flags.list("only", []);
   const calls = flags.integer("calls", 200_000, 1);
-  const micros = [interceptorMicro(), cacheHitMicro(), ...encodingMicros()].filter(
+  const micros = [interceptorMicro(), cacheHitMicro(), validationMicro(), ...encodingMicros()].filter(
     (micro) => only.length === 0 || only.some((name) => micro.name.includes(name)),
   );
   for (const micro of micros) {

@@ -156,9 +156,8 @@ function validateText(text: string, rule: FieldRule, at: Location): void {
   if ((rule.multiline ? CONTROL_CHARACTER_OTHER_THAN_WHITESPACE : CONTROL_CHARACTER).test(text)) {
     fail(at, "must not contain control characters");
   }
-  const length = countCharacters(text);
-  if (rule.maxChars !== undefined && length > rule.maxChars) {
-    fail(at, `must be at most ${rule.maxChars} characters, got ${length}`);
+  if (rule.maxChars !== undefined && exceeds(text, rule.maxChars)) {
+    fail(at, `must be at most ${rule.maxChars} characters, got ${countCharacters(text)}`);
   }
   if (rule.email && !EMAIL_ADDRESS.test(text)) {
     fail(at, "must be a valid email address");
@@ -168,6 +167,11 @@ function validateText(text: string, rule: FieldRule, at: Location): void {
 /** Unicode code points, as a client counts characters: "Gonçalves" is 9, an emoji is 1. */
 function countCharacters(text: string): number {
   return [...text].length;
+}
+
+/** A string has at most as many code points as UTF-16 units: only a long one needs counting. */
+function exceeds(text: string, maxChars: number): boolean {
+  return text.length > maxChars && countCharacters(text) > maxChars;
 }
 
 function validateEnum(value: number, enumType: DescEnum, rule: FieldRule, at: Location): void {
