@@ -982,34 +982,36 @@ describe("total_size", () => {
 });
 
 describe("estimatedTotal", () => {
-  const pastTen = (firstMatchAt: bigint, sampleEndAt: bigint, lastMatchAt: bigint): MatchSample => ({
-    matches: 11n,
-    firstMatchAt,
-    sampleEndAt,
-    lastMatchAt,
+  const LIMIT = 10;
+  const past = (first: number, frontEnd: number, backStart: number, last: number): MatchSample => ({
+    matches: BigInt(LIMIT + 1),
+    firstMatchAt: first,
+    frontEndAt: frontEnd,
+    backStartAt: backStart,
+    lastMatchAt: last,
   });
+  /** `count` matches `step` apart from `start`, sampled as the repository samples them. */
+  const evenly = (count: number, start: number, step: number): MatchSample =>
+    past(start, start + LIMIT * step, start + (count - 1 - LIMIT) * step, start + (count - 1) * step);
 
   it("is the count itself up to the limit", () => {
-    expect(estimatedTotal({ matches: 0n, firstMatchAt: null, sampleEndAt: null, lastMatchAt: null }, 10)).toBe(0);
-    expect(estimatedTotal({ matches: 10n, firstMatchAt: null, sampleEndAt: null, lastMatchAt: null }, 10)).toBe(10);
+    const none = { firstMatchAt: null, frontEndAt: null, backStartAt: null, lastMatchAt: null };
+    expect(estimatedTotal({ matches: 0n, ...none }, LIMIT)).toBe(0);
+    expect(estimatedTotal({ matches: 10n, ...none }, LIMIT)).toBe(10);
   });
 
-  it("extrapolates the density of the first limit + 1 matches between the first and the last match", () => {
-    // Every tenth id from 0 to 1000: 101 matches.
-    expect(estimatedTotal(pastTen(0n, 100n, 1000n), 10)).toBe(101);
-    // Bunched together at the end of the table: the ids before them do not count.
-    expect(estimatedTotal(pastTen(900n, 910n, 1000n), 10)).toBe(101);
-    // Creation times in seconds work alike.
-    expect(estimatedTotal({ matches: 11n, firstMatchAt: 0.5, sampleEndAt: 10.5, lastMatchAt: 100.5 }, 10)).toBe(101);
+  it.each([12, 15, 21, 22, 23, 101, 1000])("is exact for %i evenly spread matches, ids or seconds", (count) => {
+    expect(estimatedTotal(evenly(count, 1, 7), LIMIT)).toBe(count);
+    expect(estimatedTotal(evenly(count, 1_700_000_000.25, 0.5), LIMIT)).toBe(count);
   });
 
-  it("is limit + 1 when the sample reaches the last match or spans nothing", () => {
-    expect(estimatedTotal(pastTen(1n, 1000n, 1000n), 10)).toBe(11);
-    expect(estimatedTotal(pastTen(5n, 5n, 1000n), 10)).toBe(11);
+  it("is not thrown off by a few matches far from the rest", () => {
+    // 91 matches one apart (100…190), then 9 much later (5000…5008): the back sample thins out, the front one does not.
+    expect(estimatedTotal(past(100, 110, 189, 5008), LIMIT)).toBe(100);
   });
 
   it("stays within int32", () => {
-    expect(estimatedTotal(pastTen(1n, 11n, 2n ** 40n), 10)).toBe(2 ** 31 - 1);
+    expect(estimatedTotal(past(1, 11, 2 ** 40, 2 ** 40 + 10), LIMIT)).toBe(2 ** 31 - 1);
   });
 });
 

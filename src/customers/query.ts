@@ -265,28 +265,38 @@ function canonicalFilter(filter: CustomerFilter): Record<keyof CustomerFilter, s
 export interface MatchSample {
   /** At most the limit + 1. */
   matches: bigint;
-  /** Past the limit only: the first match's position, that of the match `limit` places after it, and the last's. */
+  /**
+   * Past the limit only: the first match, the match `limit` places after it,
+   * the match `limit` places before the last, and the last match.
+   */
   firstMatchAt: number | bigint | null;
-  sampleEndAt: number | bigint | null;
+  frontEndAt: number | bigint | null;
+  backStartAt: number | bigint | null;
   lastMatchAt: number | bigint | null;
 }
 
 /**
- * The exact count up to `limit`. Past it, how many matches there are if the
- * rest are spread between the first and the last match as densely as the
- * first `limit` + 1 are: for matches spread through the table and for matches
- * bunched together (a recent created_at) alike. Never less than `limit` + 1.
+ * The exact count up to `limit`. Past it: the `limit` + 1 matches at each end,
+ * plus the matches between them if they lie as densely as at the denser end.
+ * Exact for evenly spread matches; a few matches far from the rest (customers
+ * imported long after the others) thin out only their own end's sample.
  */
 export function estimatedTotal(sample: MatchSample, limit: number): number {
   const matches = Number(sample.matches);
-  const { firstMatchAt, sampleEndAt, lastMatchAt } = sample;
-  if (matches <= limit || firstMatchAt === null || sampleEndAt === null || lastMatchAt === null) return matches;
-  const sampledSpan = Number(sampleEndAt) - Number(firstMatchAt);
-  const wholeSpan = Number(lastMatchAt) - Number(firstMatchAt);
-  if (sampledSpan <= 0) return matches;
-  // The gaps between sampled matches, as many again per span as fit, plus the first match.
-  const estimate = 1 + ((matches - 1) * wholeSpan) / sampledSpan;
-  return Math.min(MAX_TOTAL_SIZE, Math.max(matches, Math.round(estimate)));
+  const { firstMatchAt, frontEndAt, backStartAt, lastMatchAt } = sample;
+  if (matches <= limit || firstMatchAt === null || frontEndAt === null || backStartAt === null || lastMatchAt === null) {
+    return matches;
+  }
+  const [first, frontEnd, backStart, last] = [firstMatchAt, frontEndAt, backStartAt, lastMatchAt].map(Number);
+  if (first === undefined || frontEnd === undefined || backStart === undefined || last === undefined) return matches;
+  if (frontEnd >= backStart) {
+    // The samples overlap: the back one tells how many lie past the front one.
+    return last > backStart ? Math.round(matches + (limit * (last - frontEnd)) / (last - backStart)) : matches;
+  }
+  const densities = [limit / (frontEnd - first), limit / (last - backStart)].filter(Number.isFinite);
+  if (densities.length === 0) return 2 * matches;
+  const between = Math.max(0, (backStart - frontEnd) * Math.max(...densities) - 1);
+  return Math.min(MAX_TOTAL_SIZE, Math.round(2 * matches + between));
 }
 
 /** total_size is an int32. */

@@ -356,13 +356,14 @@ export class CustomerRepository {
     return Number(matches);
   }
 
-  /** Where the first match, the match EXACT_COUNT_LIMIT places after it and the last match lie, in one statement. */
+  /** Where the first and last matches lie, and those EXACT_COUNT_LIMIT places inwards from them, in one statement. */
   private matchPositions(filter: CustomerFilter) {
     const axis = samplingAxis(filter);
     return this.db
       .selectNoFrom([
         this.matchPositionAt(filter, axis, false, 0).as("firstMatchAt"),
-        this.matchPositionAt(filter, axis, false, EXACT_COUNT_LIMIT).as("sampleEndAt"),
+        this.matchPositionAt(filter, axis, false, EXACT_COUNT_LIMIT).as("frontEndAt"),
+        this.matchPositionAt(filter, axis, true, EXACT_COUNT_LIMIT).as("backStartAt"),
         this.matchPositionAt(filter, axis, true, 0).as("lastMatchAt"),
       ])
       .executeTakeFirstOrThrow();

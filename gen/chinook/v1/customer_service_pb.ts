@@ -155,11 +155,11 @@ export type ListCustomersResponse = Message<"chinook.v1.ListCustomersResponse"> 
 
   /**
    * How many customers match the filters, over all pages (AIP-158). Exact up
-   * to 1,000 matches; past that an estimate: how densely the first 1,000
-   * matches lie, extended to the last match. Density is measured along
-   * customer ids, or along creation times when created_after or created_before
-   * is set; the estimate is within a few percent when matches are spread
-   * evenly along that axis, and worse when a few lie far from the rest.
+   * to 1,000 matches; past that an estimate: the 1,001 matches at each end,
+   * plus those between them as if they lay as densely as at the denser end,
+   * along customer ids (or creation times when created_after or created_before
+   * is set). It is exact for evenly spread matches and within a few percent on
+   * realistic data; it is worse when matches bunch up unevenly in between.
    * Computed by the first page; later pages of the same listing repeat it, so
    * it does not move while the client pages.
    *
