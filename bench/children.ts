@@ -9,8 +9,14 @@ import { createInterface } from "node:readline";
 const running = new Set<ChildProcess>();
 const STDERR_TAIL_CHARS = 4000;
 
-export function spawnTracked(command: string, args: readonly string[], options: SpawnOptions): ChildProcess {
-  const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"] });
+/** `stdout`: a file descriptor to write to directly, or a pipe to read from (the default). */
+export function spawnTracked(
+  command: string,
+  args: readonly string[],
+  options: SpawnOptions & { stdout?: number },
+): ChildProcess {
+  const { stdout = "pipe", ...spawnOptions } = options;
+  const child = spawn(command, args, { ...spawnOptions, stdio: ["ignore", stdout, "pipe"] });
   running.add(child);
   child.once("exit", () => running.delete(child));
   return child;

@@ -5,7 +5,7 @@
  *
  *   npm run bench -- [--runs 3] [--seconds 5] [--warmup 2] [--sizes 59,1000000]
  *     [--workloads GetCustomer,ListCustomers,…] [--concurrency 16] [--export-streams 1]
- *     [--seed 1] [--profile]
+ *     [--seed 1] [--profile] [--log-level info]
  */
 import {
   copyFileSync,
@@ -39,6 +39,7 @@ interface RunOptions {
   exportStreams: number;
   seed: number;
   profile: boolean;
+  logLevel: string;
 }
 
 /** Where this invocation writes: results JSON, service logs, profiles. */
@@ -55,7 +56,7 @@ const LOAD_GRACE_MS = 60_000;
 
 function optionsFrom(argv: readonly string[]): RunOptions {
   const flags = new Flags(argv, [
-    "runs", "seconds", "warmup", "sizes", "workloads", "concurrency", "export-streams", "seed", "profile",
+    "runs", "seconds", "warmup", "sizes", "workloads", "concurrency", "export-streams", "seed", "profile", "log-level",
   ]);
   return {
     runs: flags.integer("runs", 3, 1),
@@ -67,7 +68,14 @@ function optionsFrom(argv: readonly string[]): RunOptions {
     exportStreams: flags.integer("export-streams", 1, 1),
     seed: flags.integer("seed", 1),
     profile: flags.boolean("profile"),
+    logLevel: logLevelFrom(flags.string("log-level", "info")),
   };
+}
+
+function logLevelFrom(text: string): string {
+  const levels = ["fatal", "error", "warn", "info", "debug", "trace"];
+  if (!levels.includes(text)) throw new Error(`--log-level: "${text}" is not one of ${levels.join(", ")}`);
+  return text;
 }
 
 function sizeFrom(text: string): number {
@@ -165,6 +173,8 @@ async function measureWorkload(
   const service = await startService({
     databasePath,
     chinookSource: CHINOOK_SOURCE,
+    logLevel: options.logLevel,
+    runLogFile: path.join(runDir, "service.log"),
     logFile: path.join(output.logDir, `${name}.log`),
     profile: output.profileDir === undefined ? undefined : { dir: output.profileDir, name: `${name}.cpuprofile` },
   });
@@ -251,6 +261,7 @@ async function main(): Promise<void> {
   const output = prepareOutput(startedAt, options);
   // Also on Ctrl-C, when the finally below never runs.
   process.once("exit", () => cleanUp(output));
+  progress(`service LOG_LEVEL=${options.logLevel}`);
   if (options.profile) progress(`profiling the service (numbers are slower than usual): ${output.profileDir}`);
   try {
     const sizes: SizeReport[] = [];

@@ -1,4 +1,4 @@
-import { createWriteStream } from "node:fs";
+import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { ChildProcess } from "node:child_process";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb";
@@ -24,6 +24,11 @@ export interface ServiceProcess extends RunningServer {
 export interface ServiceOptions {
   databasePath: string;
   chinookSource: string;
+  /** The service's LOG_LEVEL; at info (its default) it writes one line per call, a cost it has in production. */
+  logLevel: string;
+  /** Where the service writes its log, straight from its stdout, for the run only. */
+  runLogFile: string;
+  /** Where its warnings and errors are kept after it stops; not created when it logged none. */
   logFile: string;
   /** Where `node --cpu-prof` writes the service's profile, if profiling. */
   profile?: { dir: string; name: string };
@@ -62,6 +67,8 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
   const { profile } = options;
   const profiling =
     profile === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profile.dir}`, `--cpu-prof-name=${profile.name}`];
+  // Written by the service itself: piped through this process, every line would cost CPU on the cores measured.
+  const log = openSync(options.runLogFile, "w");
   const started = process.hrtime.bigint();
   const child = spawnTracked(process.execPath, [...profiling, SERVICE_ENTRY], {
     cwd: REPO_ROOT,
@@ -70,20 +77,43 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
       DATABASE_PATH: options.databasePath,
       CHINOOK_DB: options.chinookSource,
       GRPC_ADDR: address,
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: options.logLevel,
     },
+    stdout: log,
   });
-  const log = createWriteStream(options.logFile);
-  child.stdout?.pipe(log);
-  const diagnostics = stderrTail(child);
-  await waitForServing(address, child, () => `${diagnostics()}\n(service log: ${options.logFile})`);
+  closeSync(log);
+  const tail = stderrTail(child);
+  const diagnostics = () => `${tail()}\n(service log: ${options.runLogFile})`;
+  await waitForServing(address, child, diagnostics);
   return {
     pid: pidOf(child),
     address,
     startupMs: Number(process.hrtime.bigint() - started) / 1e6,
-    diagnostics: () => `${diagnostics()}\n(service log: ${options.logFile})`,
-    stop: () => stopChild(child, 15_000),
+    diagnostics,
+    stop: async () => {
+      await stopChild(child, 15_000);
+      keepWarnings(options.runLogFile, options.logFile);
+    },
   };
+}
+
+const PINO_WARN = 40;
+
+/** Lines at warn or above, and anything that is not a JSON log line, are worth keeping. */
+function keepWarnings(runLogFile: string, logFile: string): void {
+  const kept = readFileSync(runLogFile, "utf8")
+    .split("\n")
+    .filter((line) => line.trim() !== "" && !belowWarn(line));
+  if (kept.length > 0) writeFileSync(logFile, `${kept.join("\n")}\n`);
+}
+
+function belowWarn(line: string): boolean {
+  try {
+    const level: unknown = (JSON.parse(line) as { level?: unknown }).level;
+    return typeof level === "number" && level < PINO_WARN;
+  } catch {
+    return false;
+  }
 }
 
 async function waitForServing(address: string, child: ChildProcess, diagnostics: () => string): Promise<void> {
