@@ -44,11 +44,12 @@ interface ReadTicket {
  * started. Ids with no read in flight keep no generation, so memory stays
  * bounded by the cache and the reads under way.
  *
- * A customer is cached on its second read among the last `maxEntries` misses
- * (a "doorkeeper", as in TinyLFU): customers read once and never again, such
- * as random ids over a million rows, would otherwise each be frozen, stored,
- * aged into V8's old space and evicted, for no hit. That churn cost ~27 µs and
- * ~70 MB of RSS per GetCustomer at 1M rows; the doorkeeper keeps only ids.
+ * A customer is cached on its second read while its id is still remembered
+ * among the last misses (a "doorkeeper", as in TinyLFU, of `maxEntries` ids):
+ * customers read once and never again, such as random ids over a million
+ * rows, would otherwise each be frozen, stored, aged into V8's old space and
+ * evicted, for no hit. That churn cost ~27 µs and ~70 MB of RSS per
+ * GetCustomer at 1M rows; the doorkeeper keeps only ids.
  *
  * A cached customer is frozen deep (freezeMessage) and handed out itself on a
  * hit: a caller cannot change what the next caller reads (an assignment
@@ -58,8 +59,7 @@ interface ReadTicket {
  */
 export class CachedCustomerStore implements CustomerStore {
   private readonly entries: LRUCache<bigint, Customer>;
-  /** Ids missed once lately; a second miss admits the customer. */
-  private readonly seenOnce: LRUCache<bigint, true>;
+  private readonly doorkeeper: Doorkeeper;
   private readonly readsInFlight = new Map<bigint, ReadsInFlight>();
   private readonly hits: Counter;
   private readonly misses: Counter;
@@ -74,7 +74,7 @@ export class CachedCustomerStore implements CustomerStore {
       ttl: options.ttlMs,
       dispose: (_customer, _id, reason) => this.countEviction(reason),
     });
-    this.seenOnce = new LRUCache<bigint, true>({ max: options.maxEntries });
+    this.doorkeeper = new Doorkeeper(options.maxEntries);
     const registers = [options.registry];
     this.hits = new Counter({ name: "customer_cache_hits_total", help: "Customer reads served from the cache.", registers });
     this.misses = new Counter({ name: "customer_cache_misses_total", help: "Customer reads that went to the database.", registers });
@@ -183,17 +183,12 @@ export class CachedCustomerStore implements CustomerStore {
    * write committed since the read began; returns what the reader gets.
    */
   private store(ticket: ReadTicket, customer: Customer): Customer {
-    if (ticket.reads.generation !== ticket.generation || !this.admits(ticket.id)) return customer;
+    if (ticket.reads.generation !== ticket.generation || !this.doorkeeper.admits(ticket.id)) return customer;
     const frozen = freezeMessage(customer);
     this.entries.set(ticket.id, frozen);
     return frozen;
   }
 
-  private admits(id: bigint): boolean {
-    if (this.seenOnce.delete(id)) return true;
-    this.seenOnce.set(id, true);
-    return false;
-  }
 
   private invalidatingOne(customer: Customer): Customer {
     this.invalidate([customer.customerId]);
@@ -211,6 +206,32 @@ export class CachedCustomerStore implements CustomerStore {
   private countEviction(reason: LRUCache.DisposeReason): void {
     if (reason === "evict") this.evictions.inc({ reason: "size" });
     else if (reason === "expire") this.evictions.inc({ reason: "ttl" });
+  }
+}
+
+/**
+ * Ids missed once lately, one per slot of a fixed table (an id's slot is its
+ * value modulo the size): no allocation per miss, unlike a map of ids. Two
+ * ids sharing a slot forget each other, which only delays an admission.
+ */
+class Doorkeeper {
+  private readonly slots: Float64Array;
+
+  constructor(size: number) {
+    this.slots = new Float64Array(size).fill(NaN);
+  }
+
+  /** True on the second miss of `id` since it took its slot. */
+  admits(id: bigint): boolean {
+    // Past 2^53 distinct ids may share a number: an early admission, never a wrong answer.
+    const key = Number(id);
+    const slot = Math.abs(key % this.slots.length);
+    if (this.slots[slot] === key) {
+      this.slots[slot] = NaN;
+      return true;
+    }
+    this.slots[slot] = key;
+    return false;
   }
 }
 
