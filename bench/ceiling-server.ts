@@ -3,6 +3,8 @@
  * through the same adapter and server setup as the service, whose handlers
  * do no work. Whatever the real service answers slower than this is the
  * cost of what it adds (SQL, JSON, mapping, logging…), not of the transport.
+ * It is the transport, so it has no interceptors; and CONSTANT_CUSTOMER is
+ * not frozen, so it is encoded on every message, never remembered.
  *
  *   node dist/bench/ceiling-server.js [--export-count N]
  *
