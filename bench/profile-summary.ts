@@ -2,7 +2,9 @@
  * Where a `node --cpu-prof` profile spends its time: self time by function,
  * and time by area (npm package, our source folder, node internals, GC),
  * both as self time and as inclusive time (a sample counts once for every
- * area on its stack, so "kysely 40%" includes the SQLite calls it makes).
+ * area on its stack, so "kysely 40%" includes the SQLite calls it makes),
+ * and the inclusive time of each of our own functions (src/): where a
+ * handler's, the interceptor's or the cache's time actually goes.
  *
  *   node dist/bench/profile-summary.js PROFILE.cpuprofile [--top 25]
  */
@@ -25,6 +27,8 @@ export interface ProfileSummary {
   selfByFunction: Array<[name: string, ms: number]>;
   selfByArea: Array<[area: string, ms: number]>;
   inclusiveByArea: Array<[area: string, ms: number]>;
+  /** Our functions (src/) only, each counted once per sample whose stack holds it. */
+  inclusiveByOwnFunction: Array<[name: string, ms: number]>;
 }
 
 const IDLE = new Set(["(idle)", "(program)"]);
@@ -81,13 +85,17 @@ function add(totals: Map<string, number>, key: string, micros: number): void {
   totals.set(key, (totals.get(key) ?? 0) + micros);
 }
 
-function areasOnStack(id: number, nodes: Map<number, ProfileNode>, parentOf: Map<number, number>): Set<string> {
-  const areas = new Set<string>();
+function stackOf(id: number, nodes: Map<number, ProfileNode>, parentOf: Map<number, number>): ProfileNode[] {
+  const stack: ProfileNode[] = [];
   for (let current: number | undefined = id; current !== undefined; current = parentOf.get(current)) {
     const node = nodes.get(current);
-    if (node !== undefined && node.functionName !== "(root)") areas.add(areaOf(node));
+    if (node !== undefined && node.functionName !== "(root)") stack.push(node);
   }
-  return areas;
+  return stack;
+}
+
+function isOurs(node: ProfileNode): boolean {
+  return areaOf(node).startsWith("src/");
 }
 
 function sortedMs(totals: Map<string, number>, top: number): Array<[string, number]> {
@@ -104,6 +112,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   const byFunction = new Map<string, number>();
   const byArea = new Map<string, number>();
   const inclusive = new Map<string, number>();
+  const inclusiveOwn = new Map<string, number>();
   let total = 0;
   let idle = 0;
   for (const [id, micros] of selfTimes(profile)) {
@@ -116,7 +125,9 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     }
     add(byFunction, functionLabel(node), micros);
     add(byArea, areaOf(node), micros);
-    for (const area of areasOnStack(id, nodes, parentOf)) add(inclusive, area, micros);
+    const stack = stackOf(id, nodes, parentOf);
+    for (const area of new Set(stack.map(areaOf))) add(inclusive, area, micros);
+    for (const own of new Set(stack.filter(isOurs).map(functionLabel))) add(inclusiveOwn, own, micros);
   }
   return {
     totalMs: total / 1000,
@@ -124,6 +135,7 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
     selfByFunction: sortedMs(byFunction, top),
     selfByArea: sortedMs(byArea, top),
     inclusiveByArea: sortedMs(inclusive, top),
+    inclusiveByOwnFunction: sortedMs(inclusiveOwn, top),
   };
 }
 
@@ -141,6 +153,7 @@ export function formatSummary(summary: ProfileSummary): string {
     section("self time by area", summary.selfByArea),
     section("inclusive time by area", summary.inclusiveByArea),
     section("self time by function", summary.selfByFunction),
+    section("inclusive time of our functions (src/)", summary.inclusiveByOwnFunction),
   ].join("\n\n");
 }
 
