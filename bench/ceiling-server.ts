@@ -5,6 +5,7 @@
  * cost of what it adds (SQL, JSON, mapping, logging…), not of the transport.
  * It is the transport, so it has no interceptors; and CONSTANT_CUSTOMER is
  * not frozen, so it is encoded on every message, never remembered.
+ * ListCustomers answers CONSTANT_PAGE, encoded per call too.
  *
  *   node dist/bench/ceiling-server.js [--export-count N]
  *
@@ -20,7 +21,7 @@ import {
   LoyaltyTier,
   type Customer,
 } from "../gen/chinook/v1/customer_pb";
-import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
+import { CustomerService, ListCustomersResponseSchema } from "../gen/chinook/v1/customer_service_pb";
 import { adaptService, type ServiceHandlers } from "../src/grpc/adapter";
 import { bind, createGrpcServer } from "../src/grpc/server";
 import { serviceError } from "../src/grpc/status";
@@ -57,6 +58,17 @@ export const CONSTANT_CUSTOMER: Customer = create(CustomerSchema, {
   etag: '"q9Yh2bXo1kL3mN4p"',
 });
 
+/**
+ * A ListCustomers answer the size of the service's: a full page of 50
+ * customers, a next-page token and a total. What the transport alone costs
+ * to carry a page, which a single customer's ceiling does not show.
+ */
+export const CONSTANT_PAGE = create(ListCustomersResponseSchema, {
+  customers: Array.from({ length: 50 }, () => CONSTANT_CUSTOMER),
+  nextPageToken: "Y2VpbGluZy1wYWdlLXRva2VuLW9mLWFib3V0LXRoZS1zaXplLW9mLXRoZS1zZXJ2aWNlcy1wYWdlLXRva2Vucy0xMjM0NTY3ODkw",
+  totalSize: 41_465,
+});
+
 function unimplemented(): Promise<never> {
   const error = serviceError(grpc.status.UNIMPLEMENTED, "the ceiling server only answers with a constant customer");
   return Promise.reject(error);
@@ -87,7 +99,7 @@ function ceilingHandlers(exportCount: number): ServiceHandlers<typeof CustomerSe
     updateCustomer: constant,
     deleteCustomer: constant,
     undeleteCustomer: constant,
-    listCustomers: unimplemented,
+    listCustomers: async () => CONSTANT_PAGE,
     batchGetCustomers: unimplemented,
     batchCreateCustomers: unimplemented,
     exportCustomers: (_request, call) => streamCopies(call, exportCount),

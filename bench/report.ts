@@ -19,6 +19,20 @@ export interface WorkloadReport {
   ceilingRuns: LoadResult[];
   /** Per run: ops/s over the ceiling's ops/s measured just before. */
   ratios: number[];
+  /**
+   * Workloads whose answer is no single customer (ListCustomers' page of 50)
+   * also measure the no-op server giving an answer of their own size: how
+   * much of the gap to the ceiling is the transport carrying more bytes.
+   */
+  sameSize?: SameSizeCeiling;
+}
+
+export interface SameSizeCeiling {
+  runs: LoadResult[];
+  /** Per run: the no-op's ops/s over the ceiling's, both measured just before the service. */
+  ceilingRatios: number[];
+  /** Per run: the service's ops/s over the no-op's. */
+  serviceRatios: number[];
 }
 
 const MB = 1024 * 1024;
@@ -128,7 +142,20 @@ export function formatSize(size: SizeReport): string {
     0,
   )} MB`;
   const rows = size.workloads.map((report) => tableLine(workloadRow(report)));
-  return [header, startup, tableLine(COLUMNS.map(([title]) => title)), ...rows].join("\n");
+  const sameSize = size.workloads.flatMap((report) => sameSizeLine(report) ?? []);
+  return [header, startup, tableLine(COLUMNS.map(([title]) => title)), ...rows, ...sameSize].join("\n");
+}
+
+function sameSizeLine({ workload, sameSize }: WorkloadReport): string | undefined {
+  if (sameSize === undefined) return undefined;
+  const rate = formatted(medianOf(sameSize.runs, opsPerSecond), 0);
+  const p99 = formatted(medianOf(sameSize.runs, (result) => result.p99Ms), 2);
+  const cpu = formatted(medianOf(sameSize.runs, (result) => result.server?.cpuMicrosPerOp), 0);
+  return (
+    `${workload} answered by the no-op server (same size of answer): ${rate} req/s, p99 ${p99} ms, ${cpu} srv µs/op; ` +
+    `${formatted(median(sameSize.ceilingRatios), 2)} of the ceiling; the service does ` +
+    `${formatted(median(sameSize.serviceRatios), 2)} of it`
+  );
 }
 
 interface TargetCheck {
@@ -185,12 +212,20 @@ function targetChecks(size: SizeReport): TargetCheck[] {
 }
 
 export function formatTargets(size: SizeReport): string {
-  return targetChecks(size)
-    .map(({ what, measured, limit, atMost, unit }) => {
-      const met = measured !== null && (atMost ? measured <= limit : measured >= limit);
-      const value = formatted(measured, unit === "" ? 2 : 0);
-      const target = `${atMost ? "≤" : "≥"} ${limit}${unit}`;
-      return `  ${met ? "met    " : "NOT met"}  ${what}: ${value}${unit} (target ${target})`;
-    })
-    .join("\n");
+  const checks = targetChecks(size).map(({ what, measured, limit, atMost, unit }) => {
+    const met = measured !== null && (atMost ? measured <= limit : measured >= limit);
+    const value = formatted(measured, unit === "" ? 2 : 0);
+    const target = `${atMost ? "≤" : "≥"} ${limit}${unit}`;
+    return `  ${met ? "met    " : "NOT met"}  ${what}: ${value}${unit} (target ${target})`;
+  });
+  return [...checks, ...noOpPageNote(size)].join("\n");
+}
+
+/** The ListCustomers targets held against the no-op server's own page: what the transport alone allows. */
+function noOpPageNote(size: SizeReport): string[] {
+  const sameSize = workloadAt(size, "ListCustomers")?.sameSize;
+  if (size.rows < 1_000_000 || sameSize === undefined || sameSize.runs.length === 0) return [];
+  const ratio = formatted(median(sameSize.ceilingRatios), 2);
+  const p99 = formatted(medianOf(sameSize.runs, (result) => result.p99Ms), 2);
+  return [`  (a no-op server answering the same page of 50: ratio ${ratio}, p99 ${p99} ms)`];
 }

@@ -51,6 +51,8 @@ interface Output {
 }
 
 const CEILING_UNARY: UnaryWorkload = "GetCustomer";
+/** Workloads the ceiling also answers with a response of their own size. */
+const SAME_SIZE_CEILINGS: ReadonlySet<Workload> = new Set<Workload>(["ListCustomers"]);
 const CEILING_STREAM: StreamingWorkload = "ExportCustomers";
 const LOAD_GRACE_MS = 60_000;
 
@@ -133,6 +135,7 @@ function emptySizeReport(rows: number, workloads: readonly Workload[]): SizeRepo
       runs: [],
       ceilingRuns: [],
       ratios: [],
+      sameSize: SAME_SIZE_CEILINGS.has(workload) ? { runs: [], ceilingRatios: [], serviceRatios: [] } : undefined,
     })),
   };
 }
@@ -151,6 +154,25 @@ async function measureCeiling(
   return result;
 }
 
+/** For workloads with a same-size ceiling: the no-op server answering the workload itself. */
+async function measureSameSizeCeiling(
+  server: RunningServer,
+  report: WorkloadReport,
+  ceiling: LoadResult,
+  context: { dataset: Dataset; options: RunOptions },
+): Promise<void> {
+  if (report.sameSize === undefined) return;
+  const result = await measure(server, report.workload, context.dataset, context.options);
+  progress(`  ceiling ${report.workload} (no-op, same size of answer): ${describe(result)}`);
+  report.sameSize.runs.push(result);
+  report.sameSize.ceilingRatios.push(opsPerSecond(result) / opsPerSecond(ceiling));
+}
+
+function recordSameSizeRatio(report: WorkloadReport, service: LoadResult): void {
+  const noOp = report.sameSize?.runs.at(-1);
+  if (noOp !== undefined) report.sameSize?.serviceRatios.push(opsPerSecond(service) / opsPerSecond(noOp));
+}
+
 /**
  * The ceiling is measured right before the service, so that whatever else
  * the machine is doing weighs on both sides of the ratio alike. Each workload
@@ -166,6 +188,7 @@ async function measureWorkload(
 ): Promise<void> {
   const { dataset, run, report, options, output } = context;
   const ceiling = await measureCeiling(ceilingServer, workloadReport, dataset, options);
+  await measureSameSizeCeiling(ceilingServer, workloadReport, ceiling, { dataset, options });
   const runDir = mkdtempSync(path.join(output.workDir, `${dataset.rows}-${workloadReport.workload}-${run}-`));
   const databasePath = path.join(runDir, "chinook.db");
   copyFileSync(dataset.basePath, databasePath);
@@ -186,6 +209,7 @@ async function measureWorkload(
     progress(`  service ${workloadReport.workload}: ${describe(result)} (${startup})`);
     workloadReport.runs.push(result);
     workloadReport.ratios.push(opsPerSecond(result) / opsPerSecond(ceiling));
+    recordSameSizeRatio(workloadReport, result);
   } finally {
     await service.stop();
     rmSync(runDir, { recursive: true, force: true });
