@@ -67,7 +67,10 @@ async function synthesizeInto(source: string, target: string, customers: number,
 async function migrate(databasePath: string): Promise<void> {
   const database = openDatabase(databasePath);
   try {
-    await migrateToLatest(database.db);
+    const applied = await migrateToLatest(database.db);
+    // An index a migration built has no statistics yet: without them every
+    // service started on a copy would spend its start-up gathering some.
+    if (applied.length > 0) database.sqlite.exec("ANALYZE");
     // Everything into the main file: copying that file alone must copy the whole database.
     database.sqlite.pragma("wal_checkpoint(TRUNCATE)");
   } finally {

@@ -15,9 +15,8 @@ import { Writable } from "node:stream";
 import { Registry } from "prom-client";
 import { CustomerSchema } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
-import { CachedCustomerStore } from "../src/customers/cache";
+import { CachedCustomerStore, type CacheableStore } from "../src/customers/cache";
 import { validateCustomer } from "../src/customers/validation";
-import type { CustomerStore } from "../src/customers/repository";
 import { serviceDefinition } from "../src/grpc/adapter";
 import { RpcObserver } from "../src/grpc/interceptors";
 import { RpcMetrics } from "../src/grpc/rpc-metrics";
@@ -121,9 +120,9 @@ function cacheHitMicro(): Micro {
   const unused = (): never => {
     throw new Error("not used");
   };
-  const inner: CustomerStore = {
+  const inner: CacheableStore = {
     get: async () => clone(CustomerSchema, CONSTANT_CUSTOMER),
-    ...{ batchGet: unused, list: unused, stream: unused, create: unused, batchCreate: unused },
+    ...{ batchGet: unused, list: unused, listIds: unused, stream: unused, create: unused, batchCreate: unused },
     ...{ update: unused, softDelete: unused, undelete: unused },
   };
   const cache = new CachedCustomerStore(inner, { maxEntries: 10, ttlMs: 0, registry: new Registry() });

@@ -5,6 +5,7 @@ import * as customerTags from "./0003_customer_tags";
 import * as requestIds from "./0004_request_ids";
 import * as invoiceIndexes from "./0005_invoice_indexes";
 import * as customerLiveCountryTierIndex from "./0006_customer_live_country_tier_index";
+import * as coveringLiveCountryTierIndex from "./0007_covering_live_country_tier_index";
 
 /**
  * Every migration, by name; the Migrator applies them in name order. Listed
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   "0004_request_ids": requestIds,
   "0005_invoice_indexes": invoiceIndexes,
   "0006_customer_live_country_tier_index": customerLiveCountryTierIndex,
+  "0007_covering_live_country_tier_index": coveringLiveCountryTierIndex,
 };

@@ -6,7 +6,7 @@ import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { CachedCustomerStore } from "./customers/cache";
+import { CachedCustomerStore, type CacheableStore } from "./customers/cache";
 import { CustomerRepository, type CustomerStore } from "./customers/repository";
 import { customerService } from "./customers/service";
 import { BootstrapError, ensureDatabase } from "./db/bootstrap";
@@ -128,7 +128,7 @@ const SERVING_MESSAGE: Record<TransportSecurity, string> = {
 };
 
 /** CACHE_SIZE=0 serves straight from the repository. */
-function withReadCache(repository: CustomerStore, cache: Config["cache"], registry: Registry): CustomerStore {
+function withReadCache(repository: CacheableStore, cache: Config["cache"], registry: Registry): CustomerStore {
   return cache.maxEntries === 0 ? repository : new CachedCustomerStore(repository, { ...cache, registry });
 }
 

@@ -11,7 +11,7 @@ const ROUNDS = 30;
 /**
  * Writers increment a counter stored in `company` by read-modify-write with
  * the etag, so committed values rise by one per successful update. Every read,
- * through get or batchGet, must see at least the highest value whose update
+ * through get, batchGet or list, must see at least the highest value whose update
  * had returned before the read began; a stale cache entry would not.
  */
 describe("the read cache under concurrent writes and reads of one customer", () => {
@@ -20,8 +20,9 @@ describe("the read cache under concurrent writes and reads of one customer", () 
     const server = await startTestServer({ METRICS_ADDR: "127.0.0.1:0", CACHE_TTL_MS: "0" });
     try {
       const client = server.client(CustomerService);
+      const email = `${randomUUID()}@example.com`;
       const { customerId } = await client.createCustomer({
-        customer: { firstName: "Race", lastName: "Condition", email: `${randomUUID()}@example.com`, company: "0" },
+        customer: { firstName: "Race", lastName: "Condition", email, company: "0" },
       });
       let returnedFloor = 0;
       let successfulUpdates = 0;
@@ -39,6 +40,12 @@ describe("the read cache under concurrent writes and reads of one customer", () 
           const { customers } = await client.batchGetCustomers({ customerIds: [1n, customerId] });
           return customers[1]?.company ?? "";
         });
+      const list = () =>
+        checkedRead(async () => {
+          const { customers } = await client.listCustomers({ email });
+          return customers[0]?.company ?? "";
+        });
+      const reads = [get, batchGet, list];
 
       const writer = async () => {
         for (let round = 0; round < ROUNDS; round += 1) {
@@ -59,7 +66,7 @@ describe("the read cache under concurrent writes and reads of one customer", () 
         }
       };
       const reader = async () => {
-        for (let round = 0; round < ROUNDS; round += 1) await (round % 2 === 0 ? get() : batchGet());
+        for (let round = 0; round < ROUNDS; round += 1) await reads[round % reads.length]?.();
       };
 
       await Promise.all([...Array.from({ length: WRITERS }, writer), ...Array.from({ length: READERS }, reader)]);

@@ -1,17 +1,26 @@
 import { create } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
-import { CachedCustomerStore } from "../src/customers/cache";
-import type { CreateCustomerRequest, CustomerStore } from "../src/customers/repository";
+import { CachedCustomerStore, ESTIMATE_TTL_MS, type CacheableStore } from "../src/customers/cache";
+import {
+  EXACT_COUNT_LIMIT,
+  parseOrderBy,
+  type CreateCustomerRequest,
+  type CustomerIdPage,
+  type CustomerListQuery,
+} from "../src/customers/repository";
 import { FailedPreconditionError, NotFoundError } from "../src/errors";
 
 /**
  * An in-memory store whose reads can be held after they have read: the
  * window in which a real database read has its answer but has not returned.
  */
-class ControllableStore implements CustomerStore {
+class ControllableStore implements CacheableStore {
   readonly rows = new Map<bigint, Customer>();
   readonly reads: bigint[][] = [];
+  /** What listIds reports as total_size when the query knows none; and the queries it was given. */
+  totalSize = 3;
+  readonly listings: CustomerListQuery[] = [];
   private held: Array<() => void> | undefined;
 
   holdReads(): void {
@@ -61,6 +70,13 @@ class ControllableStore implements CustomerStore {
 
   list(): never {
     throw new Error("not used");
+  }
+
+  /** Every customer, in id order, on one page. */
+  async listIds(query: CustomerListQuery): Promise<CustomerIdPage> {
+    this.listings.push(query);
+    const customerIds = [...this.rows.keys()].sort((a, b) => Number(a - b));
+    return { customerIds, nextPageToken: "", totalSize: query.knownTotalSize ?? this.totalSize };
   }
 
   stream(): never {
@@ -231,6 +247,72 @@ describe("CachedCustomerStore", () => {
     await expect(cache.batchGet([1n, 9n])).rejects.toBeInstanceOf(NotFoundError);
     await cache.get(1n);
     expect(inner.reads).toEqual([[1n, 9n], [1n]]);
+  });
+
+  describe("list", () => {
+    const firstPage = (country: string): CustomerListQuery => ({
+      filter: { country, showDeleted: false },
+      order: parseOrderBy(""),
+      pageSize: 50,
+      pageToken: "",
+    });
+
+    it("takes the page's ids from the store and its customers through the cache", async () => {
+      const { inner, cache } = setup();
+      for (let listing = 0; listing < 3; listing++) {
+        const page = await cache.list(firstPage("USA"));
+        expect(page.customers.map((c) => [c.customerId, c.company])).toEqual([
+          [1n, "v1"],
+          [2n, "v1"],
+          [3n, "v1"],
+        ]);
+      }
+      // Cached on their second read, like get: the third page read no customer.
+      expect(inner.reads).toEqual([[1n, 2n, 3n], [1n, 2n, 3n]]);
+      expect(inner.listings).toHaveLength(3);
+    });
+
+    it("shows a write that has committed", async () => {
+      const { cache } = setup();
+      await cache.list(firstPage("USA"));
+      await cache.list(firstPage("USA"));
+      await cache.update(2n, setCompany("v2"));
+      const page = await cache.list(firstPage("USA"));
+      expect(page.customers.map((c) => c.company)).toEqual(["v1", "v2", "v1"]);
+    });
+
+    it("reports an estimated total again for the same filters, without asking the store to count", async () => {
+      const { inner, cache } = setup();
+      inner.totalSize = EXACT_COUNT_LIMIT + 500;
+      expect((await cache.list(firstPage("USA"))).totalSize).toBe(EXACT_COUNT_LIMIT + 500);
+      inner.totalSize = EXACT_COUNT_LIMIT + 900;
+      expect((await cache.list(firstPage("USA"))).totalSize).toBe(EXACT_COUNT_LIMIT + 500);
+      expect((await cache.list(firstPage("Brazil"))).totalSize).toBe(EXACT_COUNT_LIMIT + 900);
+      expect(inner.listings.map((query) => query.knownTotalSize)).toEqual([undefined, EXACT_COUNT_LIMIT + 500, undefined]);
+    });
+
+    it("counts exact totals every time", async () => {
+      const { inner, cache } = setup();
+      inner.totalSize = EXACT_COUNT_LIMIT;
+      await cache.list(firstPage("USA"));
+      inner.totalSize = 7;
+      expect((await cache.list(firstPage("USA"))).totalSize).toBe(7);
+      expect(inner.listings.map((query) => query.knownTotalSize)).toEqual([undefined, undefined]);
+    });
+
+    it("keeps an estimate for ESTIMATE_TTL_MS only", async () => {
+      let now = 1000;
+      const inner = new ControllableStore();
+      inner.rows.set(1n, customer(1n, "v1"));
+      const cache = new CachedCustomerStore(inner, { maxEntries: 10, ttlMs: 0, registry: new Registry(), clock: { now: () => now } });
+      inner.totalSize = EXACT_COUNT_LIMIT + 500;
+      await cache.list(firstPage("USA"));
+      now += ESTIMATE_TTL_MS - 1;
+      expect((await cache.list(firstPage("USA"))).totalSize).toBe(EXACT_COUNT_LIMIT + 500);
+      now += 2;
+      inner.totalSize = EXACT_COUNT_LIMIT + 900;
+      expect((await cache.list(firstPage("USA"))).totalSize).toBe(EXACT_COUNT_LIMIT + 900);
+    });
   });
 
   it("counts evictions when full", async () => {

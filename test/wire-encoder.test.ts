@@ -22,10 +22,11 @@ import {
   ValueSchema,
 } from "@bufbuild/protobuf/wkt";
 import { CustomerProfileSchema, CustomerSchema } from "../gen/chinook/v1/customer_pb";
-import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
+import { CustomerService, ListCustomersResponseSchema } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
 import { ServerReflection } from "../gen/grpc/reflection/v1/reflection_pb";
+import { encodeOnce, freezeMessage, rememberedEncoding } from "../src/grpc/frozen-messages";
 import { wireEncoder } from "../src/grpc/wire-encoder";
 
 /** mulberry32: the same messages on every run. */
@@ -367,3 +368,38 @@ describe("wireEncoder writes exactly what toBinary writes", () => {
     }
   });
 });
+
+describe("wireEncoder and frozen messages", () => {
+  const customers = () => [
+    create(CustomerSchema, { customerId: 1n, firstName: "Ada", profile: { tags: ["a", "b"] } }),
+    create(CustomerSchema, { customerId: 2n, firstName: "Grace", profile: { notes: "n".repeat(300) } }),
+  ];
+
+  it("remembers the bytes it writes for a frozen message nested in another, exactly its own encoding", () => {
+    const frozen = customers().map(freezeMessage);
+    const page = create(ListCustomersResponseSchema, { customers: frozen, nextPageToken: "t", totalSize: 2 });
+    expectSameAsToBinary(ListCustomersResponseSchema, page);
+    for (const customer of frozen) expect(rememberedEncoding(customer)).toEqual(asBytes(toBinary(CustomerSchema, customer)));
+    // Written again from what it remembered: still the same bytes.
+    expectSameAsToBinary(ListCustomersResponseSchema, page);
+  });
+
+  it("writes a frozen message from its remembered encoding", () => {
+    const frozen = freezeMessage(create(CustomerSchema, { customerId: 1n, firstName: "Ada" }));
+    const remembered = Buffer.from(toBinary(CustomerSchema, create(CustomerSchema, { firstName: "remembered" })));
+    encodeOnce(frozen, () => remembered);
+    const page = create(ListCustomersResponseSchema, { customers: [frozen] });
+    const decoded = fromBinary(ListCustomersResponseSchema, wireEncoder(ListCustomersResponseSchema)(page));
+    expect(decoded.customers.map((customer) => customer.firstName)).toEqual(["remembered"]);
+  });
+
+  it("remembers nothing for messages that are not frozen", () => {
+    const page = create(ListCustomersResponseSchema, { customers: customers() });
+    wireEncoder(ListCustomersResponseSchema)(page);
+    for (const customer of page.customers) expect(rememberedEncoding(customer)).toBeUndefined();
+  });
+});
+
+function asBytes(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

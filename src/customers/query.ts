@@ -1,5 +1,5 @@
 import { enumToJson } from "@bufbuild/protobuf";
-import { sql, type Expression, type ExpressionBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
+import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { CustomerStatus, LoyaltyTier, LoyaltyTierSchema } from "../../gen/chinook/v1/customer_pb";
 import { LOYALTY_TIER_EXPRESSION } from "../../migrations/0002_customer_indexes";
 import { decodePageToken, encodePageToken, type CursorValue } from "../db/paging";
@@ -242,6 +242,11 @@ export function pagingBinding(filter: CustomerFilter, order: CustomerOrder): str
   return JSON.stringify({ order: [order.field, order.descending], filter: canonicalFilter(filter) });
 }
 
+/** A canonical string of the filters alone: equal for filters matching the same customers. */
+export function filterKey(filter: CustomerFilter): string {
+  return JSON.stringify(canonicalFilter(filter));
+}
+
 // Typed by the filter's keys so that a new filter cannot be left out of the binding.
 function canonicalFilter(filter: CustomerFilter): Record<keyof CustomerFilter, string | number | boolean | null> {
   return {
@@ -308,10 +313,26 @@ export interface PagePosition {
   totalSize: number | undefined;
 }
 
-/** The token for the page after `row`, the last row of this one. */
-export function pageTokenAfter(row: CustomerRow, binding: string, order: CustomerOrder, totalSize: number): string {
-  const key = order.field === "customer_id" ? null : row[SORT_KEYS[order.field].column];
-  return encodePageToken(binding, [key, row.CustomerId], totalSize);
+/** A page's customer id and its value of the sort column: all a keyset page needs of a row. */
+export interface RowKey {
+  CustomerId: bigint;
+  /** Always null when ordering by customer_id. */
+  sortKey: string | null;
+}
+
+/** What to select for RowKey.sortKey: the sort column, as stored. */
+export function sortKeyOf(order: CustomerOrder): RawBuilder<string | null> {
+  return order.field === "customer_id" ? sql<null>`NULL` : sql.ref(SORT_KEYS[order.field].column);
+}
+
+export function rowKeyOf(row: CustomerRow, order: CustomerOrder): RowKey {
+  const sortKey = order.field === "customer_id" ? null : row[SORT_KEYS[order.field].column];
+  return { CustomerId: row.CustomerId, sortKey };
+}
+
+/** The token for the page after `last`, the last row of this one. */
+export function pageTokenAfter(last: RowKey, binding: string, totalSize: number): string {
+  return encodePageToken(binding, [last.sortKey, last.CustomerId], totalSize);
 }
 
 /** The position in a token from pageTokenAfter; INVALID_ARGUMENT for anything else. */

@@ -15,11 +15,14 @@ import {
   pageTokenAfter,
   pagingBinding,
   positionFromPageToken,
+  rowKeyOf,
   runsAfter,
+  sortKeyOf,
   type Cursor,
   type CustomerFilter,
   type CustomerOrder,
   type RowCondition,
+  type RowKey,
 } from "./query";
 import {
   CUSTOMER_COLUMNS,
@@ -41,6 +44,11 @@ export interface CustomerListQuery {
   pageSize: number;
   /** "" for the first page. */
   pageToken: string;
+  /**
+   * A total counted lately for the same filters, which a first page reports
+   * instead of counting again (the read cache keeps estimates a short while).
+   */
+  knownTotalSize?: number;
 }
 
 export interface CustomerPage {
@@ -53,6 +61,19 @@ export interface CustomerPage {
    */
   totalSize: number;
 }
+
+/** A page as ids, for a caller that holds the customers themselves (the read cache). */
+export type CustomerIdPage = Omit<CustomerPage, "customers"> & { customerIds: bigint[] };
+
+/** A page of rows, whole or only their keys, before they become customers or ids. */
+interface RowPage<R> {
+  rows: R[];
+  nextPageToken: string;
+  totalSize: number;
+}
+
+/** Reads up to `limit` rows of one run of a page (see runsAfter). */
+type RunReader<R> = (run: RowCondition, limit: number) => Promise<R[]>;
 
 export interface CreateCustomerRequest {
   customer: Customer;
@@ -146,9 +167,31 @@ export class CustomerRepository {
   }
 
   list(query: CustomerListQuery): Promise<CustomerPage> {
+    const { filter, order } = query;
     return translatingErrors(() =>
       // One snapshot, so the total agrees with the page.
-      inTransaction(this.db, (tx) => this.withTx(tx).pageOf(query)),
+      inTransaction(this.db, async (tx) => {
+        const repository = this.withTx(tx);
+        const readRun: RunReader<CustomerRow> = (run, limit) => repository.runRows(filter, order, run, limit);
+        const { rows, ...page } = await repository.pageOf(query, readRun, (row) => rowKeyOf(row, order));
+        return { customers: rows.map(customerFromRow), ...page };
+      }),
+    );
+  }
+
+  /**
+   * The page `list` would answer, as customer ids: read from the index that
+   * serves the filter and order, without visiting the rows when it covers them.
+   */
+  listIds(query: CustomerListQuery): Promise<CustomerIdPage> {
+    const { filter, order } = query;
+    return translatingErrors(() =>
+      inTransaction(this.db, async (tx) => {
+        const repository = this.withTx(tx);
+        const readRun: RunReader<RowKey> = (run, limit) => repository.runKeys(filter, order, run, limit);
+        const { rows, ...page } = await repository.pageOf(query, readRun, (key) => key);
+        return { customerIds: rows.map((key) => key.CustomerId), ...page };
+      }),
     );
   }
 
@@ -272,19 +315,26 @@ export class CustomerRepository {
     return customerFromRow(row);
   }
 
-  /** The first page counts the matches; later pages repeat what it counted, carried by the token. */
-  private async pageOf(query: CustomerListQuery): Promise<CustomerPage> {
+  /**
+   * The first page counts the matches (unless the query knows the total);
+   * later pages repeat what it counted, carried by the token.
+   */
+  private async pageOf<R>(
+    query: CustomerListQuery,
+    readRun: RunReader<R>,
+    keyOf: (row: R) => RowKey,
+  ): Promise<RowPage<R>> {
     const binding = pagingBinding(query.filter, query.order);
     const position =
       query.pageToken === "" ? undefined : positionFromPageToken(query.pageToken, binding, query.order);
-    const rows = await this.pageRows(query.filter, query.order, position?.cursor, query.pageSize + 1);
+    const rows = await readRuns(runsAfter(query.order, position?.cursor), query.pageSize + 1, readRun);
     const page = rows.slice(0, query.pageSize);
     const last = page.at(-1);
     const hasMore = rows.length > query.pageSize && last !== undefined;
-    const totalSize = position?.totalSize ?? (await this.estimatedCount(query.filter));
+    const totalSize = position?.totalSize ?? query.knownTotalSize ?? (await this.estimatedCount(query.filter));
     return {
-      customers: page.map(customerFromRow),
-      nextPageToken: hasMore ? pageTokenAfter(last, binding, query.order, totalSize) : "",
+      rows: page,
+      nextPageToken: hasMore ? pageTokenAfter(keyOf(last), binding, totalSize) : "",
       totalSize,
     };
   }
@@ -306,18 +356,13 @@ export class CustomerRepository {
     return new Map(rows.map((row) => [row.CustomerId, row]));
   }
 
-  private async pageRows(
+  private pageRows(
     filter: CustomerFilter,
     order: CustomerOrder,
     cursor: Cursor | undefined,
     limit: number,
   ): Promise<CustomerRow[]> {
-    const rows: CustomerRow[] = [];
-    for (const run of runsAfter(order, cursor)) {
-      if (rows.length >= limit) break;
-      rows.push(...(await this.runRows(filter, order, run, limit - rows.length)));
-    }
-    return rows;
+    return readRuns(runsAfter(order, cursor), limit, (run, left) => this.runRows(filter, order, run, left));
   }
 
   private runRows(
@@ -326,10 +371,20 @@ export class CustomerRepository {
     run: RowCondition,
     limit: number,
   ): Promise<CustomerRow[]> {
-    const matching = this.selectRows()
+    const matching = this.matchingRun(filter, run).select(CUSTOMER_COLUMNS);
+    return inOrder(matching, order).limit(limit).execute();
+  }
+
+  private runKeys(filter: CustomerFilter, order: CustomerOrder, run: RowCondition, limit: number): Promise<RowKey[]> {
+    const matching = this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
+    return inOrder(matching, order).limit(limit).execute();
+  }
+
+  private matchingRun(filter: CustomerFilter, run: RowCondition) {
+    return this.db
+      .selectFrom("customers")
       .where((eb) => matchingFilter(eb, filter))
       .where(run);
-    return inOrder(matching, order).limit(limit).execute();
   }
 
   /**
@@ -436,6 +491,16 @@ export class CustomerRepository {
     return { ...row, ...changed, updated_at: updatedAt };
   }
 
+}
+
+/** The runs' rows in turn, until `limit` of them. */
+async function readRuns<R>(runs: readonly RowCondition[], limit: number, readRun: RunReader<R>): Promise<R[]> {
+  const rows: R[] = [];
+  for (const run of runs) {
+    if (rows.length >= limit) break;
+    rows.push(...(await readRun(run, limit - rows.length)));
+  }
+  return rows;
 }
 
 function changedColumns(row: CustomerRow, columns: Partial<CustomerColumns>): Partial<CustomerColumns> {

@@ -27,6 +27,21 @@ export function encodeOnce<T extends object>(message: T, encode: (message: T) =>
   return remembered.bytes;
 }
 
+/** The encoding of a frozen message, once computed; undefined for anything else. */
+export function rememberedEncoding(message: object): Buffer | undefined {
+  return encodings.get(message)?.bytes;
+}
+
+/**
+ * Lets a serializer that has just encoded `message` inside a larger message
+ * (a customer in a page) remember those bytes: `read` copies them, and is
+ * called only when `message` is frozen and has no encoding yet.
+ */
+export function rememberEncoding(message: object, read: () => Buffer): void {
+  const remembered = encodings.get(message);
+  if (remembered !== undefined) remembered.bytes ??= read();
+}
+
 /**
  * Small Buffers are slices of shared 8 KB slabs, and one kept slice keeps its
  * whole slab: 10,000 remembered customers pinned ~55 MB that way, against

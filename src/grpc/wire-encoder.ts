@@ -1,4 +1,5 @@
 import { ScalarType, toBinary, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { rememberedEncoding, rememberEncoding } from "./frozen-messages";
 
 /**
  * Protobuf binary encoding, compiled once per message type from its
@@ -14,6 +15,10 @@ import { ScalarType, toBinary, type DescField, type DescMessage, type Message } 
  * holding unknown fields or a value outside the plain cases below, such as a
  * negative int32 or a 64-bit integer beyond 2^53 (decided per message, so
  * `toBinary` produces the bytes, or the error, it always would).
+ *
+ * A frozen message (frozen-messages.ts) nested in another, such as a cached
+ * customer in a page, is written from its remembered encoding, or remembers
+ * the bytes written for it here.
  */
 export type WireEncoder = (message: Message) => Buffer;
 
@@ -120,9 +125,16 @@ function messageWriter(schema: DescMessage, compiling: Map<DescMessage, Compiled
   if (compiled === undefined) return undefined;
   return (writer, value) => {
     if (typeof value !== "object" || value === null) throw USE_TO_BINARY;
+    const remembered = rememberedEncoding(value);
+    if (remembered !== undefined) {
+      writer.varint(remembered.byteLength);
+      writer.raw(remembered);
+      return;
+    }
     const start = writer.beginDelimited();
     writeMessage(writer, compiled, value);
-    writer.endDelimited(start);
+    const bodyStart = writer.endDelimited(start);
+    rememberEncoding(value, () => writer.copyFrom(bodyStart));
   };
 }
 
@@ -408,11 +420,12 @@ class WireWriter {
     return this.position;
   }
 
-  endDelimited(bodyStart: number): void {
+  /** Writes the body's length before it; returns where the body now starts. */
+  endDelimited(bodyStart: number): number {
     const length = this.position - bodyStart;
     if (length < 0x80) {
       this.buffer[bodyStart - 1] = length;
-      return;
+      return bodyStart;
     }
     const extra = varintSize(length) - 1;
     this.reserve(extra);
@@ -421,6 +434,14 @@ class WireWriter {
     this.position = bodyStart - 1;
     this.varint(length);
     this.position = end;
+    return bodyStart + extra;
+  }
+
+  /** The bytes written since `start`, in a buffer of their own. */
+  copyFrom(start: number): Buffer {
+    const bytes = Buffer.allocUnsafeSlow(this.position - start);
+    this.buffer.copy(bytes, 0, start, this.position);
+    return bytes;
   }
 
   private reserve(bytes: number): void {

@@ -19,7 +19,7 @@ const MILLION_CUSTOMERS: ReadonlyArray<readonly [table: string, index: string | 
   ["customers", "customers_created_at_idx", "1000000 1"],
   ["customers", "customers_updated_at_idx", "1000000 1"],
   ["customers", "customers_loyalty_tier_idx", "1000000 200000"],
-  ["customers", "customers_live_country_tier_idx", "1000000 40000 8000"],
+  ["customers", "customers_live_country_tier_idx", "1000000 40000 8000 1 1"],
   ["customers", "IFK_CustomerSupportRepId", "1000000 333333"],
   ["customer_tags", "customer_tags_customer_idx", "3000000 3"],
   ["customer_tags", "sqlite_autoindex_customer_tags_1", "3000000 3000 1"],

@@ -160,6 +160,7 @@ export type ListCustomersResponse = Message<"chinook.v1.ListCustomersResponse"> 
    * along customer ids (or creation times when created_after or created_before
    * is set). It is exact for evenly spread matches and within a few percent on
    * realistic data; it is worse when matches bunch up unevenly in between.
+   * An estimate may be reused for the same filters for up to 10 seconds.
    * Computed by the first page; later pages of the same listing repeat it, so
    * it does not move while the client pages.
    *
