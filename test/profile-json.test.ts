@@ -47,6 +47,7 @@ describe("profileFromJsonText", () => {
     ["int64 numbers", '{"favoriteGenreIds":[1,2]}'],
     ["nulls", '{"tags":null,"lastContactTime":null,"loyaltyTier":null}'],
     ["a key from a newer build", '{"loyaltyTier":"LOYALTY_TIER_GOLD","futureField":{"x":1}}'],
+    ["keys an object has by inheritance", '{"__proto__":{"x":1},"constructor":1,"hasOwnProperty":2,"toString":3}'],
     ["a time with an offset", '{"lastContactTime":"2020-01-01T01:00:00+01:00"}'],
     ["a time with two fraction digits", '{"lastContactTime":"2020-01-01T00:00:00.12Z"}'],
     ["a day past the end of the month", '{"lastContactTime":"2020-02-30T00:00:00Z"}'],

@@ -44,18 +44,27 @@ const LOYALTY_TIERS = enumNumbersByName(LoyaltyTierSchema.values);
 const CONTACT_CHANNELS = enumNumbersByName(ContactChannelSchema.values);
 
 // Keyed by JSON name: a proto name ("loyalty_tier"), which toJson never writes, goes to protobuf-es.
-const FIELD_READERS: Readonly<Record<string, FieldReader>> = {
-  loyaltyTier: (value, profile) => setIfDefined(profile, "loyaltyTier", enumNumber(LOYALTY_TIERS, value)),
-  tags: (value, profile) => setIfDefined(profile, "tags", stringList(value)),
-  favoriteGenreIds: (value, profile) => setIfDefined(profile, "favoriteGenreIds", int64List(value)),
-  marketingOptIn: (value, profile) =>
-    setIfDefined(profile, "marketingOptIn", typeof value === "boolean" ? value : undefined),
-  attributes: (value, profile) => setIfDefined(profile, "attributes", stringMap(value)),
-  preferredContact: (value, profile) => setIfDefined(profile, "preferredContact", enumNumber(CONTACT_CHANNELS, value)),
-  notes: (value, profile) => setIfDefined(profile, "notes", typeof value === "string" ? value : undefined),
-  lastContactTime: (value, profile) =>
-    setIfDefined(profile, "lastContactTime", typeof value === "string" ? timestampFromText(value) : undefined),
-};
+// A Map, not an object: a key such as "__proto__" or "constructor" must find no reader either.
+const FIELD_READERS: ReadonlyMap<string, FieldReader> = new Map<string, FieldReader>([
+  ["loyaltyTier", (value, profile) => setIfDefined(profile, "loyaltyTier", enumNumber(LOYALTY_TIERS, value))],
+  ["tags", (value, profile) => setIfDefined(profile, "tags", stringList(value))],
+  ["favoriteGenreIds", (value, profile) => setIfDefined(profile, "favoriteGenreIds", int64List(value))],
+  [
+    "marketingOptIn",
+    (value, profile) => setIfDefined(profile, "marketingOptIn", typeof value === "boolean" ? value : undefined),
+  ],
+  ["attributes", (value, profile) => setIfDefined(profile, "attributes", stringMap(value))],
+  [
+    "preferredContact",
+    (value, profile) => setIfDefined(profile, "preferredContact", enumNumber(CONTACT_CHANNELS, value)),
+  ],
+  ["notes", (value, profile) => setIfDefined(profile, "notes", typeof value === "string" ? value : undefined)],
+  [
+    "lastContactTime",
+    (value, profile) =>
+      setIfDefined(profile, "lastContactTime", typeof value === "string" ? timestampFromText(value) : undefined),
+  ],
+]);
 
 /** The profile stored as `data`; the same message protobuf-es's fromJsonString would make of it. */
 export function profileFromJsonText(data: string): CustomerProfile {
@@ -73,7 +82,7 @@ export function canonicalProfile(data: string): CustomerProfile | undefined {
   if (!isJsonObject(json)) return undefined;
   const profile = emptyProfile();
   for (const key of Object.keys(json)) {
-    const read = FIELD_READERS[key];
+    const read = FIELD_READERS.get(key);
     const value = json[key];
     if (read === undefined || value === undefined || !read(value, profile)) return undefined;
   }
