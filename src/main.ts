@@ -11,6 +11,7 @@ import { CustomerRepository, type CustomerStore } from "./customers/repository";
 import { customerService } from "./customers/service";
 import { BootstrapError, ensureDatabase } from "./db/bootstrap";
 import { openDatabase, type Database } from "./db/connection";
+import { GroupCommit } from "./db/group-commit";
 import { DatabaseMaintenance } from "./db/maintenance";
 import { MigrationError, migrateToLatest } from "./db/migrate";
 import { healthProbeRecorder, registerDatabaseGauges } from "./db/monitoring";
@@ -46,7 +47,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   await ensureDatabase({ databasePath: config.databasePath, ...config.chinook }, logger);
   // The app's own registry, not prom-client's global one: tests run several apps in one process.
   const registry = createMetricsRegistry();
-  const database = openDatabase(config.databasePath, { log: queryLog({ logger, registry }) });
+  const database = openDatabase(config.databasePath, {
+    log: queryLog({ logger, registry }),
+    walAutocheckpointBytes: config.maintenance.walCheckpointBytes,
+  });
   try {
     return await serve(config, logger, database, registry);
   } catch (error) {
@@ -62,7 +66,8 @@ async function serve(config: Config, logger: Logger, database: Database, registr
   registerDatabaseGauges(database, registry);
 
   const { db } = database;
-  const customers = withReadCache(new CustomerRepository(db), config.cache, registry);
+  const writes = new GroupCommit(db, { registry });
+  const customers = withReadCache(new CustomerRepository(db, { writes }), config.cache, registry);
   const invoices = new InvoiceRepository(db);
   const requestIds = new RequestIds(db);
   const health = new HealthMonitor({
@@ -89,7 +94,7 @@ async function serve(config: Config, logger: Logger, database: Database, registr
   const server = createGrpcServer(
     [
       adaptService(CustomerService, customerService(customers), options),
-      adaptService(InvoiceService, invoiceService({ db, invoices, requestIds }), options),
+      adaptService(InvoiceService, invoiceService({ db, invoices, requestIds, writes }), options),
       ...reflectionServices({ services: [CustomerService, InvoiceService, Health], ...options }),
     ],
     { interceptors: [rpcs.interceptor] },

@@ -1,6 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { sql, type RawBuilder } from "kysely";
 import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
+import { inWriteTransaction, type GroupCommit } from "../db/group-commit";
 import { compileOnly, withParameters } from "../db/precompiled";
 import { RequestIds } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
@@ -86,6 +87,12 @@ export interface CustomerRepositoryOptions {
    * customer written. Imports of customers created in the past pass theirs.
    */
   clock?: () => Date;
+  /**
+   * Runs single-customer writes (create, update, delete, undelete) in
+   * transactions shared with the writes arriving beside them; without it
+   * each write has a transaction of its own.
+   */
+  writes?: GroupCommit;
 }
 
 /** What the service needs of customer storage; the repository and the read cache both provide it. */
@@ -213,7 +220,7 @@ export class CustomerRepository {
    */
   create(customer: Customer, requestId?: string): Promise<Customer> {
     return translatingErrors(() =>
-      inTransaction(this.db, async (tx) => {
+      this.inWriteTransaction(async (tx) => {
         const repository = this.withTx(tx);
         const item = withoutOutputOnlyFields(customer);
         return repository.createOne(item, requestId, await repository.existingSupportReps([item]));
@@ -247,7 +254,7 @@ export class CustomerRepository {
    */
   update(id: bigint, change: (current: Customer) => Customer, expectedEtag?: string): Promise<Customer> {
     return translatingErrors(() =>
-      inTransaction(this.db, async (tx) => {
+      this.inWriteTransaction(async (tx) => {
         const repository = this.withTx(tx);
         const row = await repository.existingRow(id);
         requireEtag(row, expectedEtag);
@@ -267,7 +274,7 @@ export class CustomerRepository {
   /** AIP-164 soft delete; invoices keep their customer. */
   softDelete(id: bigint, expectedEtag?: string): Promise<Customer> {
     return translatingErrors(() =>
-      inTransaction(this.db, async (tx) => {
+      this.inWriteTransaction(async (tx) => {
         const repository = this.withTx(tx);
         const row = await repository.existingRow(id);
         requireEtag(row, expectedEtag);
@@ -280,7 +287,7 @@ export class CustomerRepository {
   /** Back to ACTIVE; ALREADY_EXISTS when a live customer has taken the email meanwhile. */
   undelete(id: bigint): Promise<Customer> {
     return translatingErrors(() =>
-      inTransaction(this.db, async (tx) => {
+      this.inWriteTransaction(async (tx) => {
         const repository = this.withTx(tx);
         const row = await repository.existingRow(id);
         if (!isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is not deleted`);
@@ -288,6 +295,10 @@ export class CustomerRepository {
         return customerFromRow(await repository.writeColumns(row, { status: statusToColumn(CustomerStatus.ACTIVE) }));
       }),
     );
+  }
+
+  private inWriteTransaction<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
+    return inWriteTransaction(this.db, this.options.writes, work);
   }
 
   /** `supportReps`: which of the batch's support rep ids exist, read once for the batch. */

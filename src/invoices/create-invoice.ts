@@ -2,7 +2,8 @@ import type { Invoice } from "../../gen/chinook/v1/invoice_pb";
 import { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 import type { RequestIds } from "../db/request-ids";
 import { translatingErrors } from "../db/sqlite-errors";
-import { inTransaction, type Executor } from "../db/transaction";
+import { inWriteTransaction, type GroupCommit } from "../db/group-commit";
+import type { Executor } from "../db/transaction";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import type { BillingAddress, Buyer, InvoiceRepository, NewInvoiceLine } from "./repository";
 
@@ -14,6 +15,8 @@ export const CREATE_INVOICE_OPERATION = "chinook.v1.InvoiceService/CreateInvoice
 
 export interface CreateInvoiceDeps {
   db: Executor;
+  /** Shares transactions with concurrent writes (see GroupCommit); without it, each invoice has its own. */
+  writes?: GroupCommit;
   invoices: InvoiceRepository;
   requestIds: RequestIds;
 }
@@ -66,7 +69,7 @@ export async function createInvoice(
   const requestId = input.requestId ?? "";
   // The idempotency key is written outside the repositories, so its driver errors (a busy lock) need translating here.
   return translatingErrors(() =>
-    inTransaction(deps.db, async (tx) => {
+    inWriteTransaction(deps.db, deps.writes, async (tx) => {
       const invoices = deps.invoices.withTx(tx);
       const ids = deps.requestIds.withTx(tx);
       const earlier = requestId === "" ? undefined : await ids.find(CREATE_INVOICE_OPERATION, requestId, requestBytes);

@@ -1,17 +1,10 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { CreateInvoiceRequestSchema, type InvoiceService } from "../../gen/chinook/v1/invoice_service_pb";
-import type { RequestIds } from "../db/request-ids";
-import type { Executor } from "../db/transaction";
 import type { ServiceHandlers } from "../grpc/adapter";
 import { optionalRequestId, requiredId } from "../grpc/fields";
-import { createInvoice } from "./create-invoice";
-import type { InvoiceRepository } from "./repository";
+import { createInvoice, type CreateInvoiceDeps } from "./create-invoice";
 
-export interface InvoiceServiceDeps {
-  db: Executor;
-  invoices: InvoiceRepository;
-  requestIds: RequestIds;
-}
+export type InvoiceServiceDeps = CreateInvoiceDeps;
 
 /** chinook.v1.InvoiceService: request checks here, the transaction in createInvoice. */
 export function invoiceService(deps: InvoiceServiceDeps): ServiceHandlers<typeof InvoiceService> {

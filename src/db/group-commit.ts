@@ -1,0 +1,123 @@
+import { sql } from "kysely";
+import { Histogram, type Registry } from "prom-client";
+import { inTransaction, type Executor } from "./transaction";
+
+export interface GroupCommitOptions {
+  /** Most writes one transaction carries. */
+  maxBatch?: number;
+  registry: Registry;
+}
+
+interface QueuedWrite {
+  /** Runs the write; remembers its result, or its error (and rethrows it), for `settle`. */
+  run(tx: Executor): Promise<void>;
+  /** Hands the caller what `run` remembered, once the group has committed. */
+  settle(): void;
+  /** Rejects the caller: the group did not commit. */
+  fail(error: unknown): void;
+}
+
+const DEFAULT_MAX_BATCH = 64;
+const SAVEPOINT = sql.raw("SAVEPOINT group_item");
+const RELEASE = sql.raw("RELEASE group_item");
+const ROLLBACK_TO = sql.raw("ROLLBACK TO group_item");
+
+/**
+ * Group commit: writes that arrive while a transaction is running wait for it,
+ * then all run in the next one, each inside its own savepoint, and commit
+ * together. A commit (its WAL frames, one per page it dirtied) costs more
+ * than most single-row writes, and a SQLite database has one writer anyway;
+ * concurrent writers now share it. No write waits for a timer: a lone write
+ * starts at once, in a transaction of its own.
+ *
+ * Each write sees the writes before it in its group, as if they had committed
+ * just before it. One that fails is rolled back to its savepoint and rejects
+ * alone; the others commit. A write resolves only once its group has
+ * committed; if the commit itself fails, every write in the group rejects
+ * with that error, and none of them took effect.
+ */
+export class GroupCommit {
+  private readonly queue: QueuedWrite[] = [];
+  private committing = false;
+  private readonly maxBatch: number;
+  private readonly batchSizes: Histogram;
+
+  constructor(
+    private readonly db: Executor,
+    options: GroupCommitOptions,
+  ) {
+    this.maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    this.batchSizes = new Histogram({
+      name: "db_group_commit_writes",
+      help: "Writes carried by each group-committed transaction.",
+      buckets: [1, 2, 4, 8, 16, 32, 64],
+      registers: [options.registry],
+    });
+  }
+
+  /** Runs `work` in a transaction shared with the writes queued beside it. */
+  run<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let outcome = (): void => reject(new Error("a group-committed write never ran"));
+      this.queue.push({
+        run: async (tx) => {
+          try {
+            const value = await work(tx);
+            outcome = () => resolve(value);
+          } catch (error) {
+            outcome = () => reject(error);
+            throw error;
+          }
+        },
+        settle: () => outcome(),
+        fail: reject,
+      });
+      if (!this.committing) void this.commitQueued();
+    });
+  }
+
+  private async commitQueued(): Promise<void> {
+    this.committing = true;
+    try {
+      while (this.queue.length > 0) await this.commitGroup(this.queue.splice(0, this.maxBatch));
+    } finally {
+      this.committing = false;
+    }
+  }
+
+  private async commitGroup(group: readonly QueuedWrite[]): Promise<void> {
+    this.batchSizes.observe(group.length);
+    try {
+      await inTransaction(this.db, async (tx) => {
+        for (const write of group) await inSavepoint(tx, write);
+      });
+    } catch (error) {
+      for (const write of group) write.fail(error);
+      return;
+    }
+    for (const write of group) write.settle();
+  }
+}
+
+/** A failed write rolls back only what it wrote; if even that fails, so does the whole group. */
+async function inSavepoint(tx: Executor, write: QueuedWrite): Promise<void> {
+  await SAVEPOINT.execute(tx);
+  try {
+    await write.run(tx);
+  } catch {
+    await ROLLBACK_TO.execute(tx);
+  }
+  await RELEASE.execute(tx);
+}
+
+/**
+ * Runs a write in the caller's transaction when `db` is one; else in a
+ * group-committed transaction when there is a GroupCommit, or a new one.
+ */
+export function inWriteTransaction<T>(
+  db: Executor,
+  writes: GroupCommit | undefined,
+  work: (tx: Executor) => Promise<T>,
+): Promise<T> {
+  return db.isTransaction || writes === undefined ? inTransaction(db, work) : writes.run(work);
+}

@@ -1,0 +1,114 @@
+import { sql } from "kysely";
+import { Registry } from "prom-client";
+import { GroupCommit, inWriteTransaction } from "../src/db/group-commit";
+import { inTransaction, type Executor } from "../src/db/transaction";
+import { freshDatabase, type TestDatabase } from "./support/database";
+import { parseSamples, sampleValue } from "./support/prometheus";
+
+let database: TestDatabase;
+let registry: Registry;
+let writes: GroupCommit;
+
+beforeEach(async () => {
+  database = await freshDatabase();
+  database.sqlite.exec(`
+    CREATE TABLE parent (id INTEGER PRIMARY KEY);
+    CREATE TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+  `);
+  registry = new Registry();
+  writes = new GroupCommit(database.db, { registry });
+});
+
+afterEach(async () => {
+  await database.dispose();
+});
+
+function addPlaylist(name: string): (tx: Executor) => Promise<bigint> {
+  return async (tx) => {
+    const { insertId } = await sql`INSERT INTO playlists (Name) VALUES (${name})`.execute(tx);
+    if (insertId === undefined) throw new Error("no id");
+    return insertId;
+  };
+}
+
+function playlistNames(): string[] {
+  const rows = database.sqlite.prepare("SELECT Name FROM playlists WHERE Name LIKE 'group %' ORDER BY PlaylistId").all();
+  return rows.map((row) => (row as { Name: string }).Name);
+}
+
+async function groupSizes(): Promise<{ groups: number; writes: number }> {
+  const samples = parseSamples(await registry.metrics());
+  return {
+    groups: sampleValue(samples, "db_group_commit_writes_count"),
+    writes: sampleValue(samples, "db_group_commit_writes_sum"),
+  };
+}
+
+describe("GroupCommit", () => {
+  it("runs a lone write at once, and the writes arriving meanwhile together in the next transaction", async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `group ${i}`);
+    const ids = await Promise.all(names.map((name) => writes.run(addPlaylist(name))));
+    expect(new Set(ids).size).toBe(10);
+    expect(playlistNames()).toEqual(names);
+    expect(await groupSizes()).toEqual({ groups: 2, writes: 10 });
+  });
+
+  it("lets each write see the writes before it in its group", async () => {
+    const first = writes.run(addPlaylist("group first"));
+    const [a, b] = [writes.run(addPlaylist("group a")), writes.run(async (tx) => count(tx))];
+    await first;
+    await a;
+    expect(await b).toBe(2n);
+    expect(await groupSizes()).toEqual({ groups: 2, writes: 3 });
+  });
+
+  it("rolls back a failing write alone; the others in its group commit", async () => {
+    const failing = writes.run(async (tx) => {
+      await addPlaylist("group failed")(tx);
+      throw new Error("changed my mind");
+    });
+    const results = await Promise.allSettled([
+      writes.run(addPlaylist("group 1")),
+      writes.run(addPlaylist("group 2")),
+      failing,
+      writes.run(addPlaylist("group 3")),
+    ]);
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    await expect(failing).rejects.toThrow("changed my mind");
+    expect(playlistNames()).toEqual(["group 1", "group 2", "group 3"]);
+  });
+
+  it("fails every write of a group whose commit fails, and keeps none of them", async () => {
+    const lone = writes.run(addPlaylist("group lone"));
+    const group = [
+      writes.run(addPlaylist("group 1")),
+      // Checked only at COMMIT: the whole group's commit fails.
+      writes.run(async (tx) => sql`INSERT INTO child (parent_id) VALUES (42)`.execute(tx)),
+      writes.run(addPlaylist("group 2")),
+    ];
+    await lone;
+    const results = await Promise.allSettled(group);
+    expect(results.map((result) => result.status)).toEqual(["rejected", "rejected", "rejected"]);
+    for (const result of results) {
+      if (result.status === "rejected") expect(String(result.reason)).toMatch(/FOREIGN KEY/);
+    }
+    expect(playlistNames()).toEqual(["group lone"]);
+    // The next group runs as usual.
+    await writes.run(addPlaylist("group after"));
+    expect(playlistNames()).toEqual(["group lone", "group after"]);
+  });
+
+  it("runs in the caller's transaction when given one, without queueing", async () => {
+    await inTransaction(database.db, async (tx) => {
+      await inWriteTransaction(tx, writes, addPlaylist("group inner"));
+      expect(await count(tx)).toBe(1n);
+    });
+    expect(playlistNames()).toEqual(["group inner"]);
+    expect((await groupSizes()).groups).toBe(0);
+  });
+});
+
+async function count(tx: Executor): Promise<bigint | undefined> {
+  const { rows } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM playlists WHERE Name LIKE 'group %'`.execute(tx);
+  return rows[0]?.n;
+}
