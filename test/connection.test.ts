@@ -32,6 +32,17 @@ describe("openDatabase", () => {
     expect(Number(pragma("busy_timeout"))).toBeGreaterThan(0);
   });
 
+  test("leaves SQLite's WAL auto-checkpoint alone, or sets it in pages from a size in bytes", async () => {
+    expect(pragma("wal_autocheckpoint")).toBe(1000n);
+    const pageSize = Number(pragma("page_size"));
+    const sized = openDatabase(file, { walAutocheckpointBytes: 64 * 1024 * 1024 });
+    try {
+      expect(sized.sqlite.pragma("wal_autocheckpoint", { simple: true })).toBe(BigInt((64 * 1024 * 1024) / pageSize));
+    } finally {
+      await sized.close();
+    }
+  });
+
   test("reads integers as bigint, through Kysely and the raw handle", async () => {
     const customer = await database.db.selectFrom("customers").select(["CustomerId", "SupportRepId"]).where("CustomerId", "=", 1n).executeTakeFirstOrThrow();
 

