@@ -23,6 +23,7 @@ import {
 } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import type { TypedClient } from "../src/grpc/client";
+import { CHINOOK_CUSTOMER_1 } from "./support/chinook";
 import { startTestServer, type TestServer } from "./support/server";
 
 type Client = TypedClient<typeof CustomerService>;
@@ -39,6 +40,7 @@ const BEYOND_DOUBLE_PRECISION = 2n ** 53n + 1n;
 const UNKNOWN_ENUM_NUMBER: number = 99;
 const PINO_ERROR_LEVEL = 50;
 
+// The contract's order_by fields, as API.md names them.
 const ORDER_FIELDS: readonly OrderField[] = [
   "customer_id",
   "last_name",
@@ -220,22 +222,7 @@ describe("CustomerService over Chinook as shipped (no writes)", () => {
     test("returns customer 1 with every column, accents intact", async () => {
       const customer = await client.getCustomer({ customerId: 1n });
 
-      expect(customer).toMatchObject({
-        customerId: 1n,
-        firstName: "Luís",
-        lastName: "Gonçalves",
-        company: "Embraer - Empresa Brasileira de Aeronáutica S.A.",
-        address: "Av. Brigadeiro Faria Lima, 2170",
-        city: "São José dos Campos",
-        state: "SP",
-        country: "Brazil",
-        postalCode: "12227-000",
-        phone: "+55 (12) 3923-5555",
-        fax: "+55 (12) 3923-5566",
-        email: "luisg@embraer.com.br",
-        supportRepId: 3n,
-        status: CustomerStatus.ACTIVE,
-      });
+      expect(customer).toMatchObject(CHINOOK_CUSTOMER_1);
       expect(customer.profile).toBeUndefined();
       // Not the 1970 placeholder the migration adds the columns with.
       expect(millis(customer.createTime)).toBeGreaterThan(0);

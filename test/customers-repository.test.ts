@@ -20,7 +20,7 @@ import {
   type CustomerOrder,
   type CustomerOrderField,
 } from "../src/customers/repository";
-import { estimatedTotal, pagingBinding, type MatchSample } from "../src/customers/query";
+import { estimatedTotal, ORDER_FIELDS, pagingBinding, type MatchSample } from "../src/customers/query";
 import {
   AlreadyExistsError,
   DomainError,
@@ -29,6 +29,7 @@ import {
   NotFoundError,
   UnavailableError,
 } from "../src/errors";
+import { CHINOOK_CUSTOMER_1 } from "./support/chinook";
 import { freshDatabase, type TestDatabase } from "./support/database";
 import { planAsIfMillionCustomers } from "./support/scale";
 
@@ -47,14 +48,6 @@ interface RawRow {
   updated_at: string;
 }
 
-const ORDER_FIELDS: readonly CustomerOrderField[] = [
-  "customer_id",
-  "last_name",
-  "email",
-  "country",
-  "create_time",
-  "update_time",
-];
 const EVERY_ORDER: readonly CustomerOrder[] = ORDER_FIELDS.flatMap((field) => [
   { field, descending: false },
   { field, descending: true },
@@ -205,22 +198,7 @@ function profile(init: MessageInitShape<typeof CustomerProfileSchema>) {
 describe("get", () => {
   it("reads a real Chinook customer with every field", async () => {
     const customer = await repository.get(1n);
-    expect(customer).toMatchObject({
-      customerId: 1n,
-      firstName: "Luís",
-      lastName: "Gonçalves",
-      company: "Embraer - Empresa Brasileira de Aeronáutica S.A.",
-      address: "Av. Brigadeiro Faria Lima, 2170",
-      city: "São José dos Campos",
-      state: "SP",
-      country: "Brazil",
-      postalCode: "12227-000",
-      phone: "+55 (12) 3923-5555",
-      fax: "+55 (12) 3923-5566",
-      email: "luisg@embraer.com.br",
-      supportRepId: 3n,
-      status: CustomerStatus.ACTIVE,
-    });
+    expect(customer).toMatchObject(CHINOOK_CUSTOMER_1);
     expect(customer.profile).toBeUndefined();
     expect(customer.createTime).toBeDefined();
     expect(customer.updateTime).toBeDefined();

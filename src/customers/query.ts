@@ -54,7 +54,7 @@ interface SortKey {
   nullable: boolean;
 }
 
-const ORDER_FIELDS: readonly CustomerOrderField[] = [
+export const ORDER_FIELDS: readonly CustomerOrderField[] = [
   "customer_id",
   "last_name",
   "email",
