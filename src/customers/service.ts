@@ -3,7 +3,7 @@ import type { CustomerService, ExportCustomersRequest } from "../../gen/chinook/
 import { normalizePageSize } from "../db/paging";
 import type { ServiceHandlers } from "../grpc/adapter";
 import { knownEnum, optionalRequestId, optionalTime, requireAtMost, requiredId, requiredMessage } from "../grpc/fields";
-import { writeWithBackpressure } from "../grpc/streams";
+import { writeAll } from "../grpc/streams";
 import { applyUpdateMask, validateUpdateMask } from "./field-mask";
 import { parseOrderBy, type CustomerFilter, type CustomerStore } from "./repository";
 import { validateCustomer } from "./validation";
@@ -76,9 +76,7 @@ export function customerService(customers: CustomerStore): ServiceHandlers<typeo
     },
 
     async exportCustomers(request, call) {
-      for await (const customer of customers.stream(filterOf(request))) {
-        if (!(await writeWithBackpressure(call, customer))) return;
-      }
+      await writeAll(call, customers.stream(filterOf(request)));
     },
   };
 }

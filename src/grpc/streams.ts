@@ -1,13 +1,22 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 
 /**
- * Writes one message honouring backpressure: when grpc-js's buffer is full
- * (`write` returns false) it waits for 'drain'. Resolves false once the client
- * has cancelled, so the producer stops instead of waiting forever.
+ * Writes every message `messages` yields, honouring backpressure: while
+ * grpc-js's buffer has room (`write` returns true) the next message follows
+ * at once, with no promise of its own; once it is full, waits for 'drain'.
+ * Stops once the client has cancelled, which also ends `messages` (its
+ * `return()` runs), so the producer stops instead of waiting forever.
  */
-export function writeWithBackpressure<Req, Res>(call: ServerWritableStream<Req, Res>, message: Res): Promise<boolean> {
+export async function writeAll<Req, Res>(call: ServerWritableStream<Req, Res>, messages: AsyncIterable<Res>): Promise<void> {
+  for await (const message of messages) {
+    if (call.cancelled) return;
+    if (!call.write(message) && !(await drained(call))) return;
+  }
+}
+
+/** Resolves true on 'drain', false once the client has cancelled. */
+function drained<Req, Res>(call: ServerWritableStream<Req, Res>): Promise<boolean> {
   if (call.cancelled) return Promise.resolve(false);
-  if (call.write(message)) return Promise.resolve(true);
   return new Promise((resolve) => {
     const onDrain = () => settle(true);
     const onCancel = () => settle(false);
