@@ -45,21 +45,38 @@ async function groupSizes(): Promise<{ groups: number; writes: number }> {
 }
 
 describe("GroupCommit", () => {
-  it("runs a lone write at once, and the writes arriving meanwhile together in the next transaction", async () => {
+  it("runs the writes queued in one turn of the event loop in one transaction, in order", async () => {
     const names = Array.from({ length: 10 }, (_, i) => `group ${i}`);
     const ids = await Promise.all(names.map((name) => writes.run(addPlaylist(name))));
     expect(new Set(ids).size).toBe(10);
     expect(playlistNames()).toEqual(names);
-    expect(await groupSizes()).toEqual({ groups: 2, writes: 10 });
+    expect(await groupSizes()).toEqual({ groups: 1, writes: 10 });
+  });
+
+  it("runs a write queued while a group runs in the next group", async () => {
+    let later: Promise<bigint> | undefined;
+    await Promise.all([
+      writes.run(async (tx) => {
+        later = writes.run(addPlaylist("group later"));
+        return addPlaylist("group first")(tx);
+      }),
+      writes.run(addPlaylist("group second")),
+    ]);
+    await later;
+    expect(playlistNames()).toEqual(["group first", "group second", "group later"]);
+    expect(await groupSizes()).toEqual({ groups: 2, writes: 3 });
   });
 
   it("lets each write see the writes before it in its group", async () => {
-    const first = writes.run(addPlaylist("group first"));
-    const [a, b] = [writes.run(addPlaylist("group a")), writes.run(async (tx) => count(tx))];
+    const [first, a, b] = [
+      writes.run(addPlaylist("group first")),
+      writes.run(addPlaylist("group a")),
+      writes.run(async (tx) => count(tx)),
+    ];
     await first;
     await a;
     expect(await b).toBe(2n);
-    expect(await groupSizes()).toEqual({ groups: 2, writes: 3 });
+    expect(await groupSizes()).toEqual({ groups: 1, writes: 3 });
   });
 
   it("rolls back a failing write alone; the others in its group commit", async () => {
@@ -79,15 +96,13 @@ describe("GroupCommit", () => {
   });
 
   it("fails every write of a group whose commit fails, and keeps none of them", async () => {
-    const lone = writes.run(addPlaylist("group lone"));
-    const group = [
+    await writes.run(addPlaylist("group lone"));
+    const results = await Promise.allSettled([
       writes.run(addPlaylist("group 1")),
       // Checked only at COMMIT: the whole group's commit fails.
       writes.run(async (tx) => sql`INSERT INTO child (parent_id) VALUES (42)`.execute(tx)),
       writes.run(addPlaylist("group 2")),
-    ];
-    await lone;
-    const results = await Promise.allSettled(group);
+    ]);
     expect(results.map((result) => result.status)).toEqual(["rejected", "rejected", "rejected"]);
     for (const result of results) {
       if (result.status === "rejected") expect(String(result.reason)).toMatch(/FOREIGN KEY/);

@@ -27,8 +27,10 @@ const ROLLBACK_TO = sql.raw("ROLLBACK TO group_item");
  * then all run in the next one, each inside its own savepoint, and commit
  * together. A commit (its WAL frames, one per page it dirtied) costs more
  * than most single-row writes, and a SQLite database has one writer anyway;
- * concurrent writers now share it. No write waits for a timer: a lone write
- * starts at once, in a transaction of its own.
+ * concurrent writers now share it. better-sqlite3 runs a transaction to its
+ * end before the event loop reads the next request, so a group starts only
+ * once the loop has handled the I/O at hand (setImmediate): the requests that
+ * arrived together share it. No write waits for a timer.
  *
  * Each write sees the writes before it in its group, as if they had committed
  * just before it. One that fails is rolled back to its savepoint and rejects
@@ -38,6 +40,7 @@ const ROLLBACK_TO = sql.raw("ROLLBACK TO group_item");
  */
 export class GroupCommit {
   private readonly queue: QueuedWrite[] = [];
+  /** A group is scheduled or running: writes queue for it, or for the next. */
   private committing = false;
   private readonly maxBatch: number;
   private readonly batchSizes: Histogram;
@@ -55,7 +58,11 @@ export class GroupCommit {
     });
   }
 
-  /** Runs `work` in a transaction shared with the writes queued beside it. */
+  /**
+   * Runs `work` in a transaction shared with the writes queued beside it.
+   * `work` must not wait for another write: that one would run in a later
+   * group, which waits for this one.
+   */
   run<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let outcome = (): void => reject(new Error("a group-committed write never ran"));
@@ -72,12 +79,14 @@ export class GroupCommit {
         settle: () => outcome(),
         fail: reject,
       });
-      if (!this.committing) void this.commitQueued();
+      if (!this.committing) {
+        this.committing = true;
+        setImmediate(() => void this.commitQueued());
+      }
     });
   }
 
   private async commitQueued(): Promise<void> {
-    this.committing = true;
     try {
       while (this.queue.length > 0) await this.commitGroup(this.queue.splice(0, this.maxBatch));
     } finally {
