@@ -2,6 +2,7 @@ import { sql } from "kysely";
 import { Registry } from "prom-client";
 import { GroupCommit, inWriteTransaction } from "../src/db/group-commit";
 import { inTransaction, type Executor } from "../src/db/transaction";
+import { currentRequest, runInRequest } from "../src/request-context";
 import { freshDatabase, type TestDatabase } from "./support/database";
 import { parseSamples, sampleValue } from "./support/prometheus";
 
@@ -111,6 +112,21 @@ describe("GroupCommit", () => {
     // The next group runs as usual.
     await writes.run(addPlaylist("group after"));
     expect(playlistNames()).toEqual(["group lone", "group after"]);
+  });
+
+  it("runs each write in its caller's async context, so its log lines name its own request", async () => {
+    const seen: Array<[string, string | undefined]> = [];
+    const write = (requestId: string) =>
+      runInRequest({ requestId }, () =>
+        writes.run(async (tx) => {
+          seen.push([requestId, currentRequest()?.requestId]);
+          await addPlaylist(`group ${requestId}`)(tx);
+          seen.push([requestId, currentRequest()?.requestId]);
+        }),
+      );
+    await Promise.all(["a", "b", "c"].map(write));
+    expect(seen).toEqual(["a", "a", "b", "b", "c", "c"].map((id) => [id, id]));
+    expect((await groupSizes()).groups).toBe(1);
   });
 
   it("runs in the caller's transaction when given one, without queueing", async () => {

@@ -1,3 +1,4 @@
+import { AsyncResource } from "node:async_hooks";
 import { sql } from "kysely";
 import { Histogram, type Registry } from "prom-client";
 import { inTransaction, type Executor } from "./transaction";
@@ -64,12 +65,14 @@ export class GroupCommit {
    * group, which waits for this one.
    */
   run<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
+    // In its caller's async context, not the group's: its log lines name its own request.
+    const workInContext = AsyncResource.bind(work);
     return new Promise<T>((resolve, reject) => {
       let outcome = (): void => reject(new Error("a group-committed write never ran"));
       this.queue.push({
         run: async (tx) => {
           try {
-            const value = await work(tx);
+            const value = await workInContext(tx);
             outcome = () => resolve(value);
           } catch (error) {
             outcome = () => reject(error);
