@@ -13,25 +13,13 @@ import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb";
 import { adaptService, type ServiceHandlers } from "../src/grpc/adapter";
 import { typedClient, type TypedClient } from "../src/grpc/client";
 import { INTERNAL_MESSAGE } from "../src/grpc/status";
+import { drainedOrClosed } from "../src/grpc/streams";
 import { InvalidArgumentError } from "../src/errors";
 
 const INVALID_ID = 0n;
 const FAILING_ID = 13n;
 const EXPORT_COUNT = 500;
 const BEYOND_DOUBLE_PRECISION = 2n ** 63n - 1n;
-
-/** A cancelled call is destroyed and never drains: wait for either. */
-function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    const settle = () => {
-      stream.off("drain", settle);
-      stream.off("close", settle);
-      resolve();
-    };
-    stream.on("drain", settle);
-    stream.on("close", settle);
-  });
-}
 
 function notUsedHere(): never {
   throw new Error("not used in this test");

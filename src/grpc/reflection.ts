@@ -6,6 +6,7 @@ import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb";
 import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb";
 import { adaptService, type AdapterOptions, type GrpcService } from "./adapter";
+import { drainedOrClosed } from "./streams";
 
 export interface ReflectionOptions extends AdapterOptions {
   /**
@@ -207,17 +208,4 @@ async function serveReflection<Request, Response>(
   for await (const request of requests) {
     if (!call.write(answerOne(request))) await drainedOrClosed(call);
   }
-}
-
-/** A cancelled call is destroyed and never drains: wait for either. */
-function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    const settle = () => {
-      stream.off("drain", settle);
-      stream.off("close", settle);
-      resolve();
-    };
-    stream.on("drain", settle);
-    stream.on("close", settle);
-  });
 }

@@ -29,3 +29,16 @@ function drained<Req, Res>(call: ServerWritableStream<Req, Res>): Promise<boolea
     call.on("cancelled", onCancel);
   });
 }
+
+/** A cancelled call is destroyed and never drains: wait for either. */
+export function drainedOrClosed(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const settle = () => {
+      stream.off("drain", settle);
+      stream.off("close", settle);
+      resolve();
+    };
+    stream.on("drain", settle);
+    stream.on("close", settle);
+  });
+}
