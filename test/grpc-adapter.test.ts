@@ -271,11 +271,12 @@ describe("protobuf-es service adapter, bidi streaming", () => {
       v1alpha.ServerReflection,
       {
         async serverReflectionInfo(call) {
-          // The mistake under test: iterating the call itself destroys it when the loop ends.
-          const requests: AsyncIterable<v1alpha.ServerReflectionRequest> = call;
+          const requests: AsyncIterable<v1alpha.ServerReflectionRequest> = call.iterator({ destroyOnReturn: false });
           for await (const request of requests) {
             call.write(create(v1alpha.ServerReflectionResponseSchema, { validHost: request.host }));
           }
+          // The mistake under test. Before Node 24, iterating the call itself did this when the loop ended.
+          call.destroy();
         },
       },
       { onError },
