@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
-import BetterSqlite3 from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
 import { LoyaltyTier } from "../gen/chinook/v1/customer_pb";
+import { SqliteDatabase } from "../src/db/driver";
 import { arrayAt, asRecord, numberAt, numbersAt, parseJsonRecord, type JsonRecord } from "./json";
 import { Random } from "./random";
 
@@ -37,7 +38,7 @@ const ACTIVE = 1;
 const DELETED = 4;
 
 export function readFacts(databasePath: string): DatasetFacts {
-  const sqlite = new BetterSqlite3(databasePath, { readonly: true, fileMustExist: true });
+  const sqlite = new SqliteDatabase(databasePath, { readonly: true, fileMustExist: true });
   try {
     const customers = integers(sqlite, "SELECT count(*), min(CustomerId), max(CustomerId) FROM customers");
     const tracks = integers(sqlite, "SELECT min(TrackId), max(TrackId) FROM tracks");

@@ -1,6 +1,6 @@
 import type { Server } from "@grpc/grpc-js";
 import type { DescMethod } from "@bufbuild/protobuf";
-import { SqliteError } from "better-sqlite3";
+import { SqliteError } from "./db/driver";
 import type { Registry } from "prom-client";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";

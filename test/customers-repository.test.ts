@@ -1,6 +1,5 @@
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import BetterSqlite3, { SqliteError } from "better-sqlite3";
 import { Kysely, SqliteDialect, type CompiledQuery } from "kysely";
 import {
   CustomerProfileSchema,
@@ -9,6 +8,7 @@ import {
   LoyaltyTier,
   type Customer,
 } from "../gen/chinook/v1/customer_pb";
+import { SqliteDatabase, SqliteError } from "../src/db/driver";
 import { encodePageToken, type CursorValue } from "../src/db/paging";
 import type { Database } from "../src/db/schema";
 import { inTransaction } from "../src/db/transaction";
@@ -1038,7 +1038,7 @@ describe("transactions", () => {
 
 describe("error translation", () => {
   async function whileLocked(work: () => Promise<unknown>): Promise<unknown> {
-    const other = new BetterSqlite3(database.path);
+    const other = new SqliteDatabase(database.path);
     database.sqlite.pragma("busy_timeout = 0");
     other.prepare("BEGIN IMMEDIATE").run();
     try {

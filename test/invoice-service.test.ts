@@ -1,10 +1,11 @@
 import * as grpc from "@grpc/grpc-js";
-import BetterSqlite3 from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { CustomerStatus } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import type { Invoice } from "../gen/chinook/v1/invoice_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
+import { SqliteDatabase } from "../src/db/driver";
 import type { CallOptions, TypedClient } from "../src/grpc/client";
 import { startTestServer, type TestServer } from "./support/server";
 
@@ -345,7 +346,7 @@ describe("CreateInvoice refuses, writing nothing,", () => {
     ));
 
   it("when the database stays locked by another writer, as UNAVAILABLE", async () => {
-    const otherWriter = new BetterSqlite3(server.config.databasePath);
+    const otherWriter = new SqliteDatabase(server.config.databasePath);
     otherWriter.exec("BEGIN IMMEDIATE");
     try {
       await expectRefusedWithoutWrites(() => sell(BUYER.lockedOut, [line]), grpc.status.UNAVAILABLE, "unavailable");
@@ -615,7 +616,7 @@ describe("CreateInvoice cancelled by its client", () => {
     );
     const requests = requested.map((lines) => ({ customerId: BUYER.cancelled, lines, requestId: randomUUID() }));
     // A connection of its own sees only committed data, whatever the server's connection is in the middle of.
-    const reader = new BetterSqlite3(server.config.databasePath, { readonly: true });
+    const reader = new SqliteDatabase(server.config.databasePath, { readonly: true });
     reader.defaultSafeIntegers(true);
     try {
       const before = rowCounts(reader);

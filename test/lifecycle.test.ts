@@ -1,6 +1,6 @@
 import { credentials, status as GrpcStatus, type ClientReadableStream, type StatusObject } from "@grpc/grpc-js";
 import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import BetterSqlite3 from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
@@ -16,6 +16,7 @@ import {
 } from "../gen/chinook/v1/customer_service_pb";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb";
 import { loadConfig } from "../src/config";
+import { SqliteDatabase } from "../src/db/driver";
 import { MigrationError } from "../src/db/migrate";
 import { typedClient } from "../src/grpc/client";
 import { createLogger } from "../src/logger";
@@ -317,7 +318,7 @@ describe("start-up failures", () => {
 });
 
 function withRawDatabase<T>(file: string, use: (sqlite: BetterSqlite3.Database) => T): T {
-  const sqlite = new BetterSqlite3(file, { fileMustExist: true });
+  const sqlite = new SqliteDatabase(file, { fileMustExist: true });
   try {
     return use(sqlite);
   } finally {

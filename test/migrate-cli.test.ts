@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import BetterSqlite3 from "better-sqlite3";
+import { SqliteDatabase } from "../src/db/driver";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, USAGE, runMigrateCli } from "../src/db/migrate-cli";
 import { migrations } from "../migrations";
 import { CHINOOK_SOURCE } from "./support/database";
@@ -124,7 +124,7 @@ describe("failures", () => {
 
   test("a failing migration exits 1 with one line naming it, and closes the database", async () => {
     await cli(["status"]);
-    const sqlite = new BetterSqlite3(databasePath);
+    const sqlite = new SqliteDatabase(databasePath);
     sqlite.exec("CREATE TABLE request_ids (id INTEGER PRIMARY KEY)");
     sqlite.close();
 

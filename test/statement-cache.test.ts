@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import BetterSqlite3 from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { Registry } from "prom-client";
 import { openDatabase } from "../src/db/connection";
+import { SqliteDatabase } from "../src/db/driver";
 import { registerDatabaseGauges } from "../src/db/monitoring";
 import { StatementCache } from "../src/db/statement-cache";
 import { copyChinook } from "./support/database";
@@ -16,7 +17,7 @@ interface Numbers {
 let sqlite: BetterSqlite3.Database;
 
 beforeEach(() => {
-  sqlite = new BetterSqlite3(":memory:");
+  sqlite = new SqliteDatabase(":memory:");
   sqlite.exec("CREATE TABLE numbers (n INTEGER); INSERT INTO numbers VALUES (1), (2), (3)");
 });
 
@@ -91,8 +92,8 @@ describe("StatementCache", () => {
 
   it("names the columns again when another connection changed the schema under SELECT *", () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), "statement-cache-")), "numbers.db");
-    const first = new BetterSqlite3(file);
-    const second = new BetterSqlite3(file);
+    const first = new SqliteDatabase(file);
+    const second = new SqliteDatabase(file);
     try {
       first.exec("CREATE TABLE numbers (n INTEGER); INSERT INTO numbers VALUES (1)");
       const cache = new StatementCache(first);

@@ -1,5 +1,5 @@
 import { statSync } from "node:fs";
-import BetterSqlite3 from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
 import {
   CompiledQuery,
   Kysely,
@@ -11,6 +11,7 @@ import {
   type LogConfig,
   type SqliteDialectConfig,
 } from "kysely";
+import { SqliteDatabase } from "./driver";
 import type { Database as Schema } from "./schema";
 import { StatementCache, type StatementCacheStats } from "./statement-cache";
 
@@ -92,7 +93,7 @@ export interface OpenOptions {
 }
 
 export function openDatabase(path: string, options: OpenOptions = {}): Database {
-  const sqlite = new BetterSqlite3(path, { fileMustExist: true });
+  const sqlite = new SqliteDatabase(path, { fileMustExist: true });
   try {
     // The first pragma is the first read: a file that is not a database fails here.
     applyServerPragmas(sqlite);

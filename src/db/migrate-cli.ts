@@ -3,7 +3,7 @@
  * migrations of the working database, creating it from Chinook first when it
  * is missing (so it works on a fresh clone).
  */
-import { SqliteError } from "better-sqlite3";
+import { SqliteError } from "./driver";
 import { ConfigError, loadConfig, type Config } from "../config";
 import { BootstrapError, ensureDatabase } from "./bootstrap";
 import { openDatabase, type Database } from "./connection";

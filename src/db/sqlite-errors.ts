@@ -1,4 +1,4 @@
-import { SqliteError } from "better-sqlite3";
+import { SqliteError } from "./driver";
 import { AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError } from "../errors";
 
 /** Result codes (primary, before the underscore) that mean "try again later". */
