@@ -1,6 +1,5 @@
 import type { Server } from "@grpc/grpc-js";
 import type { DescMethod } from "@bufbuild/protobuf";
-import { SqliteError } from "./db/driver";
 import type { Registry } from "prom-client";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
@@ -11,6 +10,7 @@ import { CustomerRepository, type CustomerStore } from "./customers/repository";
 import { customerService } from "./customers/service";
 import { BootstrapError, ensureDatabase } from "./db/bootstrap";
 import { openDatabase, type Database } from "./db/connection";
+import { SqliteError } from "./db/driver";
 import { GroupCommit } from "./db/group-commit";
 import { DatabaseMaintenance } from "./db/maintenance";
 import { MigrationError, migrateToLatest } from "./db/migrate";

@@ -3,10 +3,10 @@
  * migrations of the working database, creating it from Chinook first when it
  * is missing (so it works on a fresh clone).
  */
-import { SqliteError } from "./driver";
 import { ConfigError, loadConfig, type Config } from "../config";
 import { BootstrapError, ensureDatabase } from "./bootstrap";
 import { openDatabase, type Database } from "./connection";
+import { SqliteError } from "./driver";
 import { MigrationError, migrateDown, migrateToLatest, migrationStatus, type MigrationState } from "./migrate";
 
 export interface CliOutput {

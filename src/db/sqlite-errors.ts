@@ -1,5 +1,5 @@
-import { SqliteError } from "./driver";
 import { AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError } from "../errors";
+import { SqliteError } from "./driver";
 
 /** Result codes (primary, before the underscore) that mean "try again later". */
 const UNAVAILABLE = new Set(["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY"]);
