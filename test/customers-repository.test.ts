@@ -1,4 +1,4 @@
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Kysely, SqliteDialect, type CompiledQuery } from "kysely";
 import {
@@ -316,6 +316,18 @@ describe("request_id idempotency", () => {
     expect(retry.customerId).toBe(first.customerId);
     expect(retryWithOutputOnly.customerId).toBe(first.customerId);
     expect(rawRows().filter((row) => row.Email === "idempotent@example.test")).toHaveLength(1);
+  });
+
+  it("recognizes a retry whose profile.attributes arrive in another order, as protobuf allows", async () => {
+    const requestId = "3c9e1f0a-6b2d-4e8f-a1c3-5d7b9f0e2a41";
+    const fields = { firstName: "Ada", lastName: "Reordered", email: "reordered@example.test" };
+    const customer = create(CustomerSchema, { ...fields, profile: { attributes: { alpha: "1", beta: "2", gamma: "3" } } });
+    const reordered = create(CustomerSchema, { ...fields, profile: { attributes: { gamma: "3", alpha: "1", beta: "2" } } });
+    expect(toBinary(CustomerSchema, reordered)).not.toEqual(toBinary(CustomerSchema, customer));
+
+    const first = await repository.create(customer, requestId);
+    const retry = await repository.create(reordered, requestId);
+    expect(retry.customerId).toBe(first.customerId);
   });
 
   it("refuses the same request_id for a different request", async () => {

@@ -308,7 +308,7 @@ export class CustomerRepository {
     supportReps: ReadonlySet<bigint>,
   ): Promise<Customer> {
     const idempotent = requestId !== undefined && requestId !== "";
-    const request = idempotent ? toBinary(CustomerSchema, customer) : undefined;
+    const request = idempotent ? requestBytes(customer) : undefined;
     const requestIds = new RequestIds(this.db);
     if (idempotent && request !== undefined) {
       const existing = await requestIds.find(CREATE_OPERATION, requestId, request);
@@ -556,6 +556,18 @@ function requireWritableStatus(status: CustomerStatus): void {
 
 function withoutOutputOnlyFields(customer: Customer): Customer {
   return { ...customer, customerId: 0n, createTime: undefined, updateTime: undefined, etag: "" };
+}
+
+/**
+ * What a request_id is recorded with: the same bytes for the same customer.
+ * Protobuf leaves the order of map entries to the sender (Go shuffles them),
+ * so a retry may carry profile.attributes in another order; they are sorted.
+ */
+function requestBytes(customer: Customer): Uint8Array {
+  const { profile } = customer;
+  if (profile === undefined || Object.keys(profile.attributes).length < 2) return toBinary(CustomerSchema, customer);
+  const attributes = Object.fromEntries(Object.entries(profile.attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return toBinary(CustomerSchema, { ...customer, profile: { ...profile, attributes } });
 }
 
 /** The partial UNIQUE index on live emails reports itself as `customers.Email`. */
