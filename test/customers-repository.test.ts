@@ -724,6 +724,14 @@ describe("list", () => {
     });
   });
 
+  it.each([2n ** 63n, -(2n ** 63n) - 1n])("refuses a token whose cursor id %s is past SQLite's integers", async (id) => {
+    const forged = encodePageToken(pagingBinding(LIVE, BY_ID), [null, id]);
+    await expect(repository.list({ filter: LIVE, order: BY_ID, pageSize: 5, pageToken: forged })).rejects.toMatchObject({
+      kind: "invalid_argument",
+      field: "page_token",
+    });
+  });
+
   it("refuses a well-formed token whose cursor does not fit the order", async () => {
     const order: CustomerOrder = { field: "last_name", descending: false };
     const forged = encodePageToken(pagingBinding(LIVE, order), [null, 5n]);

@@ -92,7 +92,12 @@ function isEncodedValue(value: unknown): value is EncodedValue {
   if (value === null || typeof value === "string" || typeof value === "number") return true;
   if (typeof value !== "object") return false;
   const { i } = value as Record<string, unknown>;
-  return typeof i === "string" && /^-?\d{1,19}$/.test(i);
+  return typeof i === "string" && /^-?\d{1,19}$/.test(i) && fitsSqliteInteger(BigInt(i));
+}
+
+/** A larger integer would fail as it is bound to the query, with INTERNAL. */
+function fitsSqliteInteger(value: bigint): boolean {
+  return value >= -(2n ** 63n) && value < 2n ** 63n;
 }
 
 function malformed(): InvalidArgumentError {
