@@ -16,6 +16,7 @@ import {
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
 import { InvalidArgumentError } from "../errors";
+import { isValidTimestamp, TIMESTAMP_RANGE } from "../grpc/fields";
 import { OUTPUT_ONLY_FIELDS } from "./field-mask";
 
 /** What a field, or each item of a repeated field or entry of a map, must satisfy. */
@@ -68,11 +69,6 @@ const CONTROL_CHARACTER = /\p{Cc}/u;
 const CONTROL_CHARACTER_OTHER_THAN_WHITESPACE = /(?![\t\n\r])\p{Cc}/u;
 // Pragmatic, not RFC 5322: one "@", a non-empty local part, a dotted domain, no whitespace.
 const EMAIL_ADDRESS = /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/u;
-
-// The proto3 JSON encoding, in which profiles are stored, covers only years 0001 to 9999.
-const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
-const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
-const MAX_NANOS = 999_999_999;
 
 /** Where a value sits. */
 interface Location {
@@ -197,11 +193,9 @@ function validateNestedMessage(message: ReflectMessage, at: Location): void {
   }
 }
 
+// Profiles are stored as proto3 JSON, which cannot write a timestamp outside that range.
 function validateTimestamp(timestamp: Timestamp, at: Location): void {
-  const inRange = timestamp.seconds >= MIN_TIMESTAMP_SECONDS && timestamp.seconds <= MAX_TIMESTAMP_SECONDS;
-  if (!inRange || timestamp.nanos < 0 || timestamp.nanos > MAX_NANOS) {
-    fail(at, "must be a valid timestamp between 0001-01-01 and 9999-12-31");
-  }
+  if (!isValidTimestamp(timestamp)) fail(at, TIMESTAMP_RANGE);
 }
 
 function checkCount(count: number, noun: string, rule: FieldRule, at: Location): void {

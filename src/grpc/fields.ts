@@ -32,14 +32,24 @@ export function requireAtMost(items: readonly unknown[], max: number, field: str
   if (items.length > max) throw new InvalidArgumentError(field, `at most ${max} items, got ${items.length}`);
 }
 
+// google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
+const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
+const MAX_NANOS = 999_999_999;
+
+export const TIMESTAMP_RANGE = "must be a valid timestamp between 0001-01-01 and 9999-12-31";
+
+/** Within google.protobuf.Timestamp's range, which its JSON form and ISO 8601 text can write. */
+export function isValidTimestamp({ seconds, nanos }: Timestamp): boolean {
+  const inRange = seconds >= MIN_TIMESTAMP_SECONDS && seconds <= MAX_TIMESTAMP_SECONDS;
+  return inRange && nanos >= 0 && nanos <= MAX_NANOS;
+}
+
 /** A timestamp as a Date, or undefined when unset; out-of-range values are refused. */
 export function optionalTime(value: Timestamp | undefined, field: string): Date | undefined {
   if (value === undefined) return undefined;
-  const date = timestampDate(value);
-  if (Number.isNaN(date.getTime()) || value.nanos < 0 || value.nanos > 999_999_999) {
-    throw new InvalidArgumentError(field, "is not a valid timestamp");
-  }
-  return date;
+  if (!isValidTimestamp(value)) throw new InvalidArgumentError(field, TIMESTAMP_RANGE);
+  return timestampDate(value);
 }
 
 /** An enum value the generated enum knows. */
