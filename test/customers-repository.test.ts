@@ -1057,15 +1057,13 @@ describe("transactions", () => {
 });
 
 describe("error translation", () => {
-  async function whileLocked(work: () => Promise<unknown>): Promise<unknown> {
+  /** Runs `work` while another connection holds the write lock, without waiting for it. */
+  async function whileLocked<T>(work: () => Promise<T>): Promise<T> {
     const other = new SqliteDatabase(database.path);
     database.sqlite.pragma("busy_timeout = 0");
     other.prepare("BEGIN IMMEDIATE").run();
     try {
-      return await work().then(
-        () => new Error("expected a failure"),
-        (error: unknown) => error,
-      );
+      return await work();
     } finally {
       other.prepare("ROLLBACK").run();
       other.close();
@@ -1073,13 +1071,30 @@ describe("error translation", () => {
     }
   }
 
+  function failureWhileLocked(work: () => Promise<unknown>): Promise<unknown> {
+    return whileLocked(() =>
+      work().then(
+        () => new Error("expected a failure"),
+        (error: unknown) => error,
+      ),
+    );
+  }
+
+  it("still lists while another process holds the write lock: a read waits for no lock", async () => {
+    const query = { filter: LIVE, order: BY_ID, pageSize: 3, pageToken: "" };
+    const page = await whileLocked(() => repository.list(query));
+    const ids = await whileLocked(() => repository.listIds(query));
+    expect(page.customers.map((customer) => customer.customerId)).toEqual([1n, 2n, 3n]);
+    expect(ids.customerIds).toEqual([1n, 2n, 3n]);
+  });
+
   it.each([
     ["create", () => repository.create(newCustomer())],
     ["update", () => repository.update(1n, (c) => ({ ...c, city: c.city }))],
     ["softDelete", () => repository.softDelete(3n)],
     ["batchCreate", () => repository.batchCreate([{ customer: newCustomer() }])],
   ])("lets no SqliteError escape %s when the database is locked", async (_name, work) => {
-    const error = await whileLocked(work);
+    const error = await failureWhileLocked(work);
     expect(error).not.toBeInstanceOf(SqliteError);
     expect(error).toBeInstanceOf(UnavailableError);
     expect(error).toBeInstanceOf(DomainError);

@@ -6,7 +6,7 @@ import { compileOnly, withParameters } from "../db/precompiled";
 import { RequestIds } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
 import { translatingErrors, uniqueViolationTarget } from "../db/sqlite-errors";
-import { inTransaction, type Executor } from "../db/transaction";
+import { inReadTransaction, inTransaction, type Executor } from "../db/transaction";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import {
   estimatedTotal,
@@ -177,7 +177,7 @@ export class CustomerRepository {
     const { filter, order } = query;
     return translatingErrors(() =>
       // One snapshot, so the total agrees with the page.
-      inTransaction(this.db, async (tx) => {
+      inReadTransaction(this.db, async (tx) => {
         const repository = this.withTx(tx);
         const readRun: RunReader<CustomerRow> = (run, limit) => repository.runRows(filter, order, run, limit);
         const { rows, ...page } = await repository.pageOf(query, readRun, (row) => rowKeyOf(row, order));
@@ -193,7 +193,7 @@ export class CustomerRepository {
   listIds(query: CustomerListQuery): Promise<CustomerIdPage> {
     const { filter, order } = query;
     return translatingErrors(() =>
-      inTransaction(this.db, async (tx) => {
+      inReadTransaction(this.db, async (tx) => {
         const repository = this.withTx(tx);
         const readRun: RunReader<RowKey> = (run, limit) => repository.runKeys(filter, order, run, limit);
         const { rows, ...page } = await repository.pageOf(query, readRun, (key) => key);

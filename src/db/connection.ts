@@ -10,6 +10,7 @@ import {
   type Driver,
   type LogConfig,
   type SqliteDialectConfig,
+  type TransactionSettings,
 } from "kysely";
 import { SqliteDatabase } from "./driver";
 import type { Database as Schema } from "./schema";
@@ -58,10 +59,13 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
  * A deferred BEGIN that reads first and writes later cannot wait for another
  * process's write lock (SQLite fails it with SQLITE_BUSY at once, whatever the
  * busy timeout); BEGIN IMMEDIATE takes the lock up front and waits for it.
+ * A read-only transaction takes no lock: in WAL mode it reads its snapshot
+ * beside any writer.
  */
-class ImmediateTransactionSqliteDriver extends SqliteDriver {
-  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+class ServerSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
+    const begin = settings?.accessMode === "read only" ? "begin" : "begin immediate";
+    await connection.executeQuery(CompiledQuery.raw(begin));
   }
 }
 
@@ -71,7 +75,7 @@ class ServerSqliteDialect extends SqliteDialect {
   }
 
   override createDriver(): Driver {
-    return new ImmediateTransactionSqliteDriver(this.config);
+    return new ServerSqliteDriver(this.config);
   }
 
   override createAdapter(): SqliteAdapter {

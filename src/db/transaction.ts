@@ -23,3 +23,12 @@ export function inTransaction<T>(executor: Executor, work: (tx: Executor) => Pro
   if (executor.isTransaction) return work(executor);
   return executor.transaction().execute(work);
 }
+
+/**
+ * Runs `work`, which only reads, on one snapshot of the database: a new
+ * read-only transaction, which waits for no writer, or the caller's.
+ */
+export function inReadTransaction<T>(executor: Executor, work: (tx: Executor) => Promise<T>): Promise<T> {
+  if (executor.isTransaction) return work(executor);
+  return executor.transaction().setAccessMode("read only").execute(work);
+}
