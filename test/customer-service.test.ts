@@ -681,13 +681,14 @@ describe("CustomerService writes", () => {
       });
       expect(changed.etag).not.toBe(created.etag);
 
-      await expectCode(
+      const stale = await expectCode(
         client.updateCustomer({
           customer: { customerId: created.customerId, city: "Stale", etag: created.etag },
           updateMask: { paths: ["city"] },
         }),
         status.FAILED_PRECONDITION,
       );
+      expect(stale.details).toMatch(/^customer\.etag: /);
       expect((await client.getCustomer({ customerId: created.customerId })).city).toBe("Porto");
 
       const current = await client.updateCustomer({
@@ -827,7 +828,11 @@ describe("CustomerService writes", () => {
         updateMask: { paths: ["city"] },
       });
 
-      await expectCode(client.deleteCustomer({ customerId: created.customerId, etag: created.etag }), status.FAILED_PRECONDITION);
+      const stale = await expectCode(
+        client.deleteCustomer({ customerId: created.customerId, etag: created.etag }),
+        status.FAILED_PRECONDITION,
+      );
+      expect(stale.details).toMatch(/^etag: /);
       expect((await client.getCustomer({ customerId: created.customerId })).status).toBe(CustomerStatus.ACTIVE);
 
       const deleted = await client.deleteCustomer({ customerId: created.customerId, etag: changed.etag });

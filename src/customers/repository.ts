@@ -257,7 +257,7 @@ export class CustomerRepository {
       this.inWriteTransaction(async (tx) => {
         const repository = this.withTx(tx);
         const row = await repository.existingRow(id);
-        requireEtag(row, expectedEtag);
+        requireEtag(row, expectedEtag, "customer.etag");
         // AIP-164: a deleted customer is read-only until it is undeleted.
         if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is deleted; undelete it first`);
         const next = change(customerFromRow(row));
@@ -277,7 +277,7 @@ export class CustomerRepository {
       this.inWriteTransaction(async (tx) => {
         const repository = this.withTx(tx);
         const row = await repository.existingRow(id);
-        requireEtag(row, expectedEtag);
+        requireEtag(row, expectedEtag, "etag");
         if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is already deleted`);
         return customerFromRow(await repository.writeColumns(row, { status: statusToColumn(CustomerStatus.DELETED) }));
       }),
@@ -531,10 +531,11 @@ function isDeleted(row: CustomerRow): boolean {
   return row.status === statusToColumn(CustomerStatus.DELETED);
 }
 
-function requireEtag(row: CustomerRow, expectedEtag: string | undefined): void {
+/** `field`: where the request carries the etag. */
+function requireEtag(row: CustomerRow, expectedEtag: string | undefined, field: string): void {
   if (expectedEtag === undefined || expectedEtag === "") return;
   if (!etagMatches(row, expectedEtag)) {
-    throw new FailedPreconditionError(`customer.etag: customer ${row.CustomerId} has changed since it was read`);
+    throw new FailedPreconditionError(`${field}: customer ${row.CustomerId} has changed since it was read`);
   }
 }
 
