@@ -18,6 +18,7 @@ import { healthProbeRecorder, registerDatabaseGauges } from "./db/monitoring";
 import { queryLog } from "./db/query-log";
 import { RequestIds } from "./db/request-ids";
 import { adaptService, methodPath } from "./grpc/adapter";
+import { refusingWhileUnavailable } from "./grpc/availability";
 import { serverTransport, type TransportSecurity } from "./grpc/credentials";
 import { HealthMonitor } from "./grpc/health";
 import { RpcObserver } from "./grpc/interceptors";
@@ -70,8 +71,9 @@ async function serve(config: Config, logger: Logger, database: Database, registr
   const customers = withReadCache(new CustomerRepository(db, { writes }), config.cache, registry);
   const invoices = new InvoiceRepository(db);
   const requestIds = new RequestIds(db);
+  const applicationServices = [CustomerService.typeName, InvoiceService.typeName];
   const health = new HealthMonitor({
-    services: [CustomerService.typeName, InvoiceService.typeName],
+    services: applicationServices,
     probe: () => database.isReachable(),
     intervalMs: config.healthProbeIntervalMs,
     logger,
@@ -80,7 +82,7 @@ async function serve(config: Config, logger: Logger, database: Database, registr
   const rpcs = new RpcObserver({
     logger,
     metrics: new RpcMetrics(registry),
-    inFlightServices: [CustomerService.typeName, InvoiceService.typeName],
+    inFlightServices: applicationServices,
   });
   const maintenance = new DatabaseMaintenance({
     database,
@@ -97,7 +99,7 @@ async function serve(config: Config, logger: Logger, database: Database, registr
       adaptService(InvoiceService, invoiceService({ db, invoices, requestIds, writes }), options),
       ...reflectionServices({ services: [CustomerService, InvoiceService, Health], ...options }),
     ],
-    { interceptors: [rpcs.interceptor] },
+    { interceptors: [rpcs.interceptor, refusingWhileUnavailable(applicationServices, () => health.databaseReachable)] },
   );
   health.implementation.addToServer(server);
 

@@ -25,6 +25,7 @@ import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import type { TypedClient } from "../src/grpc/client";
 import { CHINOOK_CUSTOMER_1 } from "./support/chinook";
 import { startTestServer, type TestServer } from "./support/server";
+import { readAll } from "./support/streams";
 
 type Client = TypedClient<typeof CustomerService>;
 type CustomerInit = MessageInitShape<typeof CustomerSchema>;
@@ -106,12 +107,6 @@ async function expectCode(call: Promise<unknown>, code: status, field?: string):
   });
   expectNoInternals(failure.details);
   return failure;
-}
-
-async function readAll<T>(stream: AsyncIterable<T>): Promise<T[]> {
-  const received: T[] = [];
-  for await (const item of stream) received.push(item);
-  return received;
 }
 
 /** Every page of a listing, `pageSize` at a time. */

@@ -1,11 +1,14 @@
 import { status as GrpcStatus, type ClientReadableStream } from "@grpc/grpc-js";
 import { renameSync } from "node:fs";
+import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
+import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import {
   Health,
   HealthCheckResponse_ServingStatus as ServingStatus,
   type HealthCheckResponse,
 } from "../gen/grpc/health/v1/health_pb";
 import { startTestServer, type TestServer } from "./support/server";
+import { readAll } from "./support/streams";
 
 const WAIT_MS = 5000;
 
@@ -80,6 +83,30 @@ describe("health", () => {
     } finally {
       stream.cancel();
     }
+  });
+
+  it("refuses customer and invoice calls UNAVAILABLE while the database is unreachable, then serves them", async () => {
+    const customers = server.client(CustomerService);
+    const invoices = server.client(InvoiceService);
+    const before = await customers.listCustomers({ showDeleted: true });
+
+    const database = takeDatabaseAway(server);
+    try {
+      expect(server.app.health.check()).toBe(false);
+      const unavailable = { code: GrpcStatus.UNAVAILABLE, details: expect.stringMatching(/database/) };
+      await expect(customers.getCustomer({ customerId: 1n })).rejects.toMatchObject(unavailable);
+      const customer = { firstName: "Lost", lastName: "Write", email: "lost.write@example.test" };
+      await expect(customers.createCustomer({ customer })).rejects.toMatchObject(unavailable);
+      await expect(invoices.getInvoice({ invoiceId: 1n })).rejects.toMatchObject(unavailable);
+      await expect(readAll(customers.exportCustomers({}))).rejects.toMatchObject(unavailable);
+      expect((await server.client(Health).check({ service: "" })).status).toBe(ServingStatus.NOT_SERVING);
+    } finally {
+      database.restore();
+    }
+
+    expect(server.app.health.check()).toBe(true);
+    expect((await customers.getCustomer({ customerId: 1n })).customerId).toBe(1n);
+    expect((await customers.listCustomers({ showDeleted: true })).totalSize).toBe(before.totalSize);
   });
 
   it("Watch streams NOT_SERVING while the database is unreachable, then SERVING again", async () => {

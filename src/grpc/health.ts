@@ -22,6 +22,8 @@ export class HealthMonitor {
   private timer: NodeJS.Timeout | undefined;
   private status: ServingStatus = "NOT_SERVING";
   private shuttingDown = false;
+  /** What the last probe found; the database was just opened, so true until one says otherwise. */
+  private reachable = true;
 
   constructor(private readonly options: HealthMonitorOptions) {
     this.implementation = new HealthImplementation(this.statusMap("NOT_SERVING"));
@@ -33,10 +35,16 @@ export class HealthMonitor {
     this.timer.unref();
   }
 
+  /** False from a probe that found the database unreachable until one finds it again. */
+  get databaseReachable(): boolean {
+    return this.reachable;
+  }
+
   /** Probes now and publishes the result; returns whether the database is healthy. */
   check(): boolean {
     const started = process.hrtime.bigint();
     const healthy = this.options.probe();
+    this.reachable = healthy;
     this.options.onProbe?.(healthy, Number(process.hrtime.bigint() - started) / 1e9);
     if (!this.shuttingDown) this.publish(healthy ? "SERVING" : "NOT_SERVING");
     return healthy;
