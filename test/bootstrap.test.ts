@@ -127,6 +127,42 @@ describe("ensureDatabase from a local path", () => {
     expect(fs.readFileSync(sourcePath).equals(chinookBytes)).toBe(true);
   });
 
+  it.each([
+    ["the same path", (from: string) => from],
+    ["a symbolic link", (from: string, to: string) => (fs.symlinkSync(from, to), to)],
+    ["a hard link", (from: string, to: string) => (fs.linkSync(from, to), to)],
+  ])("refuses a working database that is the source itself, through %s, naming both", async (_how, alias) => {
+    fs.mkdirSync(path.dirname(databasePath), { recursive: true });
+    const working = alias(sourcePath, databasePath);
+
+    const error = await expectBootstrapError({ ...source({ sourcePath }), databasePath: working });
+
+    expect(error.message).toContain("CHINOOK_DB");
+    expect(error.message).toContain(working);
+    expect(fs.readFileSync(sourcePath).equals(chinookBytes)).toBe(true);
+  });
+
+  it.each(["-wal", "-shm", "-journal"])(
+    "refuses to put a copy beside a %s file left by a deleted database, writing nothing",
+    async (suffix) => {
+      fs.mkdirSync(path.dirname(databasePath), { recursive: true });
+      fs.writeFileSync(`${databasePath}${suffix}`, "left over");
+
+      const error = await expectBootstrapError(source({ sourcePath }));
+
+      expect(error.message).toContain(`${databasePath}${suffix}`);
+      expect(fs.existsSync(databasePath)).toBe(false);
+    },
+  );
+
+  it("installs one copy when two processes bootstrap at once; the other finds it existing", async () => {
+    const outcomes = await Promise.all([ensureDatabase(source({ sourcePath })), ensureDatabase(source({ sourcePath }))]);
+
+    expect(outcomes.sort()).toEqual(["copied", "existing"]);
+    expect(fs.readdirSync(path.dirname(databasePath))).toEqual(["chinook.db"]);
+    expect(sha256Of(databasePath)).toBe(PINNED_SHA256);
+  });
+
   it("rejects a missing source file naming CHINOOK_DB", async () => {
     const missing = path.join(workDir, "nowhere", "chinook.db");
 

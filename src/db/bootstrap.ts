@@ -5,11 +5,12 @@
  * (CHINOOK_DB) or downloaded (CHINOOK_URL, a zip or the plain .db), checked
  * against a pinned sha256 (CHINOOK_SHA256) and moved into place atomically:
  * the bytes go to a temp file in the destination directory which is then
- * renamed, so a crash never leaves a half-written database and the source is
- * never touched.
+ * linked into place, so a crash never leaves a half-written database, and of
+ * two processes starting at once only one installs it. The source is never
+ * touched, nor ever used as the working database.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { link, mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { unzipSync } from "fflate";
 import type { Logger } from "pino";
@@ -31,17 +32,20 @@ export class BootstrapError extends Error {
 const DATABASE_ENTRY_NAME = "chinook.db";
 const ZIP_MAGIC = Uint8Array.of(0x50, 0x4b, 0x03, 0x04); // "PK\x03\x04"
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const JOURNAL_SUFFIXES = ["-wal", "-shm", "-journal"];
 
 /** Makes sure the working database exists, fetching and verifying it if it does not. */
 export async function ensureDatabase(source: ChinookSource, logger?: Logger): Promise<BootstrapOutcome> {
   if (await pathExists(source.databasePath)) {
+    await refuseTheSourceItself(source);
     return "existing";
   }
+  await refuseLeftoverJournals(source.databasePath);
   const expectedSha256 = normalizeSha256(source.sha256);
   const origin = source.sourcePath ?? source.downloadUrl;
   const bytes = source.sourcePath ? await readSourceFile(source.sourcePath) : await download(source.downloadUrl);
   verifyChecksum(bytes, expectedSha256, origin);
-  await installAtomically(bytes, source.databasePath);
+  if (!(await installAtomically(bytes, source.databasePath))) return "existing";
   const outcome: BootstrapOutcome = source.sourcePath ? "copied" : "downloaded";
   logger?.info({ from: origin, to: source.databasePath }, `${outcome} Chinook database from ${origin} to ${source.databasePath}`);
   return outcome;
@@ -56,6 +60,25 @@ async function pathExists(filePath: string): Promise<boolean> {
       return false;
     }
     throw new BootstrapError(`cannot check the working database at ${filePath} (${describe(error)}): fix its permissions or choose another database path`, { cause: error });
+  }
+}
+
+/** The service migrates and writes its database: that must never be the source, under any name. */
+async function refuseTheSourceItself({ databasePath, sourcePath }: ChinookSource): Promise<void> {
+  if (sourcePath === undefined) return;
+  const [working, original] = await Promise.all([stat(databasePath), stat(sourcePath).catch(() => undefined)]);
+  if (original !== undefined && working.dev === original.dev && working.ino === original.ino) {
+    throw new BootstrapError(`the working database ${databasePath} is the Chinook source CHINOOK_DB (${sourcePath}), which is never modified: choose another database path`);
+  }
+}
+
+/** SQLite would apply a journal left by a deleted database to a new copy under its name, and corrupt it. */
+async function refuseLeftoverJournals(databasePath: string): Promise<void> {
+  for (const suffix of JOURNAL_SUFFIXES) {
+    const journal = `${databasePath}${suffix}`;
+    if (await pathExists(journal)) {
+      throw new BootstrapError(`${journal} is left from a database no longer at ${databasePath}: restore that database, or remove the file to start from a new copy`);
+    }
   }
 }
 
@@ -130,17 +153,24 @@ function verifyChecksum(bytes: Uint8Array, expected: string, origin: string): vo
   }
 }
 
-/** Writes to a temp file beside the destination, flushes it, then renames it into place. */
-async function installAtomically(bytes: Uint8Array, destination: string): Promise<void> {
+/**
+ * Writes to a temp file beside the destination, flushes it, then links it into
+ * place, which unlike a rename never replaces a database another process
+ * installed meanwhile (and may have opened). False when one did.
+ */
+async function installAtomically(bytes: Uint8Array, destination: string): Promise<boolean> {
   const directory = path.dirname(destination);
   const tempPath = path.join(directory, `.${path.basename(destination)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {
     await mkdir(directory, { recursive: true });
     await writeDurably(tempPath, bytes);
-    await rename(tempPath, destination);
+    await link(tempPath, destination);
+    return true;
   } catch (error) {
-    await rm(tempPath, { force: true });
+    if (errorCode(error) === "EEXIST") return false;
     throw new BootstrapError(`cannot write the working database to ${destination} (${describe(error)}): make its directory writable or choose another database path`, { cause: error });
+  } finally {
+    await rm(tempPath, { force: true });
   }
 }
 
