@@ -62,6 +62,10 @@ export const DEFAULT_CHINOOK_URL = "https://www.sqlitetutorial.net/wp-content/up
 export const DEFAULT_CHINOOK_SHA256 = "a3c903a61357c2059ea51ed5e3d79f33fa5f960cd948829b27f97ea8a4793c82";
 const LOG_LEVELS: readonly Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 const MIB = 1024 * 1024;
+/** Node runs a timer set for longer after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The cache and its admission filter allocate per entry up front. */
+const MAX_CACHE_ENTRIES = 1_000_000;
 
 export function loadConfig(env: Env = process.env): Config {
   return {
@@ -73,16 +77,16 @@ export function loadConfig(env: Env = process.env): Config {
     },
     grpcAddress: hostPort(env, "GRPC_ADDR", "0.0.0.0:50051"),
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
-    shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0 }),
-    healthProbeIntervalMs: integer(env, "HEALTH_PROBE_INTERVAL_MS", 5_000, { min: 100 }),
+    shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: MAX_TIMER_MS }),
+    healthProbeIntervalMs: integer(env, "HEALTH_PROBE_INTERVAL_MS", 5_000, { min: 100, max: MAX_TIMER_MS }),
     metricsAddress: optionalHostPort(env, "METRICS_ADDR"),
     cache: {
-      maxEntries: integer(env, "CACHE_SIZE", 10_000, { min: 0 }),
+      maxEntries: integer(env, "CACHE_SIZE", 10_000, { min: 0, max: MAX_CACHE_ENTRIES }),
       ttlMs: integer(env, "CACHE_TTL_MS", 30_000, { min: 0 }),
     },
     maintenance: {
       walCheckpointBytes: integer(env, "WAL_CHECKPOINT_BYTES", 64 * MIB, { min: 0 }),
-      checkIntervalMs: integer(env, "WAL_CHECK_INTERVAL_MS", 10_000, { min: 100 }),
+      checkIntervalMs: integer(env, "WAL_CHECK_INTERVAL_MS", 10_000, { min: 100, max: MAX_TIMER_MS }),
       optimizeIntervalMs: integer(env, "OPTIMIZE_INTERVAL_MS", 3_600_000, { min: 100 }),
     },
     tls: tlsConfig(env),
@@ -131,19 +135,25 @@ function optionalHostPort(env: Env, name: string): string | undefined {
 
 function hostPort(env: Env, name: string, fallback: string): string {
   const value = text(env, name) ?? fallback;
-  const port = Number(value.slice(value.lastIndexOf(":") + 1));
-  if (!value.includes(":") || !Number.isInteger(port) || port < 0 || port > 65535) {
+  const port = value.slice(value.lastIndexOf(":") + 1);
+  if (!value.includes(":") || !/^\d{1,5}$/.test(port) || Number(port) > 65535) {
     throw new ConfigError(`${name} must be host:port, got "${value}"`);
   }
   return value;
 }
 
-function integer(env: Env, name: string, fallback: number, { min }: { min: number }): number {
+interface Bounds {
+  min: number;
+  max?: number;
+}
+
+function integer(env: Env, name: string, fallback: number, { min, max = Number.MAX_SAFE_INTEGER }: Bounds): number {
   const raw = text(env, name);
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min) {
-    throw new ConfigError(`${name} must be a whole number ≥ ${min}, got "${raw}"`);
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new ConfigError(`${name} must be a whole number ${range}, got "${raw}"`);
   }
   return value;
 }

@@ -39,11 +39,18 @@ describe("operations configuration", () => {
 
   it.each([
     ["METRICS_ADDR", "9464", /METRICS_ADDR must be host:port/],
-    ["CACHE_SIZE", "-1", /CACHE_SIZE must be a whole number ≥ 0/],
+    ["CACHE_SIZE", "-1", /CACHE_SIZE must be a whole number from 0 to 1000000/],
     ["CACHE_TTL_MS", "soon", /CACHE_TTL_MS must be a whole number/],
     ["WAL_CHECKPOINT_BYTES", "1.5", /WAL_CHECKPOINT_BYTES must be a whole number/],
-    ["WAL_CHECK_INTERVAL_MS", "10", /WAL_CHECK_INTERVAL_MS must be a whole number ≥ 100/],
+    ["WAL_CHECK_INTERVAL_MS", "10", /WAL_CHECK_INTERVAL_MS must be a whole number from 100 to 2147483647/],
     ["OPTIMIZE_INTERVAL_MS", "0", /OPTIMIZE_INTERVAL_MS must be a whole number ≥ 100/],
+    // Node runs a timer longer than 2^31 - 1 ms after 1 ms.
+    ["SHUTDOWN_GRACE_MS", "3000000000", /SHUTDOWN_GRACE_MS must be a whole number from 0 to 2147483647/],
+    ["HEALTH_PROBE_INTERVAL_MS", "2147483648", /HEALTH_PROBE_INTERVAL_MS must be a whole number from 100 to 2147483647/],
+    ["WAL_CHECK_INTERVAL_MS", "9999999999", /WAL_CHECK_INTERVAL_MS must be a whole number from 100 to 2147483647/],
+    ["CACHE_SIZE", "1000000001", /CACHE_SIZE must be a whole number from 0 to 1000000/],
+    ["GRPC_ADDR", "127.0.0.1:", /GRPC_ADDR must be host:port/],
+    ["METRICS_ADDR", "localhost:http", /METRICS_ADDR must be host:port/],
   ])("refuses %s=%s", (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
