@@ -53,7 +53,7 @@ export type ListCustomersRequest = Message<"chinook.v1.ListCustomersRequest"> & 
 
   /**
    * One of customer_id (default), last_name, email, country, create_time,
-   * update_time, each optionally followed by " desc".
+   * update_time, each optionally followed by " asc" or " desc".
    *
    * @generated from field: string order_by = 3;
    */
