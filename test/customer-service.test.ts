@@ -925,6 +925,19 @@ describe("CustomerService writes", () => {
       expect(idsOf(before)).not.toContain(pivot.customerId);
     });
 
+    test("a bound between two milliseconds falls between them: times are stored to the millisecond", async () => {
+      const created = await createCustomer();
+      if (created.createTime === undefined) throw new Error("the customer has no create_time");
+      const { seconds, nanos } = created.createTime;
+      const justAfter = { seconds, nanos: nanos + 400_000 };
+
+      const after = idsOf(await listAll(client, { createdAfter: justAfter }));
+      const before = idsOf(await listAll(client, { createdBefore: justAfter }));
+
+      expect(after).not.toContain(created.customerId);
+      expect(before).toContain(created.customerId);
+    });
+
     test.each(["customer_id", "last_name", "last_name desc", "email"])(
       "keyset paging by %j skips and repeats nobody while customers are inserted between pages",
       async (orderBy) => {

@@ -2,7 +2,7 @@ import { CustomerStatus, LoyaltyTier, type Customer } from "../../gen/chinook/v1
 import type { CustomerService, ExportCustomersRequest } from "../../gen/chinook/v1/customer_service_pb";
 import { normalizePageSize } from "../db/paging";
 import type { ServiceHandlers } from "../grpc/adapter";
-import { knownEnum, optionalRequestId, optionalTime, requireAtMost, requiredId, requiredMessage } from "../grpc/fields";
+import { knownEnum, optionalRequestId, optionalTimeBound, requireAtMost, requiredId, requiredMessage } from "../grpc/fields";
 import { writeAll } from "../grpc/streams";
 import { applyUpdateMask, validateUpdateMask } from "./field-mask";
 import { parseOrderBy, type CustomerFilter, type CustomerStore } from "./repository";
@@ -90,8 +90,8 @@ function filterOf(request: FilterRequest): CustomerFilter {
     supportRepId: request.supportRepId,
     loyaltyTier: knownEnum(request.loyaltyTier, LoyaltyTier, "loyalty_tier"),
     tag: request.tag,
-    createdAfter: optionalTime(request.createdAfter, "created_after"),
-    createdBefore: optionalTime(request.createdBefore, "created_before"),
+    createdAfter: optionalTimeBound(request.createdAfter, "created_after"),
+    createdBefore: optionalTimeBound(request.createdBefore, "created_before"),
     showDeleted: request.showDeleted,
   };
 }

@@ -1,4 +1,4 @@
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { InvalidArgumentError } from "../errors";
 
 /**
@@ -45,11 +45,15 @@ export function isValidTimestamp({ seconds, nanos }: Timestamp): boolean {
   return inRange && nanos >= 0 && nanos <= MAX_NANOS;
 }
 
-/** A timestamp as a Date, or undefined when unset; out-of-range values are refused. */
-export function optionalTime(value: Timestamp | undefined, field: string): Date | undefined {
+/**
+ * A time bound as a Date, or undefined when unset; out-of-range values are
+ * refused. A Date holds milliseconds, as stored times do: a bound between two
+ * is the later one, which compares with them as the bound itself would.
+ */
+export function optionalTimeBound(value: Timestamp | undefined, field: string): Date | undefined {
   if (value === undefined) return undefined;
   if (!isValidTimestamp(value)) throw new InvalidArgumentError(field, TIMESTAMP_RANGE);
-  return timestampDate(value);
+  return new Date(Number(value.seconds) * 1000 + Math.ceil(value.nanos / 1_000_000));
 }
 
 /** An enum value the generated enum knows. */
