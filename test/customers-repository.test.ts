@@ -502,6 +502,17 @@ describe("update", () => {
     expect(taken.status).toBe(CustomerStatus.ACTIVE);
   });
 
+  it("writes nothing for an update that changes nothing: the etag and update_time stay", async () => {
+    const created = await repository.create(newCustomer({ profile: profile({ tags: ["same"] }) }));
+    const before = rawRow(created.customerId);
+
+    const unchanged = await repository.update(created.customerId, (c) => ({ ...c, firstName: c.firstName }));
+
+    expect(unchanged.etag).toBe(created.etag);
+    expect(unchanged.updateTime).toEqual(created.updateTime);
+    expect(rawRow(created.customerId)).toEqual(before);
+  });
+
   it("is NOT_FOUND for an unknown id and FAILED_PRECONDITION for a deleted customer", async () => {
     await expect(repository.update(999_999n, (c) => c)).rejects.toBeInstanceOf(NotFoundError);
     const created = await repository.create(newCustomer());
@@ -926,6 +937,18 @@ describe("profile JSON", () => {
       future_flag: true,
     });
     expect(tagsOf(created.customerId)).toEqual(["new"]);
+  });
+
+  it("keeps a profile a newer build wrote, values this build cannot read included, across other changes", async () => {
+    const created = await repository.create(newCustomer());
+    const future = { loyaltyTier: "LOYALTY_TIER_DIAMOND", tags: ["vip"] };
+    database.sqlite
+      .prepare("UPDATE customers SET data = ? WHERE CustomerId = ?")
+      .run(JSON.stringify(future), created.customerId);
+
+    await repository.update(created.customerId, (c) => ({ ...c, city: "Elsewhere" }));
+
+    expect(JSON.parse(rawRow(created.customerId).data ?? "null")).toEqual(future);
   });
 
   it("treats a known field under its proto name as known, not as an unknown key to keep", async () => {

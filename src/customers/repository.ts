@@ -1,6 +1,12 @@
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, equals, toBinary } from "@bufbuild/protobuf";
 import { sql, type RawBuilder } from "kysely";
-import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
+import {
+  CustomerProfileSchema,
+  CustomerSchema,
+  CustomerStatus,
+  type Customer,
+  type CustomerProfile,
+} from "../../gen/chinook/v1/customer_pb";
 import { inWriteTransaction, type GroupCommit } from "../db/group-commit";
 import { compileOnly, withParameters } from "../db/precompiled";
 import { RequestIds } from "../db/request-ids";
@@ -260,13 +266,17 @@ export class CustomerRepository {
         requireEtag(row, expectedEtag, "customer.etag");
         // AIP-164: a deleted customer is read-only until it is undeleted.
         if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is deleted; undelete it first`);
-        const next = change(customerFromRow(row));
+        const current = customerFromRow(row);
+        const next = change(current);
         requireWritableStatus(next.status);
         if ((next.supportRepId ?? null) !== row.SupportRepId) {
           requireSupportRepIn(next.supportRepId, await repository.existingSupportReps([next]));
         }
         if (next.email !== row.Email) await repository.requireEmailFree(next.email, id);
-        return customerFromRow(await repository.writeColumns(row, columnsFromCustomer(next, row.data)));
+        const columns = columnsFromCustomer(next, row.data);
+        // Left alone, the stored profile stays as written: it may hold values this build cannot read.
+        const data = sameProfile(current.profile, next.profile) ? row.data : columns.data;
+        return customerFromRow(await repository.writeColumns(row, { ...columns, data }));
       }),
     );
   }
@@ -491,6 +501,8 @@ export class CustomerRepository {
    */
   private async writeColumns(row: CustomerRow, columns: Partial<CustomerColumns>): Promise<CustomerRow> {
     const changed = changedColumns(row, columns);
+    // Nothing to write: the customer, its update time and its etag stay as they are.
+    if (Object.keys(changed).length === 0) return row;
     const updatedAt = timeToColumn(this.clock());
     await refusingDuplicateEmail(() =>
       this.db
@@ -520,6 +532,10 @@ function changedColumns(row: CustomerRow, columns: Partial<CustomerColumns>): Pa
     if (columns[column] !== row[column]) Object.assign(changed, { [column]: columns[column] });
   }
   return changed;
+}
+
+function sameProfile(a: CustomerProfile | undefined, b: CustomerProfile | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : equals(CustomerProfileSchema, a, b);
 }
 
 function foundOrThrow(row: CustomerRow | undefined, id: bigint): CustomerRow {
