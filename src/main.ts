@@ -101,7 +101,7 @@ async function serve(config: Config, logger: Logger, database: Database, registr
     ],
     { interceptors: [rpcs.interceptor, refusingWhileUnavailable(applicationServices, () => health.databaseReachable)] },
   );
-  health.implementation.addToServer(server);
+  health.addToServer(server);
 
   const transport = serverTransport(config.tls);
   const port = await bind(server, config.grpcAddress, transport.credentials);

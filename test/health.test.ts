@@ -85,6 +85,19 @@ describe("health", () => {
     }
   });
 
+  it("keeps nothing for a Watch of an unknown service once it ends, whatever names clients send", async () => {
+    // grpc-health-check's own handler kept an entry per name ever watched.
+    const watchedNames = (): unknown => Reflect.get(server.app.health.implementation, "watchers");
+    const before = new Map(watchedNames() as Map<string, unknown>);
+    for (let index = 0; index < 5; index++) {
+      const stream = server.client(Health).watch({ service: `no.such.Service${index}` });
+      expect(await watching(stream).next()).toBe(ServingStatus.SERVICE_UNKNOWN);
+      stream.cancel();
+    }
+
+    expect([...(watchedNames() as Map<string, unknown>).keys()]).toEqual([...before.keys()]);
+  });
+
   it("refuses customer and invoice calls UNAVAILABLE while the database is unreachable, then serves them", async () => {
     const customers = server.client(CustomerService);
     const invoices = server.client(InvoiceService);

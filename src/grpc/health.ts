@@ -1,5 +1,9 @@
+import type { Server, ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
 import type { Logger } from "../logger";
+
+/** grpc-health-check's Watch request and response, as its proto-loader definition reads and writes them. */
+type WatchCall = ServerWritableStream<{ service: string }, { status: ServingStatus | "SERVICE_UNKNOWN" }>;
 
 export interface HealthMonitorOptions {
   /** Service names reported besides "" (the whole server). */
@@ -27,6 +31,27 @@ export class HealthMonitor {
 
   constructor(private readonly options: HealthMonitorOptions) {
     this.implementation = new HealthImplementation(this.statusMap("NOT_SERVING"));
+  }
+
+  /**
+   * Serves grpc.health.v1 on `server`. grpc-health-check keeps an entry for
+   * every service name a Watch has asked about, for good: any client could
+   * grow it without bound. A Watch of a service this server does not report is
+   * answered SERVICE_UNKNOWN here instead, and leaves nothing once it ends.
+   */
+  addToServer(server: Server): void {
+    const reported = new Set(["", ...this.options.services]);
+    this.implementation.addToServer({
+      addService: (service, handlers: UntypedServiceImplementation) => {
+        const watch = handlers.watch as ((call: WatchCall) => void) | undefined;
+        if (watch === undefined) throw new Error("grpc-health-check served no Watch");
+        const watchReported = (call: WatchCall): void => {
+          if (reported.has(call.request.service)) watch(call);
+          else call.write({ status: "SERVICE_UNKNOWN" });
+        };
+        server.addService(service, { ...handlers, watch: watchReported });
+      },
+    });
   }
 
   start(): void {
