@@ -152,22 +152,21 @@ describe("health during shutdown", () => {
   let server: TestServer;
 
   beforeAll(async () => {
-    // Open Watch streams never end on their own: the grace period is what ends them.
-    server = await startTestServer({ SHUTDOWN_GRACE_MS: "300" });
+    server = await startTestServer({ SHUTDOWN_GRACE_MS: "60000" });
   });
 
   afterAll(async () => {
     await server.stop();
   });
 
-  it("a watcher sees NOT_SERVING as soon as shutdown starts, before its stream ends", async () => {
-    const statuses = watching(server.client(Health).watch({ service: "chinook.v1.CustomerService" }));
+  it("ends a watcher's stream with OK after NOT_SERVING, so shutdown does not wait the grace period for it", async () => {
+    const statuses = watching(server.client(Health).watch({ service: "" }));
     expect(await statuses.next()).toBe(ServingStatus.SERVING);
 
     const stopped = server.app.stop();
     expect(await statuses.next()).toBe(ServingStatus.NOT_SERVING);
-    expect(await statuses.end()).toMatch(/^(ended|failed: (CANCELLED|UNAVAILABLE))$/);
-    await withinBound(stopped, "end of app.stop()");
+    expect(await statuses.end()).toBe("ended");
+    await withinBound(stopped, "end of app.stop() well inside its 60 s grace period");
     // Once the database is closed the probe cannot bring SERVING back.
     expect(server.app.health.check()).toBe(false);
   });

@@ -26,6 +26,8 @@ export class HealthMonitor {
   private timer: NodeJS.Timeout | undefined;
   private status: ServingStatus = "NOT_SERVING";
   private shuttingDown = false;
+  /** Watch streams open now: shutdown ends them, since they never end on their own. */
+  private readonly watches = new Set<WatchCall>();
   /** What the last probe found; the database was just opened, so true until one says otherwise. */
   private reachable = true;
 
@@ -46,6 +48,12 @@ export class HealthMonitor {
         const watch = handlers.watch as ((call: WatchCall) => void) | undefined;
         if (watch === undefined) throw new Error("grpc-health-check served no Watch");
         const watchReported = (call: WatchCall): void => {
+          if (this.shuttingDown) {
+            call.end();
+            return;
+          }
+          this.watches.add(call);
+          call.on("cancelled", () => this.watches.delete(call));
           if (reported.has(call.request.service)) watch(call);
           else call.write({ status: "SERVICE_UNKNOWN" });
         };
@@ -75,11 +83,17 @@ export class HealthMonitor {
     return healthy;
   }
 
-  /** NOT_SERVING for good: the server is going away. */
+  /**
+   * NOT_SERVING for good: the server is going away. Watchers get that status,
+   * then their streams end with OK, so they do not hold shutdown for its whole
+   * grace period.
+   */
   shutdown(): void {
     this.shuttingDown = true;
     clearInterval(this.timer);
     this.publish("NOT_SERVING");
+    for (const call of this.watches) call.end();
+    this.watches.clear();
   }
 
   private publish(status: ServingStatus): void {
