@@ -51,7 +51,8 @@ function fakeCustomerService(getCustomerCalls: bigint[], exportCalls: string[] =
         }
       }
     },
-    listCustomers: async () => notUsedHere(),
+    // total_size is an int32: this answer cannot be encoded.
+    listCustomers: async () => ({ totalSize: 2 ** 31 }),
     createCustomer: async () => notUsedHere(),
     updateCustomer: async () => notUsedHere(),
     deleteCustomer: async () => notUsedHere(),
@@ -200,6 +201,13 @@ describe("protobuf-es service adapter", () => {
     expect(ids).toHaveLength(EXPORT_COUNT);
     expect(ids[0]).toBe(1n);
     expect(ids.at(-1)).toBe(BigInt(EXPORT_COUNT));
+  });
+
+  it("reports an answer that cannot be encoded, which grpc-js fails INTERNAL past the interceptors", async () => {
+    const error = await rejectionOf(client.listCustomers({}));
+
+    expect(error.code).toBe(grpc.status.INTERNAL);
+    expect(reportedErrors.map(({ method }) => method.name)).toEqual(["ListCustomers"]);
   });
 
   it("answers DEADLINE_EXCEEDED without calling a unary handler when the deadline is over on arrival", async () => {

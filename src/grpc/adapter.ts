@@ -134,7 +134,32 @@ export function adaptService<S extends DescService>(
   for (const method of service.methods) {
     implementation[method.localName] = adaptMethod(method, handlerOf(handlers, method), options);
   }
-  return { service, definition: serviceDefinition(service), implementation };
+  return { service, definition: reportingSerializeErrors(service, options), implementation };
+}
+
+/**
+ * The service's definition, whose response serializers report what they throw:
+ * grpc-js answers INTERNAL below the interceptors, which only see the call end.
+ */
+function reportingSerializeErrors(service: DescService, options: AdapterOptions): grpc.ServiceDefinition {
+  const definition = serviceDefinition(service);
+  for (const method of service.methods) {
+    const methodDefinition = definition[method.localName];
+    if (methodDefinition === undefined) continue;
+    const serialize = methodDefinition.responseSerialize;
+    definition[method.localName] = {
+      ...methodDefinition,
+      responseSerialize: (value) => {
+        try {
+          return serialize(value);
+        } catch (error) {
+          reportError(options, method, error);
+          throw error;
+        }
+      },
+    };
+  }
+  return definition;
 }
 
 function handlerOf(handlers: object, method: DescMethod): unknown {
