@@ -45,21 +45,25 @@ export class HealthMonitor {
     const reported = new Set(["", ...this.options.services]);
     this.implementation.addToServer({
       addService: (service, handlers: UntypedServiceImplementation) => {
-        const watch = handlers.watch as ((call: WatchCall) => void) | undefined;
-        if (watch === undefined) throw new Error("grpc-health-check served no Watch");
-        const watchReported = (call: WatchCall): void => {
-          if (this.shuttingDown) {
-            call.end();
-            return;
-          }
-          this.watches.add(call);
-          call.on("cancelled", () => this.watches.delete(call));
-          if (reported.has(call.request.service)) watch(call);
-          else call.write({ status: "SERVICE_UNKNOWN" });
-        };
-        server.addService(service, { ...handlers, watch: watchReported });
+        const libraryWatch = handlers.watch as ((call: WatchCall) => void) | undefined;
+        if (libraryWatch === undefined) throw new Error("grpc-health-check served no Watch");
+        const watch = (call: WatchCall): void =>
+          this.watch(call, reported.has(call.request.service) ? libraryWatch : undefined);
+        server.addService(service, { ...handlers, watch });
       },
     });
+  }
+
+  /** Starts a Watch through `libraryWatch` for a reported service; any other is SERVICE_UNKNOWN. */
+  private watch(call: WatchCall, libraryWatch: ((call: WatchCall) => void) | undefined): void {
+    if (this.shuttingDown) {
+      call.end();
+      return;
+    }
+    this.watches.add(call);
+    call.on("cancelled", () => this.watches.delete(call));
+    if (libraryWatch === undefined) call.write({ status: "SERVICE_UNKNOWN" });
+    else libraryWatch(call);
   }
 
   start(): void {
