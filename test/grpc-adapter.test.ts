@@ -15,19 +15,17 @@ import { typedClient, type TypedClient } from "../src/grpc/client";
 import { INTERNAL_MESSAGE } from "../src/grpc/status";
 import { drainedOrClosed } from "../src/grpc/streams";
 import { InvalidArgumentError } from "../src/errors";
+import { bindEphemeral, unusedCustomerHandlers } from "./support/grpc-server";
 
 const INVALID_ID = 0n;
 const FAILING_ID = 13n;
 const EXPORT_COUNT = 500;
 const BEYOND_DOUBLE_PRECISION = 2n ** 63n - 1n;
 
-function notUsedHere(): never {
-  throw new Error("not used in this test");
-}
-
 /** A CustomerService that needs no database: enough to exercise the adapter. */
 function fakeCustomerService(getCustomerCalls: bigint[], exportCalls: string[] = []): ServiceHandlers<typeof CustomerService> {
   return {
+    ...unusedCustomerHandlers(),
     async getCustomer(request, call) {
       getCustomerCalls.push(request.customerId);
       if (request.customerId === INVALID_ID) {
@@ -53,21 +51,7 @@ function fakeCustomerService(getCustomerCalls: bigint[], exportCalls: string[] =
     },
     // total_size is an int32: this answer cannot be encoded.
     listCustomers: async () => ({ totalSize: 2 ** 31 }),
-    createCustomer: async () => notUsedHere(),
-    updateCustomer: async () => notUsedHere(),
-    deleteCustomer: async () => notUsedHere(),
-    undeleteCustomer: async () => notUsedHere(),
-    batchGetCustomers: async () => notUsedHere(),
-    batchCreateCustomers: async () => notUsedHere(),
   };
-}
-
-function bindEphemeral(server: grpc.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) =>
-      error ? reject(error) : resolve(port),
-    );
-  });
 }
 
 /**

@@ -12,6 +12,7 @@ import path from "node:path";
 import { file_grpc_health_v1_health } from "../gen/grpc/health/v1/health_pb";
 import { reflectionServices } from "../src/grpc/reflection";
 import { startTestServer, type TestServer } from "./support/server";
+import { bindEphemeral } from "./support/grpc-server";
 
 /**
  * `buf curl` is a Go reflection client that builds its schema with protodesc,
@@ -174,12 +175,7 @@ async function startHealthOnlyServer(server: grpc.Server, health: DescService): 
     server.addService(definition, implementation);
   }
   new HealthImplementation({ "": "SERVING" }).addToServer(server);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    );
-  });
-  return `http://127.0.0.1:${port}`;
+  return `http://127.0.0.1:${await bindEphemeral(server)}`;
 }
 
 // Proves the map-field tests above have teeth: the same server, differing only

@@ -14,6 +14,7 @@ import * as v1 from "../gen/grpc/reflection/v1/reflection_pb";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb";
 import { typedClient, type TypedClient } from "../src/grpc/client";
 import { reflectionServices } from "../src/grpc/reflection";
+import { bindEphemeral } from "./support/grpc-server";
 
 type Ask<Request, Response> = (request: Request) => Promise<Response>;
 type V1Request = MessageInitShape<typeof v1.ServerReflectionRequestSchema>;
@@ -28,14 +29,6 @@ function askingOn<Request, Response>(stream: grpc.ClientDuplexStream<Request, Re
     if (next.done === true) throw new Error("the reflection stream ended early");
     return next.value;
   };
-}
-
-function bindEphemeral(server: grpc.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) =>
-      error ? reject(error) : resolve(port),
-    );
-  });
 }
 
 function filesIn(response: v1.ServerReflectionResponse): FileDescriptorProto[] {

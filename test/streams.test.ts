@@ -6,6 +6,7 @@ import { adaptService, type ServiceHandlers } from "../src/grpc/adapter";
 import { typedClient, type TypedClient } from "../src/grpc/client";
 import { writeAll } from "../src/grpc/streams";
 import { eventually } from "./support/eventually";
+import { bindEphemeral, unusedCustomerHandlers } from "./support/grpc-server";
 
 const SMALL_EXPORT = 2000;
 /** Far more than HTTP/2 windows and socket buffers hold together: only backpressure stops the producer early. */
@@ -32,10 +33,6 @@ async function* customers(count: number, company: string, production: Production
   }
 }
 
-function notUsedHere(): never {
-  throw new Error("not used in this test");
-}
-
 /** Resolves once `read()` has stopped changing across a few polls: the producer is waiting. */
 async function settled(read: () => number): Promise<number> {
   let last = -1;
@@ -49,14 +46,6 @@ async function settled(read: () => number): Promise<number> {
   return last;
 }
 
-function bindEphemeral(server: grpc.Server): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (error, port) =>
-      error ? reject(error) : resolve(port),
-    );
-  });
-}
-
 describe("writeAll", () => {
   const server = new grpc.Server();
   let production: Production;
@@ -64,6 +53,7 @@ describe("writeAll", () => {
   let client: TypedClient<typeof CustomerService>;
 
   const handlers: ServiceHandlers<typeof CustomerService> = {
+    ...unusedCustomerHandlers(),
     async exportCustomers(request, call) {
       const bulky = request.country === BULKY;
       const written = writeAll(
@@ -73,14 +63,6 @@ describe("writeAll", () => {
       handlerDone = written;
       await written;
     },
-    getCustomer: async () => notUsedHere(),
-    listCustomers: async () => notUsedHere(),
-    createCustomer: async () => notUsedHere(),
-    updateCustomer: async () => notUsedHere(),
-    deleteCustomer: async () => notUsedHere(),
-    undeleteCustomer: async () => notUsedHere(),
-    batchGetCustomers: async () => notUsedHere(),
-    batchCreateCustomers: async () => notUsedHere(),
   };
 
   beforeAll(async () => {
