@@ -395,6 +395,43 @@ describe("CustomerService over Chinook as shipped (no writes)", () => {
       await expectCode(client.listCustomers(request), status.INVALID_ARGUMENT, field);
     });
 
+    test("the latest Timestamp, a common 'no bound', bounds nobody before it and everybody after it", async () => {
+      const latest = { seconds: 253_402_300_799n, nanos: 999_999_999 };
+
+      const before = await listAll(client, { createdBefore: latest });
+      const after = await listAll(client, { createdAfter: latest });
+      const exportedAfter = await readAll(client.exportCustomers({ createdAfter: latest }));
+
+      expect(before).toHaveLength(CHINOOK_CUSTOMERS);
+      expect(after).toEqual([]);
+      expect(exportedAfter).toEqual([]);
+    });
+
+    test.each([
+      ["country", { country: "C".repeat(41) }],
+      ["email", { email: `${"é".repeat(1_000)}@example.com` }],
+      ["name_prefix", { namePrefix: "%".repeat(25_001) }],
+      ["name_prefix", { namePrefix: "€".repeat(41) }],
+      ["tag", { tag: "t".repeat(65) }],
+    ])("a filter on %s longer than the field it searches is INVALID_ARGUMENT naming it", async (field, request) => {
+      await expectCode(client.listCustomers(request), status.INVALID_ARGUMENT, field);
+      await expectCode(readAll(client.exportCustomers(request)), status.INVALID_ARGUMENT, field);
+    });
+
+    test("a filter as long as its field is served", async () => {
+      const page = await client.listCustomers({ namePrefix: "é".repeat(40), email: `${"e".repeat(48)}@example.com` });
+
+      expect(page.customers).toEqual([]);
+    });
+
+    test("a page token carrying a total_size past int32 is INVALID_ARGUMENT naming page_token", async () => {
+      const { nextPageToken } = await client.listCustomers({ pageSize: 5 });
+      const payload = JSON.parse(Buffer.from(nextPageToken, "base64url").toString("utf8")) as object;
+      const forged = Buffer.from(JSON.stringify({ ...payload, t: 2 ** 31 })).toString("base64url");
+
+      await expectCode(client.listCustomers({ pageSize: 5, pageToken: forged }), status.INVALID_ARGUMENT, "page_token");
+    });
+
     test("ExportCustomers refuses an unknown status number too", async () => {
       await expectCode(
         readAll(client.exportCustomers({ status: UNKNOWN_ENUM_NUMBER })),

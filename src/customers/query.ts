@@ -2,10 +2,10 @@ import { enumToJson } from "@bufbuild/protobuf";
 import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { CustomerStatus, LoyaltyTier, LoyaltyTierSchema } from "../../gen/chinook/v1/customer_pb";
 import { LOYALTY_TIER_EXPRESSION } from "../../migrations/0002_customer_indexes";
-import { decodePageToken, encodePageToken, type CursorValue } from "../db/paging";
+import { decodePageToken, encodePageToken, MAX_TOTAL_SIZE, type CursorValue } from "../db/paging";
 import type { CustomerRow, Database } from "../db/schema";
 import { InvalidArgumentError } from "../errors";
-import { statusToColumn, timeToColumn } from "./rows";
+import { LATEST_COLUMN_TIME, statusToColumn, timeToColumn } from "./rows";
 import { sameEmail } from "./same-email";
 
 /** ListCustomers' and ExportCustomers' filters, all ANDed; unset means any. */
@@ -141,11 +141,18 @@ const byTag: FilterCondition = (eb, { tag }) =>
     ? undefined
     : eb("CustomerId", "in", eb.selectFrom("customer_tags").select("CustomerId").where("tag", "=", tag));
 
-const createdFrom: FilterCondition = (eb, { createdAfter }) =>
-  createdAfter === undefined ? undefined : eb("created_at", ">=", timeToColumn(createdAfter));
+// A bound later than any stored time (the maximum Timestamp, rounded up to the
+// millisecond, is in year 10000) would not order as text: nobody is created
+// from it, and everybody before it.
+const createdFrom: FilterCondition = (eb, { createdAfter }) => {
+  if (createdAfter === undefined) return undefined;
+  return createdAfter > LATEST_COLUMN_TIME ? sql<SqlBool>`0` : eb("created_at", ">=", timeToColumn(createdAfter));
+};
 
 const createdUntil: FilterCondition = (eb, { createdBefore }) =>
-  createdBefore === undefined ? undefined : eb("created_at", "<", timeToColumn(createdBefore));
+  createdBefore === undefined || createdBefore > LATEST_COLUMN_TIME
+    ? undefined
+    : eb("created_at", "<", timeToColumn(createdBefore));
 
 const FILTER_CONDITIONS: readonly FilterCondition[] = [
   hidingDeleted,
@@ -303,9 +310,6 @@ export function estimatedTotal(sample: MatchSample, limit: number): number {
   const between = Math.max(0, (backStart - frontEnd) * Math.max(...densities) - 1);
   return Math.min(MAX_TOTAL_SIZE, Math.round(2 * matches + between));
 }
-
-/** total_size is an int32. */
-const MAX_TOTAL_SIZE = 2 ** 31 - 1;
 
 /** Where a later page starts, and the total the listing's first page reported. */
 export interface PagePosition {

@@ -116,6 +116,9 @@ export function statusToColumn(status: CustomerStatus): bigint {
   return BigInt(status);
 }
 
+/** The latest instant timeToColumn can write: the text orders correctly through year 9999 only. */
+export const LATEST_COLUMN_TIME = new Date(Date.UTC(9999, 11, 31, 23, 59, 59, 999));
+
 /** The text stored in created_at / updated_at for an instant. */
 export function timeToColumn(time: Date): string {
   return time.toISOString();

@@ -6,9 +6,11 @@ import { knownEnum, optionalRequestId, optionalTimeBound, requireAtMost, require
 import { writeAll } from "../grpc/streams";
 import { applyUpdateMask, validateUpdateMask } from "./field-mask";
 import { parseOrderBy, type CustomerFilter, type CustomerStore } from "./repository";
-import { validateCustomer } from "./validation";
+import { FIELD_LIMITS, filterText, validateCustomer } from "./validation";
 
 export const MAX_BATCH_SIZE = 1000;
+/** name_prefix searches first and last names. */
+const LONGEST_NAME = Math.max(FIELD_LIMITS.first_name.maxChars, FIELD_LIMITS.last_name.maxChars);
 
 /** The filters ListCustomersRequest and ExportCustomersRequest share. */
 type FilterRequest = Omit<ExportCustomersRequest, "$typeName" | "$unknown">;
@@ -83,13 +85,13 @@ export function customerService(customers: CustomerStore): ServiceHandlers<typeo
 
 function filterOf(request: FilterRequest): CustomerFilter {
   return {
-    country: request.country,
+    country: filterText(request.country, FIELD_LIMITS.country.maxChars, "country"),
     status: knownEnum(request.status, CustomerStatus, "status"),
-    email: request.email,
-    namePrefix: request.namePrefix,
+    email: filterText(request.email, FIELD_LIMITS.email.maxChars, "email"),
+    namePrefix: filterText(request.namePrefix, LONGEST_NAME, "name_prefix"),
     supportRepId: request.supportRepId,
     loyaltyTier: knownEnum(request.loyaltyTier, LoyaltyTier, "loyalty_tier"),
-    tag: request.tag,
+    tag: filterText(request.tag, FIELD_LIMITS["profile.tags"].items.maxChars, "tag"),
     createdAfter: optionalTimeBound(request.createdAfter, "created_after"),
     createdBefore: optionalTimeBound(request.createdBefore, "created_before"),
     showDeleted: request.showDeleted,

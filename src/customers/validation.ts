@@ -160,6 +160,17 @@ function validateText(text: string, rule: FieldRule, at: Location): void {
   }
 }
 
+/**
+ * A text filter, refused when longer than the field it searches can hold: it
+ * could match nothing, and refusing it bounds the query built from it.
+ */
+export function filterText(text: string | undefined, maxChars: number, field: string): string | undefined {
+  if (text !== undefined && exceeds(text, maxChars)) {
+    throw new InvalidArgumentError(field, `must be at most ${maxChars} characters, got ${countCharacters(text)}`);
+  }
+  return text;
+}
+
 /** Unicode code points, as a client counts characters: "Gonçalves" is 9, an emoji is 1. */
 function countCharacters(text: string): number {
   return [...text].length;

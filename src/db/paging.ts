@@ -3,6 +3,8 @@ import { InvalidArgumentError } from "../errors";
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
+/** A listing's total_size is an int32. */
+export const MAX_TOTAL_SIZE = 2 ** 31 - 1;
 
 /** One value of a keyset cursor: the last row's sort key(s) and id. */
 export type CursorValue = string | number | bigint | null;
@@ -84,7 +86,7 @@ function isPayload(value: unknown): value is Payload {
     typeof b === "string" &&
     Array.isArray(k) &&
     k.every(isEncodedValue) &&
-    (t === undefined || (Number.isSafeInteger(t) && Number(t) >= 0))
+    (t === undefined || (Number.isInteger(t) && Number(t) >= 0 && Number(t) <= MAX_TOTAL_SIZE))
   );
 }
 
