@@ -1025,6 +1025,25 @@ describe("total_size", () => {
       await scratch.dispose();
     }
   });
+
+  it("is estimated along ids for a creation-time window whose customers share one creation time", async () => {
+    const scratch = await freshDatabase();
+    try {
+      const importTime = new Date(Date.UTC(2030, 0, 1));
+      const count = 2 * EXACT_COUNT_LIMIT + 500;
+      const requests = Array.from({ length: count }, () => ({ customer: newCustomer({ country: "Importland" }) }));
+      await new CustomerRepository(scratch.db, { clock: () => importTime }).batchCreate(requests);
+      const { totalSize } = await new CustomerRepository(scratch.db).list({
+        filter: { country: "Importland", createdAfter: new Date(Date.UTC(2029, 0, 1)), showDeleted: false },
+        order: BY_ID,
+        pageSize: 1,
+        pageToken: "",
+      });
+      expect(totalSize).toBe(count);
+    } finally {
+      await scratch.dispose();
+    }
+  });
 });
 
 describe("estimatedTotal", () => {

@@ -28,6 +28,7 @@ import {
   type Cursor,
   type CustomerFilter,
   type CustomerOrder,
+  type MatchSample,
   type RowCondition,
   type RowKey,
 } from "./query";
@@ -78,6 +79,9 @@ interface RowPage<R> {
   nextPageToken: string;
   totalSize: number;
 }
+
+/** Where matches lie along a sampling axis (see estimatedTotal). */
+type MatchPositions = Omit<MatchSample, "matches">;
 
 /** Reads up to `limit` rows of one run of a page (see runsAfter). */
 type RunReader<R> = (run: RowCondition, limit: number) => Promise<R[]>;
@@ -415,7 +419,11 @@ export class CustomerRepository {
   private async estimatedCount(filter: CustomerFilter): Promise<number> {
     const matches = await this.boundedCount(filter);
     if (matches <= EXACT_COUNT_LIMIT) return matches;
-    return estimatedTotal({ matches: BigInt(matches), ...(await this.matchPositions(filter)) }, EXACT_COUNT_LIMIT);
+    const axis = samplingAxis(filter);
+    let positions = await this.matchPositions(filter, axis);
+    // Customers imported with one creation time have no spread along time to measure.
+    if (axis !== ID_AXIS && !spreadAtBothEnds(positions)) positions = await this.matchPositions(filter, ID_AXIS);
+    return estimatedTotal({ matches: BigInt(matches), ...positions }, EXACT_COUNT_LIMIT);
   }
 
   /** At most EXACT_COUNT_LIMIT + 1, read along whichever index suits the filter best. */
@@ -433,8 +441,7 @@ export class CustomerRepository {
   }
 
   /** Where the first and last matches lie, and those EXACT_COUNT_LIMIT places inwards from them, in one statement. */
-  private matchPositions(filter: CustomerFilter) {
-    const axis = samplingAxis(filter);
+  private matchPositions(filter: CustomerFilter, axis: SamplingAxis): Promise<MatchPositions> {
     return this.db
       .selectNoFrom([
         this.matchPositionAt(filter, axis, false, 0).as("firstMatchAt"),
@@ -536,6 +543,10 @@ function changedColumns(row: CustomerRow, columns: Partial<CustomerColumns>): Pa
 
 function sameProfile(a: CustomerProfile | undefined, b: CustomerProfile | undefined): boolean {
   return a === undefined || b === undefined ? a === b : equals(CustomerProfileSchema, a, b);
+}
+
+function spreadAtBothEnds({ firstMatchAt, frontEndAt, backStartAt, lastMatchAt }: MatchPositions): boolean {
+  return Number(frontEndAt) > Number(firstMatchAt) && Number(lastMatchAt) > Number(backStartAt);
 }
 
 function foundOrThrow(row: CustomerRow | undefined, id: bigint): CustomerRow {
