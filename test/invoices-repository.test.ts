@@ -8,9 +8,9 @@ import { RequestIds } from "../src/db/request-ids";
 import type { Database as Schema } from "../src/db/schema";
 import { inTransaction, type Executor } from "../src/db/transaction";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../src/errors";
-import { createInvoice, type CreateInvoiceInput } from "../src/invoices/create-invoice";
+import { createInvoice, MAX_LINES, type CreateInvoiceInput } from "../src/invoices/create-invoice";
 import { centsFromReal, centsToReal, formatCents } from "../src/invoices/money";
-import { InvoiceRepository } from "../src/invoices/repository";
+import { InvoiceRepository, MAX_LINES_PER_PAGE } from "../src/invoices/repository";
 import { freshDatabase, type TestDatabase } from "./support/database";
 
 const SEEDED_INVOICES = 412;
@@ -279,6 +279,27 @@ describe("listByCustomer", () => {
 
     expect(paged.slice(0, 5)).toEqual([...ids].reverse());
     expect(paged).toHaveLength(5 + 7);
+  });
+
+  it("cuts a page short, at whole invoices, once their lines pass MAX_LINES_PER_PAGE, and the next page goes on from there", async () => {
+    const customerId = 20n;
+    const seeded = (await invoices.listByCustomer(customerId, 0, "")).invoices.map((invoice) => invoice.invoiceId);
+    const line = (index: number) => ({ trackId: BigInt(index + 1), trackName: `track ${index + 1}`, quantity: 1, unitPriceCents: 99n });
+    const lines = Array.from({ length: MAX_LINES }, (_, index) => line(index));
+    const billing = { address: null, city: null, state: null, country: null, postalCode: null };
+    const big: bigint[] = [];
+    for (let i = 0; i < MAX_LINES_PER_PAGE / MAX_LINES + 2; i++) {
+      const invoiceTime = new Date(Date.UTC(2031, 0, 1 + i));
+      big.unshift((await invoices.insert({ customerId, invoiceTime, billing, lines })).invoiceId);
+    }
+
+    const first = await invoices.listByCustomer(customerId, 50, "");
+    const second = await invoices.listByCustomer(customerId, 50, first.nextPageToken);
+
+    expect(first.invoices.map((invoice) => invoice.invoiceId)).toEqual(big.slice(0, MAX_LINES_PER_PAGE / MAX_LINES));
+    expect(first.invoices.flatMap((invoice) => invoice.lines)).toHaveLength(MAX_LINES_PER_PAGE);
+    expect(second.invoices.map((invoice) => invoice.invoiceId)).toEqual([...big.slice(MAX_LINES_PER_PAGE / MAX_LINES), ...seeded]);
+    expect(second.nextPageToken).toBe("");
   });
 
   it("is empty for a customer without invoices", async () => {

@@ -50,6 +50,17 @@ export interface InvoicePage {
   nextPageToken: string;
 }
 
+/** An invoice row and how many lines it has. */
+type CountedInvoiceRow = InvoiceRow & { lineCount: bigint | null };
+
+/**
+ * The most lines one page of invoices carries (whole invoices, and always at
+ * least one): ~1.5 MB of answer at most, well below the 4 MB a gRPC client
+ * accepts by default, however many lines each invoice holds. AIP-158 lets a
+ * page hold fewer items than asked for.
+ */
+export const MAX_LINES_PER_PAGE = 10_000;
+
 interface LineRow {
   InvoiceLineId: bigint;
   InvoiceId: bigint;
@@ -83,9 +94,9 @@ export class InvoiceRepository {
     const after = pageToken === "" ? undefined : decodeCursor(pageToken, binding);
     return translatingErrors(async () => {
       const rows = await this.newestFirst(customerId, after, limit + 1);
-      const page = rows.slice(0, limit);
+      const page = withinLineBudget(rows.slice(0, limit));
       const last = page.at(-1);
-      const hasMore = rows.length > limit && last !== undefined;
+      const hasMore = rows.length > page.length && last !== undefined;
       return {
         invoices: await this.withLines(page),
         nextPageToken: hasMore ? encodePageToken(binding, [last.InvoiceDate, last.InvoiceId]) : "",
@@ -167,8 +178,18 @@ export class InvoiceRepository {
     }));
   }
 
-  private newestFirst(customerId: bigint, after: Cursor | undefined, limit: number): Promise<InvoiceRow[]> {
-    let query = this.db.selectFrom("invoices").selectAll().where("CustomerId", "=", customerId);
+  private newestFirst(customerId: bigint, after: Cursor | undefined, limit: number): Promise<CountedInvoiceRow[]> {
+    let query = this.db
+      .selectFrom("invoices")
+      .selectAll()
+      .select((eb) =>
+        eb
+          .selectFrom("invoice_items")
+          .select(eb.fn.countAll<bigint>().as("lines"))
+          .whereRef("invoice_items.InvoiceId", "=", "invoices.InvoiceId")
+          .as("lineCount"),
+      )
+      .where("CustomerId", "=", customerId);
     if (after !== undefined) {
       query = query.where(({ eb, refTuple, tuple }) =>
         eb(refTuple("InvoiceDate", "InvoiceId"), "<", tuple(after.invoiceDate, after.invoiceId)),
@@ -209,6 +230,13 @@ export class InvoiceRepository {
     }
     return linesByInvoice;
   }
+}
+
+/** The first invoices of `rows` whose lines fit in MAX_LINES_PER_PAGE; at least the first. */
+function withinLineBudget(rows: CountedInvoiceRow[]): CountedInvoiceRow[] {
+  let lines = 0;
+  const firstOver = rows.findIndex((row) => (lines += Number(row.lineCount ?? 0)) > MAX_LINES_PER_PAGE);
+  return firstOver === -1 ? rows : rows.slice(0, Math.max(1, firstOver));
 }
 
 function missingLineId(): never {

@@ -129,7 +129,9 @@ export type ListInvoicesRequest = Message<"chinook.v1.ListInvoicesRequest"> & {
   customerId: bigint;
 
   /**
-   * At most this many invoices; 0 means 50, more than 1000 means 1000.
+   * At most this many invoices; 0 means 50, more than 1000 means 1000. A page
+   * holds fewer when its invoices would carry more than 10,000 lines in all;
+   * only an empty next_page_token ends the listing.
    *
    * @generated from field: int32 page_size = 2;
    */
