@@ -516,6 +516,16 @@ describe("createInvoice", () => {
         InvalidArgumentError,
         "billing_postal_code: must be at most 10 characters",
       ));
+
+    it.each(["Main St\u0000 5", "\u001b[31mred\u001b[0m", "line\nbreak"])(
+      "a billing address with control characters, which a customer's address refuses too: %j",
+      (address) =>
+        expectRefusedWithoutWrites(
+          () => sell({ customerId: 11n, lines: [line], billing: { address } }),
+          InvalidArgumentError,
+          "billing_address: must not contain control characters",
+        ),
+    );
   });
 
   describe("with a request_id", () => {

@@ -160,6 +160,11 @@ function validateText(text: string, rule: FieldRule, at: Location): void {
   }
 }
 
+/** Checks text outside a Customer against a rule of FIELD_LIMITS (an invoice's billing address). */
+export function validateTextField(text: string, rule: FieldRule, path: string): void {
+  validateText(text, rule, { rule: path, path });
+}
+
 /**
  * A text filter, refused when longer than the field it searches can hold: it
  * could match nothing, and refusing it bounds the query built from it.

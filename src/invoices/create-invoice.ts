@@ -4,6 +4,7 @@ import type { RequestIds } from "../db/request-ids";
 import { translatingErrors } from "../db/sqlite-errors";
 import { inWriteTransaction, type GroupCommit } from "../db/group-commit";
 import type { Executor } from "../db/transaction";
+import { FIELD_LIMITS, validateTextField, type FieldRule } from "../customers/validation";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import type { BillingAddress, Buyer, InvoiceRepository, NewInvoiceLine } from "./repository";
 
@@ -43,13 +44,16 @@ interface RequestedLine {
   index: number;
 }
 
-/** Chinook's column sizes (NVARCHAR(n)), which SQLite itself does not enforce. */
-const BILLING_LIMITS: ReadonlyArray<{ key: keyof BillingOverrides; field: string; maxLength: number }> = [
-  { key: "address", field: "billing_address", maxLength: 70 },
-  { key: "city", field: "billing_city", maxLength: 40 },
-  { key: "state", field: "billing_state", maxLength: 40 },
-  { key: "country", field: "billing_country", maxLength: 40 },
-  { key: "postalCode", field: "billing_postal_code", maxLength: 10 },
+/**
+ * A billing field obeys the rules of the customer's address field it defaults
+ * from: the same column sizes (NVARCHAR(n)), and no control characters.
+ */
+const BILLING_FIELDS: ReadonlyArray<{ key: keyof BillingOverrides; field: string; rule: FieldRule }> = [
+  { key: "address", field: "billing_address", rule: FIELD_LIMITS.address },
+  { key: "city", field: "billing_city", rule: FIELD_LIMITS.city },
+  { key: "state", field: "billing_state", rule: FIELD_LIMITS.state },
+  { key: "country", field: "billing_country", rule: FIELD_LIMITS.country },
+  { key: "postalCode", field: "billing_postal_code", rule: FIELD_LIMITS.postal_code },
 ];
 
 /**
@@ -108,11 +112,9 @@ function validateCustomerId(customerId: bigint): void {
 }
 
 function validateBilling(billing: BillingOverrides): void {
-  for (const { key, field, maxLength } of BILLING_LIMITS) {
+  for (const { key, field, rule } of BILLING_FIELDS) {
     const value = billing[key];
-    if (value !== undefined && [...value].length > maxLength) {
-      throw new InvalidArgumentError(field, `must be at most ${maxLength} characters`);
-    }
+    if (value !== undefined) validateTextField(value, rule, field);
   }
 }
 
