@@ -145,6 +145,12 @@ describe("applyUpdateMask", () => {
     expect(result.profile).toBeUndefined();
   });
 
+  it("does not invent an empty profile when the patch clears a nested field with a profile of its own", () => {
+    const current = storedWith((customer) => (customer.profile = undefined));
+    const result = applyUpdateMask(current, patchOf({ profile: { tags: [], notes: "not masked" } }), mask("profile.tags"));
+    expect(result.profile).toBeUndefined();
+  });
+
   describe("optional fields", () => {
     it("clears a masked optional field the patch does not set (NULL)", () => {
       const result = applyUpdateMask(storedCustomer(), patchOf({}), mask("company", "support_rep_id"));

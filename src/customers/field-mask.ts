@@ -103,13 +103,19 @@ function copyPath(target: ReflectMessage, source: ReflectMessage, [field, ...res
     copyField(target, source, field);
     return;
   }
-  if (!target.isSet(field) && !source.isSet(field)) {
-    return; // clearing inside a message neither side has changes nothing; don't materialize an empty one
+  if (!target.isSet(field) && !isPathSet(source, [field, ...rest])) {
+    return; // clearing inside a message the target does not have changes nothing; don't materialize an empty one
   }
   if (!target.isSet(field)) {
     target.set(field, reflect(field.message));
   }
   copyPath(target.get(field), source.get(field), rest);
+}
+
+/** Whether `path` leads to a value set in `message`. */
+function isPathSet(message: ReflectMessage, [field, ...rest]: FieldPath): boolean {
+  if (field === undefined || !message.isSet(field)) return false;
+  return rest.length === 0 || field.fieldKind !== "message" || isPathSet(message.get(field), rest);
 }
 
 function copyField(target: ReflectMessage, source: ReflectMessage, field: DescField): void {
