@@ -881,7 +881,11 @@ describe("CustomerService writes", () => {
       expect(successor.email).toBe(created.email);
     });
 
-    test("delete: NOT_FOUND for a missing customer, INVALID_ARGUMENT for id 0", async () => {
+    test("delete: NOT_FOUND for a missing customer and, as AIP-164 has it, for a deleted one; INVALID_ARGUMENT for id 0", async () => {
+      const deleted = await createCustomer();
+      await client.deleteCustomer({ customerId: deleted.customerId });
+
+      await expectCode(client.deleteCustomer({ customerId: deleted.customerId }), status.NOT_FOUND);
       await expectCode(client.deleteCustomer({ customerId: MISSING_ID }), status.NOT_FOUND);
       await expectCode(client.deleteCustomer({ customerId: 0n }), status.INVALID_ARGUMENT, "customer_id");
     });
@@ -909,10 +913,10 @@ describe("CustomerService writes", () => {
       expect((await client.getCustomer({ customerId: created.customerId })).status).toBe(CustomerStatus.DELETED);
     });
 
-    test("undelete of an active customer is FAILED_PRECONDITION; of a missing one NOT_FOUND", async () => {
+    test("undelete of an active customer is ALREADY_EXISTS (AIP-164); of a missing one NOT_FOUND", async () => {
       const created = await createCustomer();
 
-      await expectCode(client.undeleteCustomer({ customerId: created.customerId }), status.FAILED_PRECONDITION);
+      await expectCode(client.undeleteCustomer({ customerId: created.customerId }), status.ALREADY_EXISTS);
       await expectCode(client.undeleteCustomer({ customerId: MISSING_ID }), status.NOT_FOUND);
       await expectCode(client.undeleteCustomer({ customerId: -5n }), status.INVALID_ARGUMENT, "customer_id");
     });

@@ -551,14 +551,16 @@ describe("softDelete and undelete", () => {
     );
     await repository.softDelete(created.customerId);
     await expect(repository.softDelete(created.customerId)).rejects.toThrow(
-      new FailedPreconditionError(`customer ${created.customerId} is already deleted`),
+      new NotFoundError(`customer ${created.customerId} is already deleted`),
     );
     await expect(repository.softDelete(999_999n)).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it("undeletes to ACTIVE, only from DELETED", async () => {
     const created = await repository.create(newCustomer({ status: CustomerStatus.INACTIVE }));
-    await expect(repository.undelete(created.customerId)).rejects.toBeInstanceOf(FailedPreconditionError);
+    await expect(repository.undelete(created.customerId)).rejects.toThrow(
+      new AlreadyExistsError(`customer ${created.customerId} is not deleted`),
+    );
     await repository.softDelete(created.customerId);
     const restored = await repository.undelete(created.customerId);
     expect(restored.status).toBe(CustomerStatus.ACTIVE);

@@ -285,26 +285,31 @@ export class CustomerRepository {
     );
   }
 
-  /** AIP-164 soft delete; invoices keep their customer. */
+  /** AIP-164 soft delete; invoices keep their customer. NOT_FOUND when already deleted. */
   softDelete(id: bigint, expectedEtag?: string): Promise<Customer> {
     return translatingErrors(() =>
       this.inWriteTransaction(async (tx) => {
         const repository = this.withTx(tx);
         const row = await repository.existingRow(id);
         requireEtag(row, expectedEtag, "etag");
-        if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is already deleted`);
+        // AIP-164: deleting a deleted resource is NOT_FOUND, as deleting a missing one is.
+        if (isDeleted(row)) throw new NotFoundError(`customer ${id} is already deleted`);
         return customerFromRow(await repository.writeColumns(row, { status: statusToColumn(CustomerStatus.DELETED) }));
       }),
     );
   }
 
-  /** Back to ACTIVE; ALREADY_EXISTS when a live customer has taken the email meanwhile. */
+  /**
+   * Back to ACTIVE; ALREADY_EXISTS when the customer is not deleted, or when a
+   * live customer has taken the email meanwhile.
+   */
   undelete(id: bigint): Promise<Customer> {
     return translatingErrors(() =>
       this.inWriteTransaction(async (tx) => {
         const repository = this.withTx(tx);
         const row = await repository.existingRow(id);
-        if (!isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is not deleted`);
+        // AIP-164: undeleting a resource that is not deleted is ALREADY_EXISTS.
+        if (!isDeleted(row)) throw new AlreadyExistsError(`customer ${id} is not deleted`);
         await repository.requireEmailFree(row.Email, id);
         return customerFromRow(await repository.writeColumns(row, { status: statusToColumn(CustomerStatus.ACTIVE) }));
       }),

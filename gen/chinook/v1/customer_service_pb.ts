@@ -459,7 +459,8 @@ export const CustomerService: GenService<{
     output: typeof CustomerSchema;
   },
   /**
-   * Soft-deletes a customer: its status becomes DELETED.
+   * Soft-deletes a customer: its status becomes DELETED. NOT_FOUND when it
+   * is missing or already deleted (AIP-164).
    *
    * @generated from rpc chinook.v1.CustomerService.DeleteCustomer
    */
@@ -469,7 +470,8 @@ export const CustomerService: GenService<{
     output: typeof CustomerSchema;
   },
   /**
-   * Restores a soft-deleted customer to ACTIVE.
+   * Restores a soft-deleted customer to ACTIVE. ALREADY_EXISTS when it is not
+   * deleted (AIP-164), or when a live customer now has its email.
    *
    * @generated from rpc chinook.v1.CustomerService.UndeleteCustomer
    */
