@@ -109,6 +109,8 @@ describe("validateCustomer", () => {
     ["first_name", { firstName: "   " }],
     ["last_name", { lastName: "" }],
     ["last_name", { lastName: "\u00a0" }],
+    ["first_name", { firstName: "\u200b" }],
+    ["last_name", { lastName: "\u200d\ufeff " }],
     ["email", { email: "" }],
   ])("requires %s to be non-blank", (name, overrides) => {
     expect(invalidFieldOf(validCustomer(overrides))).toBe(`customer.${name}`);
@@ -140,6 +142,8 @@ describe("validateCustomer", () => {
       "o'reilly+music@example.co.uk",
       "UPPER.case@Example.COM",
       "jörg@müller.de",
+      "a-b_c@mail-1.example.com",
+      "e\u0301@example.com",
     ])("accepts %s", (email) => {
       expect(() => validateCustomer(validCustomer({ email }))).not.toThrow();
     });
@@ -160,6 +164,14 @@ describe("validateCustomer", () => {
       "a@example..com",
       "a\u0000@example.com",
       "a\u001b@example.com",
+      "<ada@example.com>",
+      "ada\u200b@example.com",
+      "ada@example.com;",
+      "ada@example.com/x",
+      ".ada@example.com",
+      "ada.@example.com",
+      "ada@-example.com",
+      "ada@example-.com",
     ])("rejects %j", (email) => {
       expect(invalidFieldOf(validCustomer({ email }))).toBe("customer.email");
     });

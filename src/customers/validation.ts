@@ -67,8 +67,15 @@ const NO_RULE: FieldRule = {};
 
 const CONTROL_CHARACTER = /\p{Cc}/u;
 const CONTROL_CHARACTER_OTHER_THAN_WHITESPACE = /(?![\t\n\r])\p{Cc}/u;
-// Pragmatic, not RFC 5322: one "@", a non-empty local part, a dotted domain, no whitespace.
-const EMAIL_ADDRESS = /^[^\s@]+@[^\s@.]+(?:\.[^\s@.]+)+$/u;
+// RFC 5322's dot-atom (with RFC 6531's non-ASCII letters) @ a dotted domain of
+// letter, digit and hyphen labels: no quoted local parts, no address literals,
+// and nothing a mail header or a copy-paste wraps an address in (<…>, ';',
+// zero-width spaces).
+const EMAIL_ATOM = "[\\p{L}\\p{M}\\p{N}!#$%&'*+/=?^_`{|}~-]+";
+const DOMAIN_LABEL = "[\\p{L}\\p{N}](?:[\\p{L}\\p{M}\\p{N}-]*[\\p{L}\\p{M}\\p{N}])?";
+const EMAIL_ADDRESS = new RegExp(`^${EMAIL_ATOM}(?:\\.${EMAIL_ATOM})*@${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})+$`, "u");
+// Blank: nothing but white space and invisible format characters (zero-width spaces, joiners, marks).
+const BLANK = /^[\p{White_Space}\p{Cf}]*$/u;
 
 /** Where a value sits. */
 interface Location {
@@ -146,7 +153,7 @@ function validateValue(value: unknown, enumType: DescEnum | undefined, rule: Fie
 }
 
 function validateText(text: string, rule: FieldRule, at: Location): void {
-  if (rule.required && text.trim() === "") {
+  if (rule.required && BLANK.test(text)) {
     fail(at, "must not be blank");
   }
   if ((rule.multiline ? CONTROL_CHARACTER_OTHER_THAN_WHITESPACE : CONTROL_CHARACTER).test(text)) {
