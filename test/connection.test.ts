@@ -1,4 +1,4 @@
-import { existsSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { openDatabase, type Database } from "../src/db/connection";
 import { migrateToLatest } from "../src/db/migrate";
@@ -99,6 +99,20 @@ describe("isReachable", () => {
 
       expect(orphan.isReachable()).toBe(false);
       expect(database.isReachable()).toBe(true);
+    } finally {
+      await orphan.close();
+      rmSync(other.dir, { recursive: true, force: true });
+    }
+  });
+
+  test("is false when another file took its path (a backup restored over it), which the handle cannot reach", async () => {
+    const other = copyChinook();
+    const orphan = openDatabase(other.file);
+    try {
+      copyFileSync(other.file, `${other.file}.restored`);
+      renameSync(`${other.file}.restored`, other.file);
+
+      expect(orphan.isReachable()).toBe(false);
     } finally {
       await orphan.close();
       rmSync(other.dir, { recursive: true, force: true });

@@ -31,7 +31,7 @@ export interface Database {
   /** The raw handle, for pragmas and maintenance only. */
   readonly sqlite: BetterSqlite3.Database;
   readonly path: string;
-  /** True when the file is still there and answers a query. */
+  /** True when the file at `path` is still the one opened, and it answers a query. */
   isReachable(): boolean;
   /**
    * Refreshes the planner's statistics where they are missing or stale (Chinook
@@ -106,13 +106,14 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     sqlite.close();
     throw error;
   }
+  const opened = fileIdentity(path);
   const statements = new StatementCache(sqlite);
   const db = createKysely(statements, options.log);
   return {
     db,
     sqlite,
     path,
-    isReachable: () => isReachable(sqlite, path),
+    isReachable: () => isReachable(sqlite, path, opened),
     optimize: () => optimize(sqlite),
     statementCacheStats: () => statements.stats(),
     close: async () => {
@@ -147,10 +148,21 @@ function createKysely(statements: StatementCache, log: LogConfig | undefined): K
   return new Kysely<Schema>({ dialect: new ServerSqliteDialect({ database: statements }), log });
 }
 
-function isReachable(sqlite: BetterSqlite3.Database, path: string): boolean {
+/** Which file a path names: its device and inode. */
+function fileIdentity(path: string): string {
+  const { dev, ino } = statSync(path, { bigint: true });
+  return `${dev}:${ino}`;
+}
+
+/**
+ * A file moved, deleted or replaced (a backup restored over it) is out of
+ * reach for good: the handle still writes to the file it opened, which nobody
+ * will read again.
+ */
+function isReachable(sqlite: BetterSqlite3.Database, path: string, opened: string): boolean {
   if (!sqlite.open) return false;
   try {
-    statSync(path);
+    if (fileIdentity(path) !== opened) return false;
     sqlite.prepare("SELECT 1 FROM sqlite_master LIMIT 1").get();
     return true;
   } catch {
