@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { Registry } from "prom-client";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
+import { SqliteDatabase } from "../src/db/driver";
 import { DatabaseMaintenance, type MaintenanceOptions } from "../src/db/maintenance";
 import { walSizeBytes } from "../src/db/monitoring";
 import { inTransaction } from "../src/db/transaction";
@@ -97,6 +98,36 @@ describe("DatabaseMaintenance", () => {
 
     expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
     expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(0);
+  });
+
+  it("checkpoints what another process's reader allows instead of waiting for it, and keeps the busy timeout", async () => {
+    const busyTimeout = 2000;
+    database.sqlite.pragma(`busy_timeout = ${busyTimeout}`);
+    growWal(database);
+    const upkeep = maintenance();
+    const pragmas = jest.spyOn(database.sqlite, "pragma");
+    const reader = new SqliteDatabase(database.path);
+    try {
+      reader.exec("BEGIN");
+      reader.prepare("SELECT count(*) FROM customers").get();
+      growWal(database);
+
+      upkeep.tick();
+
+      // Waiting through the busy timeout would hold the (synchronous) event loop for as long as the reader reads.
+      const sources = pragmas.mock.calls.map(([source]) => source);
+      const checkpointAt = sources.indexOf("wal_checkpoint(TRUNCATE)");
+      expect(checkpointAt).toBeGreaterThan(0);
+      expect(sources[checkpointAt - 1]).toBe("busy_timeout = 0");
+      expect(await counter(registry, "db_wal_checkpoints_total", { result: "busy" })).toBe(1);
+      expect(walSizeBytes(database)).toBeGreaterThan(0);
+      expect(Number(database.sqlite.pragma("busy_timeout", { simple: true }))).toBe(busyTimeout);
+    } finally {
+      reader.close();
+      pragmas.mockRestore();
+    }
+    upkeep.tick();
+    expect(walSizeBytes(database)).toBe(0);
   });
 
   it("runs PRAGMA optimize once due", async () => {

@@ -106,13 +106,25 @@ export class DatabaseMaintenance {
     );
   }
 
+  /**
+   * TRUNCATE waits, through the busy timeout, for every reader to leave the
+   * WAL, and better-sqlite3 waits synchronously: another process's long read
+   * (a backup, a sqlite3 shell) would freeze the event loop. Without the
+   * timeout it writes back what the readers allow and reports busy; a later
+   * check does the rest.
+   */
   private runCheckpoint(): CheckpointResult {
+    const { sqlite } = this.options.database;
+    const busyTimeout = Number(sqlite.pragma("busy_timeout", { simple: true }));
     try {
-      const rows: unknown = this.options.database.sqlite.pragma("wal_checkpoint(TRUNCATE)");
+      sqlite.pragma("busy_timeout = 0");
+      const rows: unknown = sqlite.pragma("wal_checkpoint(TRUNCATE)");
       return checkpointWasBusy(rows) ? "busy" : "complete";
     } catch (error) {
       this.options.logger.error({ err: error }, "WAL checkpoint failed");
       return "error";
+    } finally {
+      sqlite.pragma(`busy_timeout = ${busyTimeout}`);
     }
   }
 
