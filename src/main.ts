@@ -1,4 +1,5 @@
 import type { Server } from "@grpc/grpc-js";
+import type { EventEmitter } from "node:events";
 import type { DescMethod } from "@bufbuild/protobuf";
 import type { Registry } from "prom-client";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
@@ -195,10 +196,18 @@ async function main(): Promise<void> {
   stopOnSignals(app, logger);
 }
 
-function stopOnSignals(app: App, logger: Logger): void {
+/**
+ * The first SIGINT or SIGTERM drains and stops the app. Later ones are logged
+ * and otherwise ignored: with no listener left, Node's default action would
+ * kill the process mid-drain. SHUTDOWN_GRACE_MS bounds the drain.
+ */
+export function stopOnSignals(app: Pick<App, "stop">, logger: Logger, signals: EventEmitter = process): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
+    if (stopping) {
+      logger.warn({ signal }, "already shutting down");
+      return;
+    }
     stopping = true;
     logger.info({ signal }, "shutting down");
     app.stop().then(
@@ -209,8 +218,8 @@ function stopOnSignals(app: App, logger: Logger): void {
       },
     );
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  signals.on("SIGINT", stop);
+  signals.on("SIGTERM", stop);
 }
 
 if (require.main === module) void main();

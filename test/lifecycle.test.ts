@@ -2,6 +2,7 @@ import { credentials, status as GrpcStatus, type ClientReadableStream, type Stat
 import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import type BetterSqlite3 from "better-sqlite3";
 import { spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import { createServer, type Server as NetServer } from "node:net";
@@ -20,7 +21,7 @@ import { SqliteDatabase } from "../src/db/driver";
 import { MigrationError } from "../src/db/migrate";
 import { typedClient } from "../src/grpc/client";
 import { createLogger } from "../src/logger";
-import { startApp } from "../src/main";
+import { startApp, stopOnSignals } from "../src/main";
 import { CHINOOK_SOURCE, copyChinook } from "./support/database";
 import { startTestServer, type TestServer } from "./support/server";
 
@@ -441,6 +442,17 @@ describe("the process, through its compiled entry point", () => {
     expect(messages.indexOf("shutting down")).toBeLessThan(messages.indexOf("stopped"));
     expect(run.lines().filter((line) => Number(line.level) >= 50)).toEqual([]);
     expect(run.stderr()).toBe("");
+  });
+
+  it("drains on the first signal and only logs later ones, which Node would otherwise obey by dying", async () => {
+    const signals = new EventEmitter();
+    let stops = 0;
+    stopOnSignals({ stop: async () => void stops++ }, silentLogger(), signals);
+
+    for (const signal of ["SIGTERM", "SIGINT", "SIGTERM", "SIGINT"]) signals.emit(signal, signal);
+
+    expect(stops).toBe(1);
+    expect([signals.listenerCount("SIGTERM"), signals.listenerCount("SIGINT")]).toEqual([1, 1]);
   });
 
   it("exits 1 with one fatal line naming the address when the port is taken", async () => {
