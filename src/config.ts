@@ -133,11 +133,14 @@ function optionalHostPort(env: Env, name: string): string | undefined {
   return value === undefined ? undefined : hostPort(env, name, value);
 }
 
+/** A host name or IPv4 address, or an IPv6 address in brackets, then a port: what grpc-js binds as written. */
+const HOST_PORT = /^(?:\[[^\]\s]+\]|[^:\s[\]]+):(\d{1,5})$/;
+
 function hostPort(env: Env, name: string, fallback: string): string {
   const value = text(env, name) ?? fallback;
-  const port = value.slice(value.lastIndexOf(":") + 1);
-  if (!value.includes(":") || !/^\d{1,5}$/.test(port) || Number(port) > 65535) {
-    throw new ConfigError(`${name} must be host:port, got "${value}"`);
+  const port = HOST_PORT.exec(value)?.[1];
+  if (port === undefined || Number(port) > 65535) {
+    throw new ConfigError(`${name} must be host:port (an IPv6 host in brackets: [::1]:50051), got "${value}"`);
   }
   return value;
 }
@@ -150,7 +153,8 @@ interface Bounds {
 function integer(env: Env, name: string, fallback: number, { min, max = Number.MAX_SAFE_INTEGER }: Bounds): number {
   const raw = text(env, name);
   if (raw === undefined) return fallback;
-  const value = Number(raw);
+  // Digits only: Number() would also read "0x10", "1e3" and "" as numbers.
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
     throw new ConfigError(`${name} must be a whole number ${range}, got "${raw}"`);

@@ -37,6 +37,13 @@ describe("operations configuration", () => {
     });
   });
 
+  it.each(["0.0.0.0:50051", "localhost:0", "[::]:50051", "[::1]:65535", "chinook.internal:50051"])(
+    "takes GRPC_ADDR=%s as written",
+    (address) => {
+      expect(loadConfig({ GRPC_ADDR: address }).grpcAddress).toBe(address);
+    },
+  );
+
   it.each([
     ["METRICS_ADDR", "9464", /METRICS_ADDR must be host:port/],
     ["CACHE_SIZE", "-1", /CACHE_SIZE must be a whole number from 0 to 1000000/],
@@ -51,6 +58,12 @@ describe("operations configuration", () => {
     ["CACHE_SIZE", "1000000001", /CACHE_SIZE must be a whole number from 0 to 1000000/],
     ["GRPC_ADDR", "127.0.0.1:", /GRPC_ADDR must be host:port/],
     ["METRICS_ADDR", "localhost:http", /METRICS_ADDR must be host:port/],
+    // grpc-js would bind [::1]:443, and fail on an empty host.
+    ["GRPC_ADDR", "::1", /GRPC_ADDR must be host:port/],
+    ["GRPC_ADDR", ":50051", /GRPC_ADDR must be host:port/],
+    ["GRPC_ADDR", "localhost:65536", /GRPC_ADDR must be host:port/],
+    ["CACHE_TTL_MS", "0x10", /CACHE_TTL_MS must be a whole number/],
+    ["CACHE_TTL_MS", "1e3", /CACHE_TTL_MS must be a whole number/],
   ])("refuses %s=%s", (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

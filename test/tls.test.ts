@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
@@ -145,6 +145,18 @@ describe("TLS configuration errors", () => {
 
     expect(() => serverTransport(config.tls)).toThrow(ConfigError);
     expect(() => serverTransport(config.tls)).toThrow(missing);
+  });
+
+  it.each([
+    ["empty", () => ""],
+    ["a private key", () => readFileSync(files.client.key, "utf8")],
+  ])("a client CA file that holds no certificate (%s) is a ConfigError naming it", (_case, contents) => {
+    const clientCa = path.join(dir, "no-certificate.crt");
+    writeFileSync(clientCa, contents());
+    const config = loadConfig({ TLS_CERT: files.server.cert, TLS_KEY: files.server.key, TLS_CLIENT_CA: clientCa });
+
+    expect(() => serverTransport(config.tls)).toThrow(ConfigError);
+    expect(() => serverTransport(config.tls)).toThrow(clientCa);
   });
 
   it("a key that does not belong to the certificate is a ConfigError", () => {

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { ServerCredentials } from "@grpc/grpc-js";
@@ -21,6 +22,7 @@ export function serverTransport(tls: TlsConfig | undefined): ServerTransport {
   const cert = readPem(tls.certPath, "TLS certificate");
   const key = readPem(tls.keyPath, "TLS private key");
   const clientCa = tls.clientCaPath === undefined ? null : readPem(tls.clientCaPath, "TLS client CA");
+  if (clientCa !== null) requireCertificate(clientCa, tls.clientCaPath);
   requireUsable({ cert, key, ca: clientCa ?? undefined });
   const mutual = clientCa !== null;
   return {
@@ -34,6 +36,18 @@ function readPem(path: string, what: string): Buffer {
     return readFileSync(path);
   } catch (error) {
     throw new ConfigError(`cannot read the ${what} ${path}: ${reason(error)}`);
+  }
+}
+
+/**
+ * Node takes a CA file without a certificate (empty, or a key given by
+ * mistake), and the server would then refuse every client, however signed.
+ */
+function requireCertificate(pem: Buffer, path: string | undefined): void {
+  try {
+    new X509Certificate(pem);
+  } catch (error) {
+    throw new ConfigError(`the TLS client CA ${path} holds no usable certificate: ${reason(error)}`);
   }
 }
 
