@@ -1,3 +1,6 @@
+/** A command line the command cannot run: said in one line, with the usage, not as a crash. */
+export class UsageError extends Error {}
+
 /** Command-line flags: `--name value` or `--name=value`; a bare `--name` is "true". */
 export class Flags {
   private readonly values = new Map<string, string>();
@@ -5,10 +8,10 @@ export class Flags {
   constructor(argv: readonly string[], known: readonly string[]) {
     for (let index = 0; index < argv.length; index++) {
       const argument = argv[index] ?? "";
-      if (!argument.startsWith("--")) throw new Error(`unexpected argument "${argument}"`);
+      if (!argument.startsWith("--")) throw new UsageError(`unexpected argument "${argument}"`);
       const [name = "", inlineValue] = argument.slice(2).split(/=(.*)/s, 2);
       if (!known.includes(name)) {
-        throw new Error(`unknown flag --${name}; known: ${known.map((flag) => `--${flag}`).join(" ")}`);
+        throw new UsageError(`unknown flag --${name}; known: ${known.map((flag) => `--${flag}`).join(" ")}`);
       }
       const next = argv[index + 1];
       if (inlineValue !== undefined) this.values.set(name, inlineValue);
@@ -36,13 +39,13 @@ export class Flags {
     const raw = this.values.get(name);
     if (raw === undefined) return fallback;
     const value = Number(raw);
-    if (!Number.isFinite(value) || value < min) throw new Error(`--${name} must be a number ≥ ${min}, got "${raw}"`);
+    if (!Number.isFinite(value) || value < min) throw new UsageError(`--${name} must be a number ≥ ${min}, got "${raw}"`);
     return value;
   }
 
   integer(name: string, fallback: number, min = 0): number {
     const value = this.number(name, fallback, min);
-    if (!Number.isSafeInteger(value)) throw new Error(`--${name} must be a whole number, got ${value}`);
+    if (!Number.isSafeInteger(value)) throw new UsageError(`--${name} must be a whole number, got ${value}`);
     return value;
   }
 

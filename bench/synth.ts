@@ -17,7 +17,7 @@ import { openDatabase, type Database } from "../src/db/connection";
 import { migrateToLatest } from "../src/db/migrate";
 import type { Executor } from "../src/db/transaction";
 import { CustomerRepository } from "../src/customers/repository";
-import { Flags } from "./flags";
+import { Flags, UsageError } from "./flags";
 import { CHINOOK_SOURCE } from "./paths";
 import { Random } from "./random";
 import { FIRST_CREATED, LAST_UPDATED, syntheticCustomer } from "./synthetic-customers";
@@ -174,10 +174,12 @@ async function databaseReady(databasePath: string): Promise<void> {
   await ensureDatabase({ ...config.chinook, databasePath, sourcePath });
 }
 
+const USAGE = "usage: npm run db:synth -- --customers N [--database PATH] [--seed N]";
+
 async function main(): Promise<void> {
   const flags = new Flags(process.argv.slice(2), ["customers", "database", "seed"]);
   const customers = flags.integer("customers", 0, 1);
-  if (customers === 0) throw new Error("--customers N is required");
+  if (customers === 0) throw new UsageError("--customers N is required");
   const databasePath = flags.optionalString("database") ?? loadConfig().databasePath;
   await databaseReady(databasePath);
   const report = await synthesize({
@@ -197,6 +199,10 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`db:synth: ${error.message}\n${USAGE}\n`);
+      process.exit(2);
+    }
     const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
     process.stderr.write(`db:synth failed: ${detail}\n`);
     process.exit(1);
