@@ -471,7 +471,11 @@ describe("ListInvoices", () => {
     const { nextPageToken } = await invoices.listInvoices({ customerId: 2n, pageSize: 3 });
     expect(nextPageToken).not.toBe("");
 
-    await expectRefused(invoices.listInvoices({ customerId: 3n, pageSize: 3, pageToken: nextPageToken }), grpc.status.INVALID_ARGUMENT, "page_token");
+    await expectRefused(
+      invoices.listInvoices({ customerId: 3n, pageSize: 3, pageToken: nextPageToken }),
+      grpc.status.INVALID_ARGUMENT,
+      "page_token: was issued for different customer_id",
+    );
   });
 });
 

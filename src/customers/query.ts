@@ -341,7 +341,7 @@ export function pageTokenAfter(last: RowKey, binding: string, totalSize: number)
 
 /** The position in a token from pageTokenAfter; INVALID_ARGUMENT for anything else. */
 export function positionFromPageToken(token: string, binding: string, order: CustomerOrder): PagePosition {
-  const { cursor, totalSize } = decodePageToken(token, binding, 2);
+  const { cursor, totalSize } = decodePageToken(token, binding, 2, "filters or order_by");
   const [key, id] = cursor;
   if (!isCursorKey(key, order) || typeof id !== "bigint") {
     throw new InvalidArgumentError("page_token", "is not a token this service issued");

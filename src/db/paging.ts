@@ -36,12 +36,13 @@ export function encodePageToken(binding: string, cursor: readonly CursorValue[],
   return Buffer.from(JSON.stringify(payload)).toString("base64url");
 }
 
-/** What a token from encodePageToken carries; INVALID_ARGUMENT for anything else. */
-export function decodePageToken(token: string, binding: string, length: number): PageTokenContents {
+/**
+ * What a token from encodePageToken carries; INVALID_ARGUMENT for anything
+ * else. `boundTo` names, for the client, what the binding holds.
+ */
+export function decodePageToken(token: string, binding: string, length: number, boundTo: string): PageTokenContents {
   const payload = parse(token);
-  if (payload.b !== digest(binding)) {
-    throw new InvalidArgumentError("page_token", "was issued for different filters or order_by");
-  }
+  if (payload.b !== digest(binding)) throw new InvalidArgumentError("page_token", `was issued for different ${boundTo}`);
   if (payload.k.length !== length) throw malformed();
   return { cursor: payload.k.map(decodeValue), totalSize: payload.t };
 }

@@ -312,7 +312,7 @@ function pageBinding(customerId: bigint): string {
 }
 
 function decodeCursor(token: string, binding: string): Cursor {
-  const [invoiceDate, invoiceId] = decodePageToken(token, binding, 2).cursor;
+  const [invoiceDate, invoiceId] = decodePageToken(token, binding, 2, "customer_id").cursor;
   if (typeof invoiceDate !== "string" || typeof invoiceId !== "bigint") {
     throw new InvalidArgumentError("page_token", "is not a token this service issued");
   }
