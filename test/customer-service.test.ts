@@ -333,6 +333,18 @@ describe("CustomerService over Chinook as shipped (no writes)", () => {
       expect(await readAll(client.exportCustomers({ email: "Stanisław.Wójcik@wp.pl" }))).toEqual(page.customers);
     });
 
+    test("email: another Unicode spelling of the same address finds it (ó as o + a combining accent)", async () => {
+      const page = await client.listCustomers({ email: "stanisław.wo\u0301jcik@wp.pl" });
+
+      expect(idsOf(page.customers)).toEqual([49n]);
+    });
+
+    test("name_prefix: first or last name, case-insensitive beyond ASCII (customer 1 is Luís Gonçalves)", async () => {
+      for (const namePrefix of ["luís", "LUÍS", "gONç", "GONÇ"]) {
+        expect(idsOf((await client.listCustomers({ namePrefix })).customers)).toEqual([1n]);
+      }
+    });
+
     test("name_prefix: LIKE wildcards are plain characters", async () => {
       expect(await totalSize(client, { namePrefix: "%" })).toBe(0);
       expect(await totalSize(client, { namePrefix: "_" })).toBe(0);

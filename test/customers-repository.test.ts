@@ -290,6 +290,18 @@ describe("create", () => {
     await expect(duplicate).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer"));
   });
 
+  it.each([
+    ["final and medial sigma", "νίκος.x@example.gr", "ΝΊΚΟΣ.x@example.gr"],
+    ["final and medial sigma, the other way", "ΝΊΚΟΣ.y@example.gr", "νίκος.y@example.gr"],
+    ["sharp s and its capital", "straße@example.de", "STRAẞE@example.de"],
+    ["sharp s and its capital, the other way", "STRAẞE.y@example.de", "straße.y@example.de"],
+    ["theta and its symbol form", "θ.x@example.gr", "ϑ.X@example.gr"],
+  ])("refuses an email a live customer has but for the case of its %s", async (_case, first, second) => {
+    await repository.create(newCustomer({ email: first }));
+    const duplicate = repository.create(newCustomer({ email: second }));
+    await expect(duplicate).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer"));
+  });
+
   it("allows the email of a soft-deleted customer", async () => {
     const first = await repository.create(newCustomer({ email: "reuse@example.test" }));
     await repository.softDelete(first.customerId);
@@ -810,8 +822,10 @@ describe("filters", () => {
     expect(ids).toEqual(expected);
     expect(ids).toContain(1n);
     expect(await idsMatching({ namePrefix: "gONç", showDeleted: false })).toEqual([1n]);
-    // SQLite folds ASCII letters only, in LIKE as in the NOCASE indexes.
-    expect(await idsMatching({ namePrefix: "GONÇ", showDeleted: false })).toEqual([]);
+    // SQLite folds ASCII letters only; other letters are matched by their case class.
+    expect(await idsMatching({ namePrefix: "GONÇ", showDeleted: false })).toEqual([1n]);
+    expect(await idsMatching({ namePrefix: "LUÍS", showDeleted: false })).toEqual([1n]);
+    expect(await idsMatching({ namePrefix: "Luiz", showDeleted: false })).toEqual([]);
   });
 
   it("name prefix treats %, _ and \\ literally", async () => {
@@ -1263,6 +1277,9 @@ describe("query plans", () => {
     ["email", { email: "LUISG@embraer.com.br", showDeleted: false }],
     ["email, deleted shown", { email: "LUISG@embraer.com.br", showDeleted: true }],
     ["name prefix", { namePrefix: "Lu", showDeleted: false }],
+    ["name prefix with a non-ASCII letter", { namePrefix: "GONÇ", showDeleted: false }],
+    ["name prefix starting with a non-ASCII letter", { namePrefix: "Éd", showDeleted: false }],
+    ["non-ASCII email", { email: "STANISŁAW.WÓJCIK@wp.pl", showDeleted: false }],
     ["support rep", { supportRepId: 3n, showDeleted: false }],
     ["loyalty tier", { loyaltyTier: LoyaltyTier.GOLD, showDeleted: false }],
     ["country and loyalty tier", { country: "USA", loyaltyTier: LoyaltyTier.GOLD, showDeleted: false }],

@@ -6,7 +6,7 @@ import { decodePageToken, encodePageToken, MAX_TOTAL_SIZE, type CursorValue } fr
 import type { CustomerRow, Database } from "../db/schema";
 import { InvalidArgumentError } from "../errors";
 import { LATEST_COLUMN_TIME, statusToColumn, timeToColumn } from "./rows";
-import { sameEmail } from "./same-email";
+import { sameText, startsWithText } from "./case-insensitive";
 
 /** ListCustomers' and ExportCustomers' filters, all ANDed; unset means any. */
 export interface CustomerFilter {
@@ -73,8 +73,6 @@ const SORT_KEYS: Record<SortedField, SortKey> = {
   update_time: { column: "updated_at", expression: sql.ref("updated_at"), nullable: false },
 };
 
-const LIKE_ESCAPE = "\\";
-
 /** AIP-132 order_by: "" (customer_id), or one field optionally followed by "asc" or "desc". */
 export function parseOrderBy(orderBy: string): CustomerOrder {
   const words = orderBy.trim().split(/\s+/).filter((word) => word !== "");
@@ -119,13 +117,13 @@ const byStatus: FilterCondition = (eb, { status }) =>
 const byCountry: FilterCondition = (eb, { country }) =>
   country === undefined ? undefined : eb("Country", "=", country);
 
-const byEmail: FilterCondition = (eb, { email }) => (email === undefined ? undefined : sameEmail(eb, email));
+const byEmail: FilterCondition = (eb, { email }) => (email === undefined ? undefined : sameText(eb, "Email", email));
 
 // An empty prefix matches everyone, and as a LIKE pattern it would defeat the indexes.
 const byNamePrefix: FilterCondition = (eb, { namePrefix }) =>
   namePrefix === undefined || namePrefix === ""
     ? undefined
-    : eb.or([startsWith("FirstName", namePrefix), startsWith("LastName", namePrefix)]);
+    : eb.or([startsWithText(eb, "FirstName", namePrefix), startsWithText(eb, "LastName", namePrefix)]);
 
 const bySupportRep: FilterCondition = (eb, { supportRepId }) =>
   supportRepId === undefined ? undefined : eb("SupportRepId", "=", supportRepId);
@@ -166,15 +164,6 @@ const FILTER_CONDITIONS: readonly FilterCondition[] = [
   createdFrom,
   createdUntil,
 ];
-
-// LIKE is case-insensitive for ASCII, like the NOCASE name indexes it can then use.
-function startsWith(column: "FirstName" | "LastName", prefix: string): Condition {
-  return sql<SqlBool>`${sql.ref(column)} LIKE ${likePrefixPattern(prefix)} ESCAPE '\\'`;
-}
-
-function likePrefixPattern(prefix: string): string {
-  return `${prefix.replace(/[\\%_]/g, (special) => LIKE_ESCAPE + special)}%`;
-}
 
 /** ORDER BY the sort key, then CustomerId in the same direction: a total order. */
 export function inOrder<O>(

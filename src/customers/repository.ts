@@ -41,7 +41,7 @@ import {
   timeToColumn,
   type CustomerColumns,
 } from "./rows";
-import { comparesAsNoCase, sameEmail } from "./same-email";
+import { comparesAsNoCase, sameText } from "./case-insensitive";
 
 export { parseOrderBy, type CustomerFilter, type CustomerOrder, type CustomerOrderField } from "./query";
 
@@ -490,7 +490,7 @@ export class CustomerRepository {
     const holder = await this.db
       .selectFrom("customers")
       .select("CustomerId")
-      .where((eb) => eb.and([sameEmail(eb, email), eb("status", "<>", statusToColumn(CustomerStatus.DELETED))]))
+      .where((eb) => eb.and([sameText(eb, "Email", email), eb("status", "<>", statusToColumn(CustomerStatus.DELETED))]))
       .where("CustomerId", "<>", ownerId ?? NO_CUSTOMER)
       .executeTakeFirst();
     if (holder !== undefined) throw emailTaken();

@@ -87,8 +87,9 @@ function filterOf(request: FilterRequest): CustomerFilter {
   return {
     country: filterText(request.country, FIELD_LIMITS.country.maxChars, "country"),
     status: knownEnum(request.status, CustomerStatus, "status"),
-    email: filterText(request.email, FIELD_LIMITS.email.maxChars, "email"),
-    namePrefix: filterText(request.namePrefix, LONGEST_NAME, "name_prefix"),
+    // Stored emails are NFKC (see validation); a name may be in any form, and Chinook's are NFC.
+    email: filterText(request.email, FIELD_LIMITS.email.maxChars, "email")?.normalize("NFKC"),
+    namePrefix: filterText(request.namePrefix, LONGEST_NAME, "name_prefix")?.normalize("NFC"),
     supportRepId: request.supportRepId,
     loyaltyTier: knownEnum(request.loyaltyTier, LoyaltyTier, "loyalty_tier"),
     tag: filterText(request.tag, FIELD_LIMITS["profile.tags"].items.maxChars, "tag"),

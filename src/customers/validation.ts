@@ -165,6 +165,12 @@ function validateText(text: string, rule: FieldRule, at: Location): void {
   if (rule.email && !EMAIL_ADDRESS.test(text)) {
     fail(at, "must be a valid email address");
   }
+  // One spelling per address, so that uniqueness compares like with like: é
+  // as one character, not e + an accent, and no look-alike compatibility
+  // characters (the Kelvin sign for K, ſ for s, ﬁ for fi).
+  if (rule.email && text.normalize("NFKC") !== text) {
+    fail(at, "must be in Unicode normalization form NFKC (accents precomposed, no compatibility characters)");
+  }
 }
 
 /** Checks text outside a Customer against a rule of FIELD_LIMITS (an invoice's billing address). */

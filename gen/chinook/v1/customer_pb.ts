@@ -98,8 +98,8 @@ export type Customer = Message<"chinook.v1.Customer"> & {
   fax?: string | undefined;
 
   /**
-   * Required. A valid address of at most 60 characters, unique
-   * (case-insensitive) among customers that are not deleted.
+   * Required. A valid address of at most 60 characters, in Unicode NFKC,
+   * unique (case-insensitive) among customers that are not deleted.
    *
    * @generated from field: string email = 12;
    */

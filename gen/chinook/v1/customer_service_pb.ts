@@ -81,7 +81,8 @@ export type ListCustomersRequest = Message<"chinook.v1.ListCustomersRequest"> & 
   email?: string | undefined;
 
   /**
-   * Only customers whose first or last name starts with this.
+   * Only customers whose first or last name starts with this
+   * (case-insensitive, in every script).
    *
    * @generated from field: optional string name_prefix = 7;
    */
