@@ -25,7 +25,7 @@ export interface Config {
   healthProbeIntervalMs: number;
   /** host:port for Prometheus' /metrics; no metrics server when unset. METRICS_ADDR. */
   metricsAddress: string | undefined;
-  /** The GetCustomer/BatchGetCustomers read cache. */
+  /** The read cache of customers (GetCustomer, BatchGetCustomers, ListCustomers pages). */
   cache: {
     /** Most customers cached; 0 disables the cache. CACHE_SIZE. */
     maxEntries: number;

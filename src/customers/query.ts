@@ -15,7 +15,7 @@ export interface CustomerFilter {
   status?: CustomerStatus;
   /** Exact, case-insensitive. */
   email?: string;
-  /** First or last name starts with this, case-insensitive (ASCII, as SQLite's NOCASE). */
+  /** First or last name starts with this, case-insensitive (see case-insensitive.ts). */
   namePrefix?: string;
   supportRepId?: bigint;
   /** UNSPECIFIED means any. */

@@ -1,8 +1,6 @@
 import { Migrator, type Kysely, type MigrationResultSet } from "kysely";
 import { migrations } from "../../migrations";
 
-export type MigrationDirection = "up" | "down";
-
 export interface MigrationState {
   name: string;
   appliedAt: Date | undefined;

@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Selectable } from "kysely";
+import type { ColumnType, Selectable } from "kysely";
 
 /**
  * The one typed view of every table the code touches. Column names are
@@ -96,6 +96,5 @@ export interface RequestIdsTable {
 }
 
 export type CustomerRow = Selectable<CustomersTable>;
-export type NewCustomerRow = Insertable<CustomersTable>;
 export type InvoiceRow = Selectable<InvoicesTable>;
 export type InvoiceItemRow = Selectable<InvoiceItemsTable>;
