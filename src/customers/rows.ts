@@ -176,7 +176,8 @@ function nullIfUnset<T>(value: T | undefined): T | null {
   return value ?? null;
 }
 
-function statusFromColumn(value: bigint): CustomerStatus {
+/** The status a `customers.status` value stores; an unknown value is corrupt data, not a state. */
+export function statusFromColumn(value: bigint): CustomerStatus {
   const status = STATUS_BY_COLUMN.get(value);
   if (status === undefined) throw new Error(`customers.status holds unknown value ${value}`);
   return status;

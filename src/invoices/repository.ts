@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
+import type { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 import { InvoiceLineSchema, InvoiceSchema, type Invoice, type InvoiceLine } from "../../gen/chinook/v1/invoice_pb";
+import { statusFromColumn } from "../customers/rows";
 import { decodePageToken, encodePageToken, normalizePageSize } from "../db/paging";
 import type { InvoiceItemRow, InvoiceRow } from "../db/schema";
 import { translatingErrors } from "../db/sqlite-errors";
@@ -114,7 +115,7 @@ export class InvoiceRepository {
         .executeTakeFirst();
       if (row === undefined) return undefined;
       return {
-        status: customerStatusOf(row.status),
+        status: statusFromColumn(row.status),
         address: { address: row.Address, city: row.City, state: row.State, country: row.Country, postalCode: row.PostalCode },
       };
     });
@@ -290,14 +291,6 @@ function totalCentsOf(lines: readonly NewInvoiceLine[]): bigint {
   return lines.reduce((sum, line) => sum + line.unitPriceCents * BigInt(line.quantity), 0n);
 }
 
-function customerStatusOf(stored: bigint): CustomerStatus {
-  const status = Number(stored);
-  return isCustomerStatus(status) ? status : CustomerStatus.UNSPECIFIED;
-}
-
-function isCustomerStatus(value: number): value is CustomerStatus {
-  return value in CustomerStatus;
-}
 
 // Keyset paging.
 
