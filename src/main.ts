@@ -12,6 +12,7 @@ import { customerService } from "./customers/service";
 import { BootstrapError, ensureDatabase } from "./db/bootstrap";
 import { openDatabase, type Database } from "./db/connection";
 import { SqliteError } from "./db/driver";
+import { isBusy } from "./db/sqlite-errors";
 import { GroupCommit } from "./db/group-commit";
 import { DatabaseMaintenance } from "./db/maintenance";
 import { MigrationError, migrateToLatest } from "./db/migrate";
@@ -64,7 +65,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 async function serve(config: Config, logger: Logger, database: Database, registry: Registry): Promise<App> {
   const applied = await migrateToLatest(database.db);
   if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
-  database.optimize();
+  optimizeUnlessBusy(database, logger);
   registerDatabaseGauges(database, registry);
 
   const { db } = database;
@@ -127,6 +128,16 @@ async function serve(config: Config, logger: Logger, database: Database, registr
       await database.close();
     },
   };
+}
+
+/** Fresh planner statistics, unless another process is writing: maintenance runs optimize again later. */
+function optimizeUnlessBusy(database: Database, logger: Logger): void {
+  try {
+    database.optimize();
+  } catch (error) {
+    if (!isBusy(error)) throw error;
+    logger.warn("PRAGMA optimize deferred: another process holds the write lock");
+  }
 }
 
 const SERVING_MESSAGE: Record<TransportSecurity, string> = {

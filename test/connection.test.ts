@@ -1,6 +1,9 @@
 import { copyFileSync, existsSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
+import { sql } from "kysely";
 import { openDatabase, type Database } from "../src/db/connection";
+import { SqliteDatabase } from "../src/db/driver";
+import { inTransaction } from "../src/db/transaction";
 import { migrateToLatest } from "../src/db/migrate";
 import { copyChinook } from "./support/database";
 
@@ -55,6 +58,35 @@ describe("openDatabase", () => {
 
     expect(() => openDatabase(missing)).toThrow();
     expect(existsSync(missing)).toBe(false);
+  });
+});
+
+describe("transactions", () => {
+  test("a write waits for another connection's write lock between turns of the event loop, then goes through", async () => {
+    const other = new SqliteDatabase(file);
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      // Runs only if the waiting write leaves the event loop free: SQLite's own busy wait would block it.
+      const release = setTimeout(() => other.exec("COMMIT"), 50);
+      const write = inTransaction(database.db, (tx) => sql`INSERT INTO genres (Name) VALUES ('waited')`.execute(tx));
+
+      await expect(write).resolves.toBeDefined();
+      clearTimeout(release);
+      expect(database.sqlite.prepare("SELECT count(*) FROM genres WHERE Name = 'waited'").pluck().get()).toBe(1n);
+    } finally {
+      other.close();
+    }
+  });
+
+  test("a transaction SQLite has already rolled back fails with the error that ended it, not ROLLBACK's", async () => {
+    const cause = new Error("disk I/O error");
+    const work = inTransaction(database.db, async (tx) => {
+      await sql`ROLLBACK`.execute(tx);
+      throw cause;
+    });
+
+    await expect(work).rejects.toBe(cause);
+    expect(database.sqlite.inTransaction).toBe(false);
   });
 });
 

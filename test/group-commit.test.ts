@@ -114,6 +114,27 @@ describe("GroupCommit", () => {
     expect(playlistNames()).toEqual(["group lone", "group after"]);
   });
 
+  it("fails the whole group with a write's own error when SQLite has ended the transaction under it", async () => {
+    const cause = new Error("the disk is full");
+    const results = await Promise.allSettled([
+      writes.run(addPlaylist("group before")),
+      writes.run(async (tx) => {
+        // What SQLite does by itself on an I/O error or a full disk: the transaction, savepoints and all, is gone.
+        await sql`ROLLBACK`.execute(tx);
+        throw cause;
+      }),
+      writes.run(addPlaylist("group after")),
+    ]);
+
+    expect(results).toEqual([
+      { status: "rejected", reason: cause },
+      { status: "rejected", reason: cause },
+      { status: "rejected", reason: cause },
+    ]);
+    expect(playlistNames()).toEqual([]);
+    expect(database.sqlite.inTransaction).toBe(false);
+  });
+
   it("runs each write in its caller's async context, so its log lines name its own request", async () => {
     const seen: Array<[string, string | undefined]> = [];
     const write = (requestId: string) =>

@@ -1,4 +1,5 @@
 import { statSync } from "node:fs";
+import { setTimeout } from "node:timers/promises";
 import type BetterSqlite3 from "better-sqlite3";
 import {
   CompiledQuery,
@@ -12,12 +13,20 @@ import {
   type SqliteDialectConfig,
   type TransactionSettings,
 } from "kysely";
-import { SqliteDatabase } from "./driver";
+import { SqliteDatabase, SqliteError } from "./driver";
+import { isBusy } from "./sqlite-errors";
 import type { Database as Schema } from "./schema";
 import { StatementCache, type StatementCacheStats } from "./statement-cache";
 
-/** How long a writer waits for SQLite's lock before the call fails UNAVAILABLE. */
-const BUSY_TIMEOUT_MS = 5000;
+/** How long a write waits for another process's write lock before the call fails UNAVAILABLE. */
+const WRITE_LOCK_WAIT_MS = 5000;
+/** How often a write waiting for that lock tries again. */
+const WRITE_LOCK_RETRY_MS = 10;
+/**
+ * SQLite's own wait for a lock. It sleeps on the thread that runs the event
+ * loop, so it is kept short: a write waits for a lock between turns instead.
+ */
+const BUSY_TIMEOUT_MS = 20;
 /**
  * Rows of each index PRAGMA optimize's ANALYZE looks at, as SQLite advises
  * for optimize: statistics for a million-row table missing them cost about
@@ -58,15 +67,47 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 /**
  * A deferred BEGIN that reads first and writes later cannot wait for another
  * process's write lock (SQLite fails it with SQLITE_BUSY at once, whatever the
- * busy timeout); BEGIN IMMEDIATE takes the lock up front and waits for it.
- * A read-only transaction takes no lock: in WAL mode it reads its snapshot
- * beside any writer.
+ * busy timeout); BEGIN IMMEDIATE takes the lock up front. While another
+ * process holds it, the BEGIN is tried again between turns of the event loop,
+ * which SQLite's busy timeout would stall. A read-only transaction takes no
+ * lock: in WAL mode it reads its snapshot beside any writer.
  */
 class ServerSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
-    const begin = settings?.accessMode === "read only" ? "begin" : "begin immediate";
-    await connection.executeQuery(CompiledQuery.raw(begin));
+    if (settings?.accessMode === "read only") {
+      await connection.executeQuery(BEGIN);
+      return;
+    }
+    const giveUpAt = Date.now() + WRITE_LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await connection.executeQuery(BEGIN_IMMEDIATE);
+        return;
+      } catch (error) {
+        if (!isBusy(error) || Date.now() >= giveUpAt) throw error;
+        await setTimeout(WRITE_LOCK_RETRY_MS);
+      }
+    }
   }
+
+  /**
+   * An I/O error or a full disk makes SQLite roll the transaction back itself;
+   * ROLLBACK would then fail and hide the error that caused it.
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      await super.rollbackTransaction(connection);
+    } catch (error) {
+      if (!isNoTransaction(error)) throw error;
+    }
+  }
+}
+
+const BEGIN = CompiledQuery.raw("begin");
+const BEGIN_IMMEDIATE = CompiledQuery.raw("begin immediate");
+
+function isNoTransaction(error: unknown): boolean {
+  return error instanceof SqliteError && error.message.includes("no transaction is active");
 }
 
 class ServerSqliteDialect extends SqliteDialect {

@@ -111,13 +111,17 @@ export class GroupCommit {
   }
 }
 
-/** A failed write rolls back only what it wrote; if even that fails, so does the whole group. */
+/**
+ * A failed write rolls back only what it wrote. When SQLite has rolled the
+ * whole transaction back itself (an I/O error, a full disk), the savepoint is
+ * gone too, and the group fails with the write's error.
+ */
 async function inSavepoint(tx: Executor, write: QueuedWrite): Promise<void> {
   await SAVEPOINT.execute(tx);
   try {
     await write.run(tx);
-  } catch {
-    await ROLLBACK_TO.execute(tx);
+  } catch (error) {
+    await ROLLBACK_TO.execute(tx).catch(() => Promise.reject(error));
   }
   await RELEASE.execute(tx);
 }

@@ -31,6 +31,11 @@ export async function translatingErrors<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** SQLITE_BUSY and its extended codes: another connection holds the lock. */
+export function isBusy(error: unknown): boolean {
+  return error instanceof SqliteError && error.code.startsWith("SQLITE_BUSY");
+}
+
 /** The name of the index or column a UNIQUE violation names, e.g. `customers.Email`. */
 export function uniqueViolationTarget(error: unknown): string | undefined {
   if (!(error instanceof SqliteError) || error.code !== "SQLITE_CONSTRAINT_UNIQUE") return undefined;
