@@ -125,7 +125,7 @@ function cacheHitMicro(): Micro {
     ...{ batchGet: unused, list: unused, listIds: unused, stream: unused, create: unused, batchCreate: unused },
     ...{ update: unused, softDelete: unused, undelete: unused },
   };
-  const cache = new CachedCustomerStore(inner, { maxEntries: 10, ttlMs: 0, registry: new Registry() });
+  const cache = new CachedCustomerStore(inner, { maxEntries: 10, maxBytes: 1 << 20, ttlMs: 0, registry: new Registry() });
   const serialize = methodDefinition("getCustomer").responseSerialize;
   return { name: "cache hit + response encoding", run: async () => serialize(await cache.get(1n)) };
 }

@@ -29,6 +29,8 @@ export interface Config {
   cache: {
     /** Most customers cached; 0 disables the cache. CACHE_SIZE. */
     maxEntries: number;
+    /** Most memory the cached customers may take, roughly, in bytes. CACHE_MAX_BYTES. */
+    maxBytes: number;
     /** How long a cached customer may be served, in ms; 0 = until evicted. CACHE_TTL_MS. */
     ttlMs: number;
   };
@@ -82,6 +84,7 @@ export function loadConfig(env: Env = process.env): Config {
     metricsAddress: optionalHostPort(env, "METRICS_ADDR"),
     cache: {
       maxEntries: integer(env, "CACHE_SIZE", 10_000, { min: 0, max: MAX_CACHE_ENTRIES }),
+      maxBytes: integer(env, "CACHE_MAX_BYTES", 64 * MIB, { min: 1 }),
       ttlMs: integer(env, "CACHE_TTL_MS", 30_000, { min: 0 }),
     },
     maintenance: {

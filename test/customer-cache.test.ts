@@ -95,6 +95,8 @@ class ControllableStore implements CacheableStore {
   }
 }
 
+const MAX_BYTES = 1 << 20;
+
 function customer(id: bigint, company: string): Customer {
   return create(CustomerSchema, { customerId: id, firstName: "Ada", lastName: "Lovelace", company });
 }
@@ -103,7 +105,7 @@ function setup(maxEntries = 100): { inner: ControllableStore; cache: CachedCusto
   const inner = new ControllableStore();
   for (const id of [1n, 2n, 3n]) inner.rows.set(id, customer(id, "v1"));
   const registry = new Registry();
-  return { inner, cache: new CachedCustomerStore(inner, { maxEntries, ttlMs: 0, registry }), registry };
+  return { inner, cache: new CachedCustomerStore(inner, { maxEntries, maxBytes: MAX_BYTES, ttlMs: 0, registry }), registry };
 }
 
 async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -158,6 +160,25 @@ describe("CachedCustomerStore", () => {
     expect(next.company).toBe("v1");
     expect(next.profile?.tags).toEqual(["a"]);
     expect(inner.reads).toEqual([[4n], [4n]]);
+  });
+
+  it("keeps the customers it holds within maxBytes, evicting the least recently used", async () => {
+    const inner = new ControllableStore();
+    const notes = "n".repeat(100_000); // ~300 kB as the cache counts it, close to the largest customers validation allows
+    for (const id of [1n, 2n, 3n, 4n, 5n]) {
+      inner.rows.set(id, create(CustomerSchema, { customerId: id, firstName: "Big", profile: { notes } }));
+    }
+    const registry = new Registry();
+    const cache = new CachedCustomerStore(inner, { maxEntries: 100, maxBytes: MAX_BYTES, ttlMs: 0, registry });
+
+    await cached(cache, 1n, 2n, 3n, 4n, 5n);
+
+    expect(await metricValue(registry, "customer_cache_entries")).toBe(3);
+    expect(await metricValue(registry, "customer_cache_evictions_total", { reason: "size" })).toBe(2);
+    inner.reads.length = 0;
+    await cache.get(5n);
+    await cache.get(1n);
+    expect(inner.reads).toEqual([[1n]]);
   });
 
   it("does not cache NOT_FOUND", async () => {
@@ -304,7 +325,7 @@ describe("CachedCustomerStore", () => {
       let now = 1000;
       const inner = new ControllableStore();
       inner.rows.set(1n, customer(1n, "v1"));
-      const cache = new CachedCustomerStore(inner, { maxEntries: 10, ttlMs: 0, registry: new Registry(), clock: { now: () => now } });
+      const cache = new CachedCustomerStore(inner, { maxEntries: 10, maxBytes: MAX_BYTES, ttlMs: 0, registry: new Registry(), clock: { now: () => now } });
       inner.totalSize = EXACT_COUNT_LIMIT + 500;
       await cache.list(firstPage("USA"));
       now += ESTIMATE_TTL_MS - 1;

@@ -1,11 +1,11 @@
 import { ConfigError, loadConfig } from "../src/config";
 
 describe("operations configuration", () => {
-  it("has defaults: metrics off, a 10k-entry 30 s cache, 64 MiB WAL threshold, hourly optimize, plaintext", () => {
+  it("has defaults: metrics off, a 10k-entry 64 MiB 30 s cache, 64 MiB WAL threshold, hourly optimize, plaintext", () => {
     const config = loadConfig({});
 
     expect(config.metricsAddress).toBeUndefined();
-    expect(config.cache).toEqual({ maxEntries: 10_000, ttlMs: 30_000 });
+    expect(config.cache).toEqual({ maxEntries: 10_000, maxBytes: 64 * 2 ** 20, ttlMs: 30_000 });
     expect(config.maintenance).toEqual({
       walCheckpointBytes: 64 * 1024 * 1024,
       checkIntervalMs: 10_000,
@@ -19,6 +19,7 @@ describe("operations configuration", () => {
       METRICS_ADDR: "127.0.0.1:9464",
       CACHE_SIZE: "0",
       CACHE_TTL_MS: "0",
+      CACHE_MAX_BYTES: "1048576",
       WAL_CHECKPOINT_BYTES: "1048576",
       WAL_CHECK_INTERVAL_MS: "500",
       OPTIMIZE_INTERVAL_MS: "60000",
@@ -28,7 +29,7 @@ describe("operations configuration", () => {
     });
 
     expect(config.metricsAddress).toBe("127.0.0.1:9464");
-    expect(config.cache).toEqual({ maxEntries: 0, ttlMs: 0 });
+    expect(config.cache).toEqual({ maxEntries: 0, maxBytes: 1_048_576, ttlMs: 0 });
     expect(config.maintenance).toEqual({ walCheckpointBytes: 1_048_576, checkIntervalMs: 500, optimizeIntervalMs: 60_000 });
     expect(config.tls).toEqual({
       certPath: "/etc/chinook/server.crt",
@@ -48,6 +49,7 @@ describe("operations configuration", () => {
     ["METRICS_ADDR", "9464", /METRICS_ADDR must be host:port/],
     ["CACHE_SIZE", "-1", /CACHE_SIZE must be a whole number from 0 to 1000000/],
     ["CACHE_TTL_MS", "soon", /CACHE_TTL_MS must be a whole number/],
+    ["CACHE_MAX_BYTES", "0", /CACHE_MAX_BYTES must be a whole number ≥ 1/],
     ["WAL_CHECKPOINT_BYTES", "1.5", /WAL_CHECKPOINT_BYTES must be a whole number/],
     ["WAL_CHECK_INTERVAL_MS", "10", /WAL_CHECK_INTERVAL_MS must be a whole number from 100 to 2147483647/],
     ["OPTIMIZE_INTERVAL_MS", "0", /OPTIMIZE_INTERVAL_MS must be a whole number ≥ 100/],

@@ -19,6 +19,12 @@ export type CacheableStore = CustomerStore & Pick<CustomerRepository, "listIds">
 export interface CustomerCacheOptions {
   /** Most customers kept, ≥ 1 (to cache nothing, do not build a cache). */
   maxEntries: number;
+  /**
+   * Most memory the customers kept may take, as approximateBytes counts it:
+   * a few customers near the size limits validation allows (~0.5 MB of text
+   * each) must not fill the heap.
+   */
+  maxBytes: number;
   /** How long an entry may be served, in ms; 0 keeps it until evicted or invalidated. */
   ttlMs: number;
   registry: Registry;
@@ -92,6 +98,8 @@ export class CachedCustomerStore implements CustomerStore {
   ) {
     this.entries = new LRUCache<bigint, Customer>({
       max: options.maxEntries,
+      maxSize: options.maxBytes,
+      sizeCalculation: approximateBytes,
       ttl: options.ttlMs,
       dispose: (_customer, _id, reason) => this.countEviction(reason),
       perf: options.clock,
@@ -305,4 +313,20 @@ function foundOrThrow(found: ReadonlyMap<bigint, Customer>, id: bigint): Custome
   // The inner store fails the batch on any missing id, so this means it broke its contract.
   if (customer === undefined) throw new Error(`the customer store returned no customer ${id}`);
   return customer;
+}
+
+const STRING_OVERHEAD = 16;
+const VALUE_BYTES = 8;
+
+/**
+ * Roughly the memory a cached customer holds: each string twice (UTF-16 in
+ * the message, up to as much again in the wire bytes the adapter keeps once it
+ * has encoded it) and a little per value and object.
+ */
+function approximateBytes(value: unknown): number {
+  if (typeof value === "string") return 3 * value.length + STRING_OVERHEAD;
+  if (typeof value !== "object" || value === null) return VALUE_BYTES;
+  let bytes = STRING_OVERHEAD;
+  for (const item of Object.values(value)) bytes += approximateBytes(item);
+  return bytes;
 }
