@@ -6,6 +6,7 @@ import * as requestIds from "./0004_request_ids";
 import * as invoiceIndexes from "./0005_invoice_indexes";
 import * as customerLiveCountryTierIndex from "./0006_customer_live_country_tier_index";
 import * as coveringLiveCountryTierIndex from "./0007_covering_live_country_tier_index";
+import * as requestIdResponses from "./0008_request_id_responses";
 
 /**
  * Every migration, by name; the Migrator applies them in name order. Listed
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   "0005_invoice_indexes": invoiceIndexes,
   "0006_customer_live_country_tier_index": customerLiveCountryTierIndex,
   "0007_covering_live_country_tier_index": coveringLiveCountryTierIndex,
+  "0008_request_id_responses": requestIdResponses,
 };

@@ -610,6 +610,18 @@ describe("CustomerService writes", () => {
       expect(await totalSize(client)).toBe(before + 1);
     });
 
+    test("a retry answers the first result, whatever has happened to the customer since (AIP-155)", async () => {
+      const request = { customer: newCustomer(), requestId: randomUUID() };
+      const first = await client.createCustomer(request);
+      await client.updateCustomer({ customer: { customerId: first.customerId, company: "Changed" }, updateMask: { paths: ["company"] } });
+      await client.deleteCustomer({ customerId: first.customerId });
+
+      const retry = await client.createCustomer(request);
+
+      expect(retry).toEqual(first);
+      expect((await client.getCustomer({ customerId: first.customerId })).status).toBe(CustomerStatus.DELETED);
+    });
+
     test("parallel retries with one request_id still create once", async () => {
       const request = { customer: newCustomer(), requestId: randomUUID() };
       const before = await totalSize(client);

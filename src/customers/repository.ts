@@ -1,4 +1,4 @@
-import { create, equals, toBinary } from "@bufbuild/protobuf";
+import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { sql, type RawBuilder } from "kysely";
 import {
   CustomerProfileSchema,
@@ -9,7 +9,7 @@ import {
 } from "../../gen/chinook/v1/customer_pb";
 import { inWriteTransaction, type GroupCommit } from "../db/group-commit";
 import { compileOnly, withParameters } from "../db/precompiled";
-import { RequestIds } from "../db/request-ids";
+import { RequestIds, type RecordedRequest } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
 import { translatingErrors, uniqueViolationTarget } from "../db/sqlite-errors";
 import { inReadTransaction, inTransaction, type Executor } from "../db/transaction";
@@ -326,23 +326,33 @@ export class CustomerRepository {
     requestId: string | undefined,
     supportReps: ReadonlySet<bigint>,
   ): Promise<Customer> {
-    const idempotent = requestId !== undefined && requestId !== "";
-    const request = idempotent ? requestBytes(customer) : undefined;
+    const key = requestId === undefined || requestId === "" ? undefined : { requestId, request: requestBytes(customer) };
     const requestIds = new RequestIds(this.db);
-    if (idempotent && request !== undefined) {
-      const existing = await requestIds.find(CREATE_OPERATION, requestId, request);
-      if (existing !== undefined) return this.get(existing);
+    if (key !== undefined) {
+      const earlier = await requestIds.find(CREATE_OPERATION, key.requestId, key.request);
+      if (earlier !== undefined) return this.firstAnswer(earlier);
     }
     const status = customer.status === CustomerStatus.UNSPECIFIED ? CustomerStatus.ACTIVE : customer.status;
     requireWritableStatus(status);
     requireSupportRepIn(customer.supportRepId, supportReps);
     if (!comparesAsNoCase(customer.email)) await this.requireEmailFree(customer.email);
     const row = await this.insert(columnsFromCustomer({ ...customer, status }, null));
-    if (idempotent && request !== undefined) {
-      await requestIds.record(CREATE_OPERATION, requestId, request, row.CustomerId);
-    }
     // What was inserted is what a read would return: no read-back.
-    return customerFromRow(row);
+    const created = customerFromRow(row);
+    if (key !== undefined) {
+      const answer = toBinary(CustomerSchema, created);
+      await requestIds.record(CREATE_OPERATION, key.requestId, key.request, row.CustomerId, answer);
+    }
+    return created;
+  }
+
+  /**
+   * AIP-155: a retry gets the first answer, whatever has happened to the
+   * customer since. A key recorded without one (before migration 0008) gets
+   * the customer as it is now.
+   */
+  private firstAnswer({ resourceId, response }: RecordedRequest): Promise<Customer> {
+    return response === undefined ? this.get(resourceId) : Promise.resolve(fromBinary(CustomerSchema, response));
   }
 
   /**

@@ -2,6 +2,13 @@ import { createHash } from "node:crypto";
 import { InvalidArgumentError } from "../errors";
 import type { Executor } from "./transaction";
 
+/** What an earlier request with the same request_id created. */
+export interface RecordedRequest {
+  resourceId: bigint;
+  /** Its answer, when it was recorded with one. */
+  response: Uint8Array | undefined;
+}
+
 /**
  * Idempotency keys (AIP-155), shared by every create that takes a request_id.
  * Call `find` and `record` inside the same transaction as the create, so the
@@ -15,13 +22,13 @@ export class RequestIds {
   }
 
   /**
-   * The id of the resource an earlier request with this id created, or
-   * undefined. INVALID_ARGUMENT when the id was used for a different request.
+   * What an earlier request with this id created, or undefined.
+   * INVALID_ARGUMENT when the id was used for a different request.
    */
-  async find(operation: string, requestId: string, request: Uint8Array): Promise<bigint | undefined> {
+  async find(operation: string, requestId: string, request: Uint8Array): Promise<RecordedRequest | undefined> {
     const row = await this.db
       .selectFrom("request_ids")
-      .select(["request_hash", "resource_id"])
+      .select(["request_hash", "resource_id", "response"])
       .where("operation", "=", operation)
       .where("request_id", "=", requestId)
       .executeTakeFirst();
@@ -29,10 +36,17 @@ export class RequestIds {
     if (row.request_hash !== hashOf(request)) {
       throw new InvalidArgumentError("request_id", "was already used for a different request");
     }
-    return row.resource_id;
+    return { resourceId: row.resource_id, response: row.response ?? undefined };
   }
 
-  async record(operation: string, requestId: string, request: Uint8Array, resourceId: bigint): Promise<void> {
+  /** `response`: the answer, for operations whose resource can change after it is created. */
+  async record(
+    operation: string,
+    requestId: string,
+    request: Uint8Array,
+    resourceId: bigint,
+    response?: Uint8Array,
+  ): Promise<void> {
     await this.db
       .insertInto("request_ids")
       .values({
@@ -41,6 +55,7 @@ export class RequestIds {
         request_hash: hashOf(request),
         resource_id: resourceId,
         created_at: new Date().toISOString(),
+        response,
       })
       .execute();
   }

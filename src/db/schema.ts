@@ -93,6 +93,8 @@ export interface RequestIdsTable {
   request_hash: string;
   resource_id: Integer;
   created_at: string;
+  /** The first answer, as protobuf bytes, where the operation keeps it. */
+  response: ColumnType<Uint8Array | null, Uint8Array | undefined, never>;
 }
 
 export type CustomerRow = Selectable<CustomersTable>;

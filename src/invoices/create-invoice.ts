@@ -77,7 +77,8 @@ export async function createInvoice(
       const invoices = deps.invoices.withTx(tx);
       const ids = deps.requestIds.withTx(tx);
       const earlier = requestId === "" ? undefined : await ids.find(CREATE_INVOICE_OPERATION, requestId, requestBytes);
-      if (earlier !== undefined) return invoices.get(earlier);
+      // An invoice never changes once written: reading it again gives the first answer.
+      if (earlier !== undefined) return invoices.get(earlier.resourceId);
       const invoice = await insertInvoice(invoices, input, lines);
       if (requestId !== "") await ids.record(CREATE_INVOICE_OPERATION, requestId, requestBytes, invoice.invoiceId);
       return invoice;

@@ -189,8 +189,8 @@ export type CreateCustomerRequest = Message<"chinook.v1.CreateCustomerRequest"> 
   customer?: Customer | undefined;
 
   /**
-   * Optional UUID: a retry with the same request_id returns the first result
-   * and creates nothing.
+   * Optional UUID: a retry with the same request_id returns the first result,
+   * as it was then, and creates nothing.
    *
    * @generated from field: string request_id = 2;
    */
