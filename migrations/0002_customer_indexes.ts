@@ -1,7 +1,7 @@
 import { sql, type Kysely } from "kysely";
 
-/** The expression ListCustomers filters loyalty_tier by; queries must use it verbatim. */
-export const LOYALTY_TIER_EXPRESSION = "json_extract(data, '$.loyaltyTier')";
+/** The expression the loyalty tier is indexed by; ListCustomers' filter says it verbatim (src/db/schema.ts). */
+const LOYALTY_TIER_EXPRESSION = "json_extract(data, '$.loyaltyTier')";
 
 /**
  * Indexes for the contract's lookups, filters and orderings. Every index

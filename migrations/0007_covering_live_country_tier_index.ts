@@ -1,7 +1,8 @@
 import { sql, type Kysely } from "kysely";
-import { LOYALTY_TIER_EXPRESSION } from "./0002_customer_indexes";
 
 const INDEX = "customers_live_country_tier_idx";
+/** As 0002 indexes the loyalty tier; a migration keeps the text it was written with. */
+const LOYALTY_TIER_EXPRESSION = "json_extract(data, '$.loyaltyTier')";
 
 /**
  * 0006's index, with CustomerId and status as columns of its own: SQLite

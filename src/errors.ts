@@ -41,4 +41,9 @@ export class FailedPreconditionError extends DomainError {
 /** The database cannot be reached or is busy beyond its timeout. */
 export class UnavailableError extends DomainError {
   readonly kind = "unavailable";
+
+  /** What a client is told whenever the database is the reason. */
+  static database(): UnavailableError {
+    return new UnavailableError("the database is unavailable; retry later");
+  }
 }

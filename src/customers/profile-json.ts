@@ -18,12 +18,11 @@ import {
   LoyaltyTierSchema,
   type CustomerProfile,
 } from "../../gen/chinook/v1/customer_pb";
+import { isInt64 } from "../int64";
 
 /** Sets the field a key names from its canonical JSON value; false when the value is not canonical. */
 type FieldReader = (value: JsonValue, profile: CustomerProfile) => boolean;
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 const DECIMAL = /^-?(0|[1-9]\d{0,18})$/;
 /** Where a timestamp of this length (protobuf-es writes whole seconds, or 3, 6 or 9 fraction digits) has its fraction. */
 const FRACTIONS_BY_LENGTH: ReadonlyMap<number, { digits: number; nanosPerUnit: number }> = new Map([
@@ -130,7 +129,7 @@ function int64List(value: JsonValue): bigint[] | undefined {
   for (const item of value) {
     if (typeof item !== "string" || !DECIMAL.test(item)) return undefined;
     const number = BigInt(item);
-    if (number < INT64_MIN || number > INT64_MAX) return undefined;
+    if (!isInt64(number)) return undefined;
     numbers.push(number);
   }
   return numbers;
@@ -148,7 +147,8 @@ function isStringRecord(value: Record<string, JsonValue>): value is Record<strin
   return Object.values(value).every(isString);
 }
 
-function isJsonObject(value: unknown): value is Record<string, JsonValue> {
+/** A JSON object, as opposed to an array, a string, a number, a boolean or null. */
+export function isJsonObject(value: unknown): value is Record<string, JsonValue> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 

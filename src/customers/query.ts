@@ -1,10 +1,10 @@
 import { enumToJson } from "@bufbuild/protobuf";
 import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { CustomerStatus, LoyaltyTier, LoyaltyTierSchema } from "../../gen/chinook/v1/customer_pb";
-import { LOYALTY_TIER_EXPRESSION } from "../../migrations/0002_customer_indexes";
 import { decodePageToken, encodePageToken, MAX_TOTAL_SIZE, type CursorValue } from "../db/paging";
-import type { CustomerRow, Database } from "../db/schema";
+import { LOYALTY_TIER_EXPRESSION, type CustomerRow, type Database } from "../db/schema";
 import { InvalidArgumentError } from "../errors";
+import { INT64_MAX, INT64_MIN } from "../int64";
 import { LATEST_COLUMN_TIME, statusToColumn, timeToColumn } from "./rows";
 import { sameText, startsWithText } from "./case-insensitive";
 
@@ -230,8 +230,6 @@ function afterValue(
   ]);
 }
 
-const INT64_MAX = 2n ** 63n - 1n;
-const INT64_MIN = -(2n ** 63n);
 
 /** A canonical string of the filters and order a page token is bound to. */
 export function pagingBinding(filter: CustomerFilter, order: CustomerOrder): string {

@@ -16,7 +16,7 @@ import {
   type CustomerProfile,
 } from "../../gen/chinook/v1/customer_pb";
 import type { CustomerRow } from "../db/schema";
-import { profileFromJsonText, timestampFromText } from "./profile-json";
+import { isJsonObject, profileFromJsonText, timestampFromText } from "./profile-json";
 
 /** The columns a write sets; the id and the audit times are the repository's. */
 export type CustomerColumns = Omit<CustomerRow, "CustomerId" | "created_at" | "updated_at">;
@@ -210,8 +210,4 @@ function unknownProfileKeys(storedData: string | null): JsonObject {
   const stored: unknown = JSON.parse(storedData);
   if (!isJsonObject(stored)) return {};
   return Object.fromEntries(Object.entries(stored).filter(([key]) => !KNOWN_PROFILE_KEYS.has(key)));
-}
-
-function isJsonObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -16,7 +16,7 @@ import {
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
 import { InvalidArgumentError } from "../errors";
-import { isValidTimestamp, TIMESTAMP_RANGE } from "../grpc/fields";
+import { isValidTimestamp, TIMESTAMP_RANGE } from "../timestamps";
 import { OUTPUT_ONLY_FIELDS } from "./field-mask";
 
 /** What a field, or each item of a repeated field or entry of a map, must satisfy. */

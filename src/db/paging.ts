@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { InvalidArgumentError } from "../errors";
+import { isInt64 } from "../int64";
 
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
@@ -95,12 +96,7 @@ function isEncodedValue(value: unknown): value is EncodedValue {
   if (value === null || typeof value === "string" || typeof value === "number") return true;
   if (typeof value !== "object") return false;
   const { i } = value as Record<string, unknown>;
-  return typeof i === "string" && /^-?\d{1,19}$/.test(i) && fitsSqliteInteger(BigInt(i));
-}
-
-/** A larger integer would fail as it is bound to the query, with INTERNAL. */
-function fitsSqliteInteger(value: bigint): boolean {
-  return value >= -(2n ** 63n) && value < 2n ** 63n;
+  return typeof i === "string" && /^-?\d{1,19}$/.test(i) && isInt64(BigInt(i));
 }
 
 function malformed(): InvalidArgumentError {

@@ -1,6 +1,13 @@
 import type { ColumnType, Selectable } from "kysely";
 
 /**
+ * The loyalty tier inside `data`, as migrations 0002, 0006 and 0007 index it:
+ * SQLite uses an index on an expression only for a query that repeats its
+ * text exactly.
+ */
+export const LOYALTY_TIER_EXPRESSION = "json_extract(data, '$.loyaltyTier')";
+
+/**
  * The one typed view of every table the code touches. Column names are
  * Chinook's own (PascalCase) plus the columns our migrations add (snake_case).
  * Integers are bigint because the connection reads with safe integers: int64

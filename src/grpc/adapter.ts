@@ -8,7 +8,7 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import { encodeOnce } from "./frozen-messages";
-import { serviceError, toServiceError } from "./status";
+import { deadlineHasPassed, serviceError, toServiceError } from "./status";
 import { wireEncoder } from "./wire-encoder";
 
 /** A message, or a plain object that `create()` turns into one. */
@@ -202,7 +202,7 @@ async function answerUnary(
   callback: grpc.sendUnaryData<MessageOrInit>,
   options: AdapterOptions,
 ): Promise<void> {
-  if (deadlineHasPassed(call)) {
+  if (deadlineHasPassed(call.getDeadline())) {
     callback(deadlineExceeded());
     return;
   }
@@ -245,7 +245,7 @@ async function answerStreaming(
   call: StreamingCall,
   options: AdapterOptions,
 ): Promise<void> {
-  if (deadlineHasPassed(call)) {
+  if (deadlineHasPassed(call.getDeadline())) {
     failStream(call, deadlineExceeded());
     return;
   }
@@ -274,12 +274,6 @@ function endStream(method: DescMethod, call: StreamingCall, options: AdapterOpti
 /** grpc-js turns an 'error' event on a server stream into the call's final status. */
 function failStream(call: StreamingCall, error: grpc.ServiceError): void {
   call.emit("error", error);
-}
-
-function deadlineHasPassed(call: SurfaceCall): boolean {
-  const deadline = call.getDeadline();
-  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  return deadlineMs <= Date.now();
 }
 
 function deadlineExceeded(): grpc.ServiceError {

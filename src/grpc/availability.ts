@@ -13,7 +13,7 @@ import { toServiceError } from "./status";
 export function refusingWhileUnavailable(services: readonly string[], isAvailable: () => boolean): ServerInterceptor {
   return (definition, call) => {
     if (isAvailable() || !services.includes(rpcMethodOf(definition).service)) return new ServerInterceptingCall(call);
-    const { code, details, metadata } = toServiceError(new UnavailableError("the database is unavailable; retry later"));
+    const { code, details, metadata } = toServiceError(UnavailableError.database());
     return new ServerInterceptingCall(call, {
       start: (next) => next({ onReceiveMetadata: () => call.sendStatus({ code, details, metadata }) }),
     });

@@ -1,5 +1,6 @@
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { InvalidArgumentError } from "../errors";
+import { isValidTimestamp, TIMESTAMP_RANGE } from "../timestamps";
 
 /**
  * Checks of request fields that every service shares. Each names the field as
@@ -30,19 +31,6 @@ export function optionalRequestId(value: string, field = "request_id"): string |
 /** At most `max` items in a repeated field. */
 export function requireAtMost(items: readonly unknown[], max: number, field: string): void {
   if (items.length > max) throw new InvalidArgumentError(field, `at most ${max} items, got ${items.length}`);
-}
-
-// google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-const MIN_TIMESTAMP_SECONDS = -62_135_596_800n;
-const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
-const MAX_NANOS = 999_999_999;
-
-export const TIMESTAMP_RANGE = "must be a valid timestamp between 0001-01-01 and 9999-12-31";
-
-/** Within google.protobuf.Timestamp's range, which its JSON form and ISO 8601 text can write. */
-export function isValidTimestamp({ seconds, nanos }: Timestamp): boolean {
-  const inRange = seconds >= MIN_TIMESTAMP_SECONDS && seconds <= MAX_TIMESTAMP_SECONDS;
-  return inRange && nanos >= 0 && nanos <= MAX_NANOS;
 }
 
 /**

@@ -13,6 +13,7 @@ import type { Level } from "pino";
 import { unredactedLogger, type Logger } from "../logger";
 import { runInRequest, type RequestContext } from "../request-context";
 import { rpcMethodOf, type MethodMetrics, type RpcMethod, type RpcMetrics } from "./rpc-metrics";
+import { deadlineHasPassed } from "./status";
 
 export const REQUEST_ID_KEY = "x-request-id";
 
@@ -193,7 +194,5 @@ function withRequestId(callStatus: CallStatus, requestId: string): CallStatus {
 
 /** grpc-js ends expired calls itself, past the interceptors; it only tells them of a cancel. */
 function cancellationCode(call: ServerInterceptingCallInterface): status {
-  const deadline = call.getDeadline();
-  const deadlineMs = deadline instanceof Date ? deadline.getTime() : deadline;
-  return deadlineMs <= Date.now() ? status.DEADLINE_EXCEEDED : status.CANCELLED;
+  return deadlineHasPassed(call.getDeadline()) ? status.DEADLINE_EXCEEDED : status.CANCELLED;
 }

@@ -1,4 +1,4 @@
-import { status, type ServiceError, Metadata } from "@grpc/grpc-js";
+import { status, type Deadline, type ServiceError, Metadata } from "@grpc/grpc-js";
 import { DomainError, type DomainErrorKind } from "../errors";
 
 const codeOf: Record<DomainErrorKind, status> = {
@@ -21,6 +21,11 @@ export function toServiceError(error: unknown): ServiceError {
     return serviceError(codeOf[error.kind], error.message);
   }
   return serviceError(status.INTERNAL, INTERNAL_MESSAGE);
+}
+
+/** Whether a call's deadline (a Date, or ms since the epoch; Infinity for none) has passed. */
+export function deadlineHasPassed(deadline: Deadline): boolean {
+  return (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now();
 }
 
 /** True when the error is not one the domain expected, i.e. worth logging with detail. */
