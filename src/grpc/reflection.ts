@@ -1,3 +1,11 @@
+/**
+ * gRPC server reflection, v1 and v1alpha, answered from the protobuf-es
+ * descriptors the server is built from. Not @grpc/reflection: its 1.0
+ * re-encodes descriptors through protobufjs, which renames map entry
+ * messages, and strict clients (buf curl, grpcurl) then reject the schema.
+ * test/reflection-cli.test.ts runs buf curl against the real server to keep
+ * it so.
+ */
 import * as grpc from "@grpc/grpc-js";
 import { create, createFileRegistry, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescField, DescFile, DescService, FileRegistry, MessageInitShape } from "@bufbuild/protobuf";
