@@ -36,6 +36,7 @@ const BUYER = {
   concurrent: 30n,
   cancelled: 31n,
   lockedOut: 32n,
+  paged: 33n,
 } as const;
 
 /** What a client must never read in an error: driver codes, SQL, file paths, stack frames. */
@@ -466,6 +467,19 @@ describe("ListInvoices", () => {
 
   it("refuses a token that is not one of its own", () =>
     expectRefused(invoices.listInvoices({ customerId: 2n, pageToken: "bm90LWEtdG9rZW4" }), grpc.status.INVALID_ARGUMENT, "page_token"));
+
+  it("takes page_size 0 as 50 and clamps more than 1000; a negative one is INVALID_ARGUMENT naming page_size", async () => {
+    const customerId = BUYER.paged;
+    for (let sold = 0; sold < 50; sold++) await sell(customerId, [{ trackId: CHEAP_TRACK, quantity: 1 }]);
+    const all = await invoices.listInvoices({ customerId, pageSize: 1000 });
+    expect(all.invoices).toHaveLength(57); // Chinook's seven, and the fifty sold
+
+    const byDefault = await invoices.listInvoices({ customerId, pageSize: 0 });
+    expect(byDefault.invoices).toEqual(all.invoices.slice(0, 50));
+    expect(byDefault.nextPageToken).not.toBe("");
+    expect((await invoices.listInvoices({ customerId, pageSize: 5000 })).invoices).toEqual(all.invoices);
+    await expectRefused(invoices.listInvoices({ customerId, pageSize: -1 }), grpc.status.INVALID_ARGUMENT, "page_size");
+  });
 
   it("refuses a token issued for another customer", async () => {
     const { nextPageToken } = await invoices.listInvoices({ customerId: 2n, pageSize: 3 });

@@ -3,7 +3,7 @@ import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 import { InvoiceLineSchema, InvoiceSchema, type Invoice, type InvoiceLine } from "../../gen/chinook/v1/invoice_pb";
 import { statusFromColumn } from "../customers/rows";
-import { decodePageToken, encodePageToken, normalizePageSize } from "../db/paging";
+import { decodePageToken, encodePageToken } from "../db/paging";
 import type { InvoiceItemRow, InvoiceRow } from "../db/schema";
 import { translatingErrors } from "../db/sqlite-errors";
 import type { Executor } from "../db/transaction";
@@ -88,9 +88,12 @@ export class InvoiceRepository {
     });
   }
 
-  /** A customer's invoices, newest first, paged by keyset on (InvoiceDate, InvoiceId). */
+  /**
+   * A customer's invoices, newest first, paged by keyset on (InvoiceDate,
+   * InvoiceId). `pageSize` is already normalized (normalizePageSize).
+   */
   async listByCustomer(customerId: bigint, pageSize: number, pageToken: string): Promise<InvoicePage> {
-    const limit = normalizePageSize(pageSize);
+    const limit = pageSize;
     const binding = pageBinding(customerId);
     const after = pageToken === "" ? undefined : decodeCursor(pageToken, binding);
     return translatingErrors(async () => {

@@ -1,5 +1,6 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { CreateInvoiceRequestSchema, type InvoiceService } from "../../gen/chinook/v1/invoice_service_pb";
+import { normalizePageSize } from "../db/paging";
 import type { ServiceHandlers } from "../grpc/adapter";
 import { optionalRequestId, requiredId } from "../grpc/fields";
 import { createInvoice, type CreateInvoiceDeps } from "./create-invoice";
@@ -34,7 +35,7 @@ export function invoiceService(deps: InvoiceServiceDeps): ServiceHandlers<typeof
 
     async listInvoices(request) {
       const customerId = requiredId(request.customerId, "customer_id");
-      return deps.invoices.listByCustomer(customerId, request.pageSize, request.pageToken);
+      return deps.invoices.listByCustomer(customerId, normalizePageSize(request.pageSize), request.pageToken);
     },
   };
 }
