@@ -10,6 +10,7 @@ import {
   type CustomerListQuery,
 } from "../src/customers/repository";
 import { FailedPreconditionError, NotFoundError } from "../src/errors";
+import { registryValue } from "./support/prometheus";
 
 /**
  * An in-memory store whose reads can be held after they have read: the
@@ -108,14 +109,6 @@ function setup(maxEntries = 100): { inner: ControllableStore; cache: CachedCusto
   return { inner, cache: new CachedCustomerStore(inner, { maxEntries, maxBytes: MAX_BYTES, ttlMs: 0, registry }), registry };
 }
 
-async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const metric = registry.getSingleMetric(name);
-  if (metric === undefined) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  const match = values.find((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label));
-  return match?.value ?? 0;
-}
-
 const setCompany = (company: string) => (current: Customer) => ({ ...current, company });
 
 /** A customer is cached on its second read: read each id twice. */
@@ -131,19 +124,19 @@ describe("CachedCustomerStore", () => {
     const { inner, cache, registry } = setup();
     for (let read = 0; read < 3; read++) expect((await cache.get(1n)).company).toBe("v1");
     expect(inner.reads).toEqual([[1n], [1n]]);
-    expect(await metricValue(registry, "customer_cache_misses_total")).toBe(2);
-    expect(await metricValue(registry, "customer_cache_hits_total")).toBe(1);
-    expect(await metricValue(registry, "customer_cache_hit_ratio")).toBeCloseTo(1 / 3);
+    expect(await registryValue(registry, "customer_cache_misses_total")).toBe(2);
+    expect(await registryValue(registry, "customer_cache_hits_total")).toBe(1);
+    expect(await registryValue(registry, "customer_cache_hit_ratio")).toBeCloseTo(1 / 3);
   });
 
   it("keeps nothing but ids for customers read once, however many", async () => {
     const { inner, cache, registry } = setup();
     for (const id of [1n, 2n, 3n]) expect(Object.isFrozen(await cache.get(id))).toBe(false);
-    expect(await metricValue(registry, "customer_cache_entries")).toBe(0);
+    expect(await registryValue(registry, "customer_cache_entries")).toBe(0);
     await cache.get(2n);
     await cache.get(2n);
     expect(inner.reads).toEqual([[1n], [2n], [3n], [2n]]);
-    expect(await metricValue(registry, "customer_cache_entries")).toBe(1);
+    expect(await registryValue(registry, "customer_cache_entries")).toBe(1);
   });
 
   it("hands out frozen customers, so no caller can change what the next one reads", async () => {
@@ -173,8 +166,8 @@ describe("CachedCustomerStore", () => {
 
     await cached(cache, 1n, 2n, 3n, 4n, 5n);
 
-    expect(await metricValue(registry, "customer_cache_entries")).toBe(3);
-    expect(await metricValue(registry, "customer_cache_evictions_total", { reason: "size" })).toBe(2);
+    expect(await registryValue(registry, "customer_cache_entries")).toBe(3);
+    expect(await registryValue(registry, "customer_cache_evictions_total", { reason: "size" })).toBe(2);
     inner.reads.length = 0;
     await cache.get(5n);
     await cache.get(1n);
@@ -213,7 +206,7 @@ describe("CachedCustomerStore", () => {
     await expect(cache.update(1n, failing)).rejects.toBeInstanceOf(FailedPreconditionError);
     await cache.get(1n);
     expect(inner.reads).toEqual([[1n], [1n]]);
-    expect(await metricValue(registry, "customer_cache_hits_total")).toBe(1);
+    expect(await registryValue(registry, "customer_cache_hits_total")).toBe(1);
   });
 
   it("does not store a read that began before a write committed and invalidated", async () => {
@@ -339,7 +332,7 @@ describe("CachedCustomerStore", () => {
   it("counts evictions when full", async () => {
     const { cache, registry } = setup(2);
     await cached(cache, 1n, 2n, 3n);
-    expect(await metricValue(registry, "customer_cache_evictions_total", { reason: "size" })).toBe(1);
-    expect(await metricValue(registry, "customer_cache_entries")).toBe(2);
+    expect(await registryValue(registry, "customer_cache_evictions_total", { reason: "size" })).toBe(1);
+    expect(await registryValue(registry, "customer_cache_entries")).toBe(2);
   });
 });

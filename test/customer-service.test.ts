@@ -23,7 +23,7 @@ import {
 } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import type { TypedClient } from "../src/grpc/client";
-import { CHINOOK_CUSTOMER_1 } from "./support/chinook";
+import { CHINOOK_CUSTOMER_1, CHINOOK_CUSTOMERS } from "./support/chinook";
 import { startTestServer, type TestServer } from "./support/server";
 import { readAll } from "./support/streams";
 
@@ -33,7 +33,6 @@ type CreateRequest = MessageInitShape<typeof CreateCustomerRequestSchema>;
 type ListRequest = MessageInitShape<typeof ListCustomersRequestSchema>;
 type OrderField = "customer_id" | "last_name" | "email" | "country" | "create_time" | "update_time";
 
-const CHINOOK_CUSTOMERS = 59;
 const CHINOOK_USA_CUSTOMERS = 13;
 const MISSING_ID = 999_999n;
 const BEYOND_DOUBLE_PRECISION = 2n ** 53n + 1n;

@@ -22,11 +22,11 @@ import { MigrationError } from "../src/db/migrate";
 import { typedClient } from "../src/grpc/client";
 import { createLogger } from "../src/logger";
 import { startApp, stopOnSignals } from "../src/main";
+import { CHINOOK_CUSTOMERS } from "./support/chinook";
 import { CHINOOK_SOURCE, copyChinook } from "./support/database";
 import { startTestServer, type TestServer } from "./support/server";
 
 const WAIT_MS = 10_000;
-const CHINOOK_CUSTOMERS = 59;
 const MAIN_JS = path.resolve(__dirname, "../dist/src/main.js");
 
 type LogLine = Record<string, unknown>;

@@ -9,21 +9,13 @@ import { inTransaction } from "../src/db/transaction";
 import { createLogger } from "../src/logger";
 import { eventually } from "./support/eventually";
 import { freshDatabase, type TestDatabase } from "./support/database";
-import { parseSamples, sampleValue } from "./support/prometheus";
+import { parseSamples, registryValue, sampleValue } from "./support/prometheus";
 import { startTestServer } from "./support/server";
 
 const silentLogger = createLogger({
   level: "info",
   destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
 });
-
-async function counter(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
-  const metric = registry.getSingleMetric(name);
-  if (metric === undefined) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  const match = values.find((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label));
-  return match?.value ?? 0;
-}
 
 function growWal(database: TestDatabase): void {
   database.sqlite.exec("UPDATE customers SET Company = coalesce(Company, '') || 'x'");
@@ -64,7 +56,7 @@ describe("DatabaseMaintenance", () => {
     maintenance().tick();
 
     expect(walSizeBytes(database)).toBe(0);
-    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(1);
+    expect(await registryValue(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(1);
   });
 
   it("leaves a WAL under its threshold alone", async () => {
@@ -73,7 +65,7 @@ describe("DatabaseMaintenance", () => {
     maintenance({ walCheckpointBytes: walSizeBytes(database) }).tick();
 
     expect(walSizeBytes(database)).toBeGreaterThan(0);
-    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
+    expect(await registryValue(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
   });
 
   it("waits while calls are in flight", async () => {
@@ -83,8 +75,8 @@ describe("DatabaseMaintenance", () => {
     maintenance({ optimizeIntervalMs: 0 }).tick();
 
     expect(walSizeBytes(database)).toBeGreaterThan(0);
-    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
-    expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(0);
+    expect(await registryValue(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
+    expect(await registryValue(registry, "db_optimize_runs_total", { result: "ok" })).toBe(0);
   });
 
   it("never runs inside a transaction left open on the shared connection", async () => {
@@ -96,8 +88,8 @@ describe("DatabaseMaintenance", () => {
       upkeep.tick();
     });
 
-    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
-    expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(0);
+    expect(await registryValue(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(0);
+    expect(await registryValue(registry, "db_optimize_runs_total", { result: "ok" })).toBe(0);
   });
 
   it("checkpoints what another process's reader allows instead of waiting for it, and keeps the busy timeout", async () => {
@@ -119,7 +111,7 @@ describe("DatabaseMaintenance", () => {
       const checkpointAt = sources.indexOf("wal_checkpoint(TRUNCATE)");
       expect(checkpointAt).toBeGreaterThan(0);
       expect(sources[checkpointAt - 1]).toBe("busy_timeout = 0");
-      expect(await counter(registry, "db_wal_checkpoints_total", { result: "busy" })).toBe(1);
+      expect(await registryValue(registry, "db_wal_checkpoints_total", { result: "busy" })).toBe(1);
       expect(walSizeBytes(database)).toBeGreaterThan(0);
       expect(Number(database.sqlite.pragma("busy_timeout", { simple: true }))).toBe(busyTimeout);
     } finally {
@@ -133,7 +125,7 @@ describe("DatabaseMaintenance", () => {
   it("runs PRAGMA optimize once due", async () => {
     maintenance({ optimizeIntervalMs: 0, walCheckpointBytes: Number.MAX_SAFE_INTEGER }).tick();
 
-    expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(1);
+    expect(await registryValue(registry, "db_optimize_runs_total", { result: "ok" })).toBe(1);
   });
 
   it("optimizes and checkpoints once more when stopped", async () => {
@@ -144,8 +136,8 @@ describe("DatabaseMaintenance", () => {
     upkeep.stop();
 
     expect(walSizeBytes(database)).toBe(0);
-    expect(await counter(registry, "db_optimize_runs_total", { result: "ok" })).toBe(1);
-    expect(await counter(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(1);
+    expect(await registryValue(registry, "db_optimize_runs_total", { result: "ok" })).toBe(1);
+    expect(await registryValue(registry, "db_wal_checkpoints_total", { result: "complete" })).toBe(1);
   });
 });
 

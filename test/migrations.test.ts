@@ -4,6 +4,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import { openDatabase, type Database } from "../src/db/connection";
 import { MigrationError, migrateToEmpty, migrateToLatest, migrationStatus } from "../src/db/migrate";
 import { migrations } from "../migrations";
+import { CHINOOK_CUSTOMERS } from "./support/chinook";
 import { CHINOOK_SOURCE, copyChinook } from "./support/database";
 
 const PINNED_SHA256 = "a3c903a61357c2059ea51ed5e3d79f33fa5f960cd948829b27f97ea8a4793c82";
@@ -20,7 +21,6 @@ const CHINOOK_TABLES = [
   "playlists",
   "tracks",
 ];
-const CHINOOK_CUSTOMER_COUNT = 59;
 const ADDED_CUSTOMER_COLUMNS = ["status", "data", "created_at", "updated_at"];
 const OUR_INDEXES = [
   "customers_email_live_uq",
@@ -189,7 +189,7 @@ describe("migrating up", () => {
 
     expect(columnNames(sqlite, "customers")).toEqual([...tableOf(baseline, "customers").columnNames, ...ADDED_CUSTOMER_COLUMNS]);
     const audits = await customerAudits(database);
-    expect(audits).toHaveLength(CHINOOK_CUSTOMER_COUNT);
+    expect(audits).toHaveLength(CHINOOK_CUSTOMERS);
     for (const audit of audits) {
       expect(audit.status).toBe(1n);
       expect(audit.data).toBeNull();

@@ -1,5 +1,8 @@
 import { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 
+/** How many customers the real Chinook database ships. */
+export const CHINOOK_CUSTOMERS = 59;
+
 /** Customer 1 of the real Chinook database, as a Customer: every column set, accents included. */
 export const CHINOOK_CUSTOMER_1 = {
   customerId: 1n,

@@ -1,3 +1,5 @@
+import type { Registry } from "prom-client";
+
 /** One sample of a Prometheus text exposition: `name{label="value",…} 42`. */
 export interface Sample {
   readonly name: string;
@@ -36,4 +38,16 @@ export function sampleValue(samples: readonly Sample[], name: string, labels: Re
 /** Every label value in the scrape. */
 export function labelValues(samples: readonly Sample[]): string[] {
   return samples.flatMap((sample) => Object.values(sample.labels));
+}
+
+/**
+ * A registered metric's value, for the first series whose labels include
+ * `labels`; 0 before such a series exists. Throws for a metric not registered.
+ */
+export async function registryValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (metric === undefined) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const match = values.find((value) => Object.entries(labels).every(([key, label]) => value.labels[key] === label));
+  return match?.value ?? 0;
 }
