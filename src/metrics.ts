@@ -4,7 +4,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { BindError } from "./grpc/server";
 import type { Logger } from "./logger";
 
-export const METRICS_PATH = "/metrics";
+const METRICS_PATH = "/metrics";
 
 /**
  * A registry of its own per app rather than prom-client's global one, so

@@ -299,7 +299,7 @@ export function estimatedTotal(sample: MatchSample, limit: number): number {
 }
 
 /** Where a later page starts, and the total the listing's first page reported. */
-export interface PagePosition {
+interface PagePosition {
   cursor: Cursor;
   totalSize: number | undefined;
 }

@@ -8,7 +8,7 @@ import { applyUpdateMask, validateUpdateMask } from "./field-mask";
 import { parseOrderBy, type CustomerFilter, type CustomerStore } from "./repository";
 import { FIELD_LIMITS, filterText, validateCustomer } from "./validation";
 
-export const MAX_BATCH_SIZE = 1000;
+const MAX_BATCH_SIZE = 1000;
 /** name_prefix searches first and last names. */
 const LONGEST_NAME = Math.max(FIELD_LIMITS.first_name.maxChars, FIELD_LIMITS.last_name.maxChars);
 

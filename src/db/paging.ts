@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { InvalidArgumentError } from "../errors";
 import { isInt64 } from "../int64";
 
-export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 1000;
+const DEFAULT_PAGE_SIZE = 50;
+const MAX_PAGE_SIZE = 1000;
 /** A listing's total_size is an int32. */
 export const MAX_TOTAL_SIZE = 2 ** 31 - 1;
 

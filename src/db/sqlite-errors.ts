@@ -9,7 +9,7 @@ const UNAVAILABLE = new Set(["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", 
  * returns it unchanged when it is a bug (which then surfaces as INTERNAL and
  * is logged with its detail). Driver messages never reach a client.
  */
-export function translateSqliteError(error: unknown): unknown {
+function translateSqliteError(error: unknown): unknown {
   if (error instanceof DomainError || !(error instanceof SqliteError)) return error;
   const primary = error.code.split("_").slice(0, 2).join("_");
   if (UNAVAILABLE.has(primary)) return UnavailableError.database();

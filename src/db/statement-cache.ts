@@ -7,7 +7,7 @@ import { LRUCache } from "lru-cache";
  * few dozen shapes; `IN (?, ?, …)` lists of every length are the long tail the
  * bound evicts.
  */
-export const STATEMENT_CACHE_CAPACITY = 256;
+const STATEMENT_CACHE_CAPACITY = 256;
 
 export interface StatementCacheStats {
   /** Prepares answered with a kept statement. */

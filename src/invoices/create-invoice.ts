@@ -12,7 +12,7 @@ export const MAX_LINES = 1000;
 export const MAX_QUANTITY = 1000;
 
 /** The idempotency-key namespace of this use case in `request_ids`. */
-export const CREATE_INVOICE_OPERATION = "chinook.v1.InvoiceService/CreateInvoice";
+const CREATE_INVOICE_OPERATION = "chinook.v1.InvoiceService/CreateInvoice";
 
 export interface CreateInvoiceDeps {
   db: Executor;
