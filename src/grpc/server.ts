@@ -16,17 +16,20 @@ export interface ServiceRegistration {
 export class BindError extends Error {}
 
 export interface GrpcServerOptions {
-  /** Run around every call to a registered method, first one outermost. */
+  /**
+   * Run around every call to a registered method. grpc-js wraps them in
+   * order: the first is innermost, next to the transport, and the last
+   * outermost, next to the handler.
+   */
   interceptors?: readonly ServerInterceptor[];
 }
 
 /** Creates a grpc-js server with our services registered. */
 export function createGrpcServer(services: readonly ServiceRegistration[], options: GrpcServerOptions = {}): Server {
   const server = new Server({
-    // Keep idle client connections healthy without letting them ping us to death.
+    // Ping idle clients, and drop those that stop answering.
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
-    "grpc.http2.min_ping_interval_without_data_ms": 10_000,
     interceptors: [...(options.interceptors ?? [])],
   });
   for (const { definition, implementation } of services) server.addService(definition, implementation);
