@@ -42,8 +42,11 @@ export class FailedPreconditionError extends DomainError {
 export class UnavailableError extends DomainError {
   readonly kind = "unavailable";
 
-  /** What a client is told whenever the database is the reason. */
-  static database(): UnavailableError {
-    return new UnavailableError("the database is unavailable; retry later");
+  /**
+   * What a client is told whenever the database is the reason. The driver's
+   * error, when there is one, stays as the cause, for the server's log only.
+   */
+  static database(cause?: unknown): UnavailableError {
+    return new UnavailableError("the database is unavailable; retry later", { cause });
   }
 }

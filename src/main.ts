@@ -12,13 +12,14 @@ import { customerService } from "./customers/service";
 import { BootstrapError, ensureDatabase } from "./db/bootstrap";
 import { openDatabase, type Database } from "./db/connection";
 import { SqliteError } from "./db/driver";
-import { isBusy } from "./db/sqlite-errors";
 import { GroupCommit } from "./db/group-commit";
 import { DatabaseMaintenance } from "./db/maintenance";
 import { MigrationError, migrateToLatest } from "./db/migrate";
 import { healthProbeRecorder, registerDatabaseGauges } from "./db/monitoring";
 import { queryLog } from "./db/query-log";
 import { RequestIds } from "./db/request-ids";
+import { isBusy } from "./db/sqlite-errors";
+import { UnavailableError } from "./errors";
 import { adaptService, methodPath } from "./grpc/adapter";
 import { refusingWhileUnavailable } from "./grpc/availability";
 import { serverTransport, type TransportSecurity } from "./grpc/credentials";
@@ -94,7 +95,7 @@ async function serve(config: Config, logger: Logger, database: Database, registr
     isIdle: () => rpcs.inFlight === 0,
   });
 
-  const options = { onError: logUnexpected(logger) };
+  const options = { onError: logHandlerErrors(logger) };
   const server = createGrpcServer(
     [
       adaptService(CustomerService, customerService(customers), options),
@@ -168,10 +169,19 @@ async function serveMetricsOrStop(
   }
 }
 
-/** Domain errors are the client's business; anything else is ours, logged once with its detail. */
-function logUnexpected(logger: Logger): (method: DescMethod, error: unknown) => void {
+/**
+ * Domain errors are the client's business; anything else is ours, logged once
+ * with its detail. So is why the database was unavailable: a busy lock clears
+ * by itself (warn), a full disk or a read-only file does not (error).
+ */
+function logHandlerErrors(logger: Logger): (method: DescMethod, error: unknown) => void {
   return (method, error) => {
-    if (isUnexpected(error)) logger.error({ err: error, method: methodPath(method) }, "unexpected error in handler");
+    if (isUnexpected(error)) {
+      logger.error({ err: error, method: methodPath(method) }, "unexpected error in handler");
+    } else if (error instanceof UnavailableError && error.cause !== undefined) {
+      const level = isBusy(error.cause) ? "warn" : "error";
+      logger[level]({ err: error.cause, method: methodPath(method) }, "database unavailable");
+    }
   };
 }
 

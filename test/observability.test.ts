@@ -241,6 +241,30 @@ describe("an unexpected error", () => {
   });
 });
 
+describe("an UNAVAILABLE answer", () => {
+  it("tells the client to retry, and logs why for the operator: here a full disk, at error level", async () => {
+    const server = await startTestServer();
+    try {
+      const { sqlite } = server.app.database;
+      sqlite.pragma(`max_page_count = ${String(sqlite.pragma("page_count", { simple: true }))}`);
+      const requestId = randomUUID();
+      const requests = Array.from({ length: 200 }, () => ({ customer: newCustomer({ profile: { notes: "n".repeat(4000) } }) }));
+
+      const error = await failure(
+        server.client(CustomerService).batchCreateCustomers({ requests }, { metadata: withRequestId(requestId) }),
+      );
+
+      expect([error.code, error.details]).toEqual([grpc.status.UNAVAILABLE, "the database is unavailable; retry later"]);
+      await eventually(() => linesWithRequestId(server, requestId).some((line) => "code" in line));
+      expect(linesWithRequestId(server, requestId).filter((line) => line.msg === "database unavailable")).toEqual([
+        expect.objectContaining({ level: PINO_ERROR, err: expect.objectContaining({ code: "SQLITE_FULL" }) }),
+      ]);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe("customer PII", () => {
   const pii = {
     firstName: "Zebediah",

@@ -12,7 +12,7 @@ const UNAVAILABLE = new Set(["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", 
 function translateSqliteError(error: unknown): unknown {
   if (error instanceof DomainError || !(error instanceof SqliteError)) return error;
   const primary = error.code.split("_").slice(0, 2).join("_");
-  if (UNAVAILABLE.has(primary)) return UnavailableError.database();
+  if (UNAVAILABLE.has(primary)) return UnavailableError.database(error);
   if (error.code === "SQLITE_CONSTRAINT_UNIQUE" || error.code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
     return new AlreadyExistsError("the resource already exists");
   }
