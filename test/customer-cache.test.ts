@@ -77,7 +77,8 @@ class ControllableStore implements CacheableStore {
   async listIds(query: CustomerListQuery): Promise<CustomerIdPage> {
     this.listings.push(query);
     const customerIds = [...this.rows.keys()].sort((a, b) => Number(a - b));
-    return { customerIds, nextPageToken: "", totalSize: query.knownTotalSize ?? this.totalSize };
+    const tokenAfter = (count: number) => `after ${String(customerIds[count - 1])}`;
+    return { customerIds, nextPageToken: "", totalSize: query.knownTotalSize ?? this.totalSize, tokenAfter };
   }
 
   stream(): never {

@@ -1193,3 +1193,39 @@ describe("CustomerService with more than 1000 customers", () => {
     expect(errorLogLines(server)).toEqual([]);
   });
 });
+
+describe("CustomerService with customers as large as validation allows", () => {
+  let server: TestServer;
+  let client: Client;
+  const created: bigint[] = [];
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    client = server.client(CustomerService);
+    // ~100 kB of attributes each; ten to a batch keeps each request well below the 4 MiB a server accepts.
+    const attributes = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`key${i}`, "v".repeat(1024)]));
+    for (let batch = 0; batch < 4; batch++) {
+      const requests = Array.from({ length: 10 }, () => ({ customer: newCustomer({ country: "Bigland", profile: { attributes } }) }));
+      created.push(...idsOf((await client.batchCreateCustomers({ requests })).customers));
+    }
+  });
+
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  test("a default ListCustomers page stays readable by a default client, and the pages hold every customer once", async () => {
+    const seen: bigint[] = [];
+    let pageToken = "";
+    do {
+      // Twice each page: the second read is the one the read cache keeps, and pages the same.
+      const page = await client.listCustomers({ country: "Bigland", pageToken });
+      expect(await client.listCustomers({ country: "Bigland", pageToken })).toEqual(page);
+      expect(page.customers.length).toBeLessThan(created.length);
+      seen.push(...idsOf(page.customers));
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+
+    expect(seen).toEqual(created);
+  });
+});

@@ -8,6 +8,7 @@ import {
   LoyaltyTier,
   type Customer,
 } from "../gen/chinook/v1/customer_pb";
+import { ListCustomersResponseSchema } from "../gen/chinook/v1/customer_service_pb";
 import { SqliteDatabase, SqliteError } from "../src/db/driver";
 import { encodePageToken, type CursorValue } from "../src/db/paging";
 import type { Database } from "../src/db/schema";
@@ -15,12 +16,14 @@ import { inTransaction } from "../src/db/transaction";
 import {
   CustomerRepository,
   EXACT_COUNT_LIMIT,
+  MAX_PAGE_BYTES,
   parseOrderBy,
   type CustomerFilter,
   type CustomerOrder,
   type CustomerOrderField,
 } from "../src/customers/repository";
 import { estimatedTotal, ORDER_FIELDS, pagingBinding, type MatchSample } from "../src/customers/query";
+import { customerSizeBound } from "../src/customers/size";
 import {
   AlreadyExistsError,
   DomainError,
@@ -612,6 +615,32 @@ describe("parseOrderBy", () => {
   );
 });
 
+describe("list of large customers", () => {
+  it("cuts a page at MAX_PAGE_BYTES, so a default client can read it, and the next page goes on from there", async () => {
+    // The largest profile validation allows, in ASCII: ~100 kB of attributes.
+    const attributes = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`key${i}`, "v".repeat(1024)]));
+    const requests = Array.from({ length: 25 }, () => ({
+      customer: newCustomer({ country: "Bigland", profile: profile({ attributes }) }),
+    }));
+    const created = (await repository.batchCreate(requests)).map((customer) => customer.customerId);
+    const filter: CustomerFilter = { country: "Bigland", showDeleted: false };
+
+    const pages: Customer[][] = [];
+    let pageToken = "";
+    do {
+      const page = await repository.list({ filter, order: BY_ID, pageSize: 50, pageToken });
+      expect(toBinary(ListCustomersResponseSchema, create(ListCustomersResponseSchema, page)).length).toBeLessThan(4 * 2 ** 20);
+      pages.push(page.customers);
+      pageToken = page.nextPageToken;
+    } while (pageToken !== "");
+
+    expect(pages.length).toBeGreaterThan(1);
+    expect(pages.flat().map((customer) => customer.customerId)).toEqual(created);
+    const bound = pages[0]?.reduce((bytes, customer) => bytes + customerSizeBound(customer), 0) ?? 0;
+    expect(bound).toBeLessThanOrEqual(MAX_PAGE_BYTES);
+  });
+});
+
 describe("list", () => {
   beforeAll(async () => {
     // Ties under NOCASE, NULL and empty countries, non-ASCII names, a deleted row and distinct update times.
@@ -648,7 +677,10 @@ describe("list", () => {
           customerIds: page.customers.map((customer) => customer.customerId),
           nextPageToken: page.nextPageToken,
           totalSize: page.totalSize,
+          tokenAfter: expect.any(Function),
         });
+        // The token after a whole page is the next page's: a caller that keeps fewer continues the same way.
+        if (page.nextPageToken !== "") expect(ids.tokenAfter(ids.customerIds.length)).toBe(page.nextPageToken);
         pageToken = page.nextPageToken;
       } while (pageToken !== "");
     }

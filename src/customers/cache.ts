@@ -3,8 +3,10 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { Customer } from "../../gen/chinook/v1/customer_pb";
 import { freezeMessage } from "../grpc/frozen-messages";
 import { filterKey } from "./query";
+import { customerSizeBound } from "./size";
 import {
   EXACT_COUNT_LIMIT,
+  withinPageBytes,
   type CreateCustomerRequest,
   type CustomerFilter,
   type CustomerListQuery,
@@ -20,7 +22,7 @@ export interface CustomerCacheOptions {
   /** Most customers kept, ≥ 1 (to cache nothing, do not build a cache). */
   maxEntries: number;
   /**
-   * Most memory the customers kept may take, as approximateBytes counts it:
+   * Most memory the customers kept may take, as customerSizeBound counts it:
    * a few customers near the size limits validation allows (~0.5 MB of text
    * each) must not fill the heap.
    */
@@ -99,7 +101,7 @@ export class CachedCustomerStore implements CustomerStore {
     this.entries = new LRUCache<bigint, Customer>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
-      sizeCalculation: approximateBytes,
+      sizeCalculation: customerSizeBound,
       ttl: options.ttlMs,
       dispose: (_customer, _id, reason) => this.countEviction(reason),
       perf: options.clock,
@@ -151,11 +153,11 @@ export class CachedCustomerStore implements CustomerStore {
   async list(query: CustomerListQuery): Promise<CustomerPage> {
     const filter = query.pageToken === "" ? filterKey(query.filter) : undefined;
     const knownTotalSize = filter === undefined ? undefined : this.estimatedTotals.get(filter);
-    const { customerIds, ...page } = await this.inner.listIds({ ...query, knownTotalSize });
+    const { customerIds, tokenAfter, ...page } = await this.inner.listIds({ ...query, knownTotalSize });
     if (filter !== undefined && knownTotalSize === undefined && page.totalSize > EXACT_COUNT_LIMIT) {
       this.estimatedTotals.set(filter, page.totalSize);
     }
-    return { customers: await this.batchGet(customerIds), ...page };
+    return withinPageBytes({ customers: await this.batchGet(customerIds), ...page }, tokenAfter);
   }
 
   stream(filter: CustomerFilter, batchSize?: number): AsyncGenerator<Customer> {
@@ -315,18 +317,3 @@ function foundOrThrow(found: ReadonlyMap<bigint, Customer>, id: bigint): Custome
   return customer;
 }
 
-const STRING_OVERHEAD = 16;
-const VALUE_BYTES = 8;
-
-/**
- * Roughly the memory a cached customer holds: each string twice (UTF-16 in
- * the message, up to as much again in the wire bytes the adapter keeps once it
- * has encoded it) and a little per value and object.
- */
-function approximateBytes(value: unknown): number {
-  if (typeof value === "string") return 3 * value.length + STRING_OVERHEAD;
-  if (typeof value !== "object" || value === null) return VALUE_BYTES;
-  let bytes = STRING_OVERHEAD;
-  for (const item of Object.values(value)) bytes += approximateBytes(item);
-  return bytes;
-}

@@ -11,6 +11,7 @@ import { inWriteTransaction, type GroupCommit } from "../db/group-commit";
 import { compileOnly, withParameters } from "../db/precompiled";
 import { RequestIds, type RecordedRequest } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
+import { countWithinBudget } from "../db/paging";
 import { translatingErrors, uniqueViolationTarget } from "../db/sqlite-errors";
 import { inReadTransaction, inTransaction, type Executor } from "../db/transaction";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
@@ -42,6 +43,7 @@ import {
   type CustomerColumns,
 } from "./rows";
 import { comparesAsNoCase, sameText } from "./case-insensitive";
+import { customerSizeBound } from "./size";
 
 export { parseOrderBy, type CustomerFilter, type CustomerOrder, type CustomerOrderField } from "./query";
 
@@ -71,13 +73,34 @@ export interface CustomerPage {
 }
 
 /** A page as ids, for a caller that holds the customers themselves (the read cache). */
-export type CustomerIdPage = Omit<CustomerPage, "customers"> & { customerIds: bigint[] };
+export type CustomerIdPage = Omit<CustomerPage, "customers"> & {
+  customerIds: bigint[];
+  /** The token of the page after the first `count` ids (1 ≤ count), for a caller that keeps fewer. */
+  tokenAfter: (count: number) => string;
+};
 
 /** A page of rows, whole or only their keys, before they become customers or ids. */
 interface RowPage<R> {
   rows: R[];
   nextPageToken: string;
   totalSize: number;
+  /** The token of the page after the first `count` rows (1 ≤ count). */
+  tokenAfter: (count: number) => string;
+}
+
+/**
+ * The most a ListCustomers page may take encoded, as customerSizeBound
+ * counts it: below the 4 MiB a gRPC client accepts by default, however large
+ * the customers (validation allows ~0.5 MB each). Only pages of such
+ * customers are cut: 1,000 of Chinook's or db:synth's count under 2 MiB.
+ */
+export const MAX_PAGE_BYTES = 3 * 2 ** 20;
+
+/** A page cut to MAX_PAGE_BYTES (AIP-158 lets a page hold fewer customers than asked for). */
+export function withinPageBytes(page: CustomerPage, tokenAfter: (count: number) => string): CustomerPage {
+  const count = countWithinBudget(page.customers, MAX_PAGE_BYTES, customerSizeBound);
+  if (count === page.customers.length) return page;
+  return { ...page, customers: page.customers.slice(0, count), nextPageToken: tokenAfter(count) };
 }
 
 /** Where matches lie along a sampling axis (see estimatedTotal). */
@@ -190,8 +213,8 @@ export class CustomerRepository {
       inReadTransaction(this.db, async (tx) => {
         const repository = this.withTx(tx);
         const readRun: RunReader<CustomerRow> = (run, limit) => repository.runRows(filter, order, run, limit);
-        const { rows, ...page } = await repository.pageOf(query, readRun, (row) => rowKeyOf(row, order));
-        return { customers: rows.map(customerFromRow), ...page };
+        const { rows, tokenAfter, ...page } = await repository.pageOf(query, readRun, (row) => rowKeyOf(row, order));
+        return withinPageBytes({ customers: rows.map(customerFromRow), ...page }, tokenAfter);
       }),
     );
   }
@@ -372,10 +395,16 @@ export class CustomerRepository {
     const last = page.at(-1);
     const hasMore = rows.length > query.pageSize && last !== undefined;
     const totalSize = position?.totalSize ?? query.knownTotalSize ?? (await this.estimatedCount(query.filter));
+    const tokenAfter = (count: number) => {
+      const lastKept = page[count - 1];
+      if (lastKept === undefined) throw new RangeError(`a page of ${page.length} rows has no row ${count}`);
+      return pageTokenAfter(keyOf(lastKept), binding, totalSize);
+    };
     return {
       rows: page,
       nextPageToken: hasMore ? pageTokenAfter(keyOf(last), binding, totalSize) : "",
       totalSize,
+      tokenAfter,
     };
   }
 

@@ -19,6 +19,17 @@ export function normalizePageSize(pageSize: number): number {
   return Math.min(pageSize, MAX_PAGE_SIZE);
 }
 
+/**
+ * How many of `items` a page keeps within `budget` (AIP-158 lets a page hold
+ * fewer items than asked for): those before the first that would pass it, and
+ * always at least one.
+ */
+export function countWithinBudget<T>(items: readonly T[], budget: number, sizeOf: (item: T) => number): number {
+  let used = 0;
+  const firstOver = items.findIndex((item) => (used += sizeOf(item)) > budget);
+  return firstOver === -1 ? items.length : Math.max(1, firstOver);
+}
+
 /** What a page token carries to the next page. */
 export interface PageTokenContents {
   cursor: CursorValue[];

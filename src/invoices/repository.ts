@@ -3,7 +3,7 @@ import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 import { InvoiceLineSchema, InvoiceSchema, type Invoice, type InvoiceLine } from "../../gen/chinook/v1/invoice_pb";
 import { statusFromColumn } from "../customers/rows";
-import { decodePageToken, encodePageToken } from "../db/paging";
+import { countWithinBudget, decodePageToken, encodePageToken } from "../db/paging";
 import type { InvoiceItemRow, InvoiceRow } from "../db/schema";
 import { translatingErrors } from "../db/sqlite-errors";
 import type { Executor } from "../db/transaction";
@@ -236,11 +236,8 @@ export class InvoiceRepository {
   }
 }
 
-/** The first invoices of `rows` whose lines fit in MAX_LINES_PER_PAGE; at least the first. */
 function withinLineBudget(rows: CountedInvoiceRow[]): CountedInvoiceRow[] {
-  let lines = 0;
-  const firstOver = rows.findIndex((row) => (lines += Number(row.lineCount ?? 0)) > MAX_LINES_PER_PAGE);
-  return firstOver === -1 ? rows : rows.slice(0, Math.max(1, firstOver));
+  return rows.slice(0, countWithinBudget(rows, MAX_LINES_PER_PAGE, (row) => Number(row.lineCount ?? 0)));
 }
 
 function missingLineId(): never {

@@ -38,7 +38,10 @@ export const GetCustomerRequestSchema: GenMessage<GetCustomerRequest> = /*@__PUR
  */
 export type ListCustomersRequest = Message<"chinook.v1.ListCustomersRequest"> & {
   /**
-   * At most this many customers; 0 means 50, more than 1000 means 1000.
+   * At most this many customers; 0 means 50, more than 1000 means 1000. A
+   * page holds fewer when its customers are very large, so that it stays
+   * readable by a client's default 4 MiB limit; only an empty
+   * next_page_token ends the listing.
    *
    * @generated from field: int32 page_size = 1;
    */
