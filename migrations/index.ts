@@ -7,6 +7,7 @@ import * as invoiceIndexes from "./0005_invoice_indexes";
 import * as customerLiveCountryTierIndex from "./0006_customer_live_country_tier_index";
 import * as coveringLiveCountryTierIndex from "./0007_covering_live_country_tier_index";
 import * as requestIdResponses from "./0008_request_id_responses";
+import * as requestIdsCreatedAtIndex from "./0009_request_ids_created_at_index";
 
 /**
  * Every migration, by name; the Migrator applies them in name order. Listed
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   "0006_customer_live_country_tier_index": customerLiveCountryTierIndex,
   "0007_covering_live_country_tier_index": coveringLiveCountryTierIndex,
   "0008_request_id_responses": requestIdResponses,
+  "0009_request_ids_created_at_index": requestIdsCreatedAtIndex,
 };

@@ -42,6 +42,8 @@ export interface Config {
     checkIntervalMs: number;
     /** How often PRAGMA optimize runs (also at shutdown). OPTIMIZE_INTERVAL_MS. */
     optimizeIntervalMs: number;
+    /** How long a request_id is remembered; a retry later creates anew. REQUEST_ID_RETENTION_MS. */
+    requestIdRetentionMs: number;
   };
   /** TLS for gRPC; plaintext when undefined. */
   tls: TlsConfig | undefined;
@@ -91,6 +93,7 @@ export function loadConfig(env: Env = process.env): Config {
       walCheckpointBytes: integer(env, "WAL_CHECKPOINT_BYTES", 64 * MIB, { min: 0 }),
       checkIntervalMs: integer(env, "WAL_CHECK_INTERVAL_MS", 10_000, { min: 100, max: MAX_TIMER_MS }),
       optimizeIntervalMs: integer(env, "OPTIMIZE_INTERVAL_MS", 3_600_000, { min: 100 }),
+      requestIdRetentionMs: integer(env, "REQUEST_ID_RETENTION_MS", 86_400_000, { min: 60_000 }),
     },
     tls: tlsConfig(env),
   };

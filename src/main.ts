@@ -125,7 +125,7 @@ async function serve(config: Config, logger: Logger, database: Database, registr
     async stop() {
       health.shutdown();
       await shutdownGracefully(server, config.shutdownGraceMs);
-      maintenance.stop();
+      await maintenance.stop();
       await metrics?.close();
       await database.close();
     },

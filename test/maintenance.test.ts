@@ -34,6 +34,7 @@ describe("DatabaseMaintenance", () => {
       walCheckpointBytes: 0,
       checkIntervalMs: 60_000,
       optimizeIntervalMs: 3_600_000,
+      requestIdRetentionMs: 86_400_000,
       isIdle: () => idle,
       ...overrides,
     });
@@ -122,6 +123,24 @@ describe("DatabaseMaintenance", () => {
     expect(walSizeBytes(database)).toBe(0);
   });
 
+  it("forgets idempotency keys past their retention, oldest first, a batch at a time", async () => {
+    const record = database.sqlite.prepare(
+      "INSERT INTO request_ids (operation, request_id, request_hash, resource_id, created_at) VALUES ('op', ?, 'h', 1, ?)",
+    );
+    const longAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
+    for (let i = 0; i < 1500; i++) record.run(`old-${i}`, longAgo(120 + i));
+    record.run("recent", longAgo(30));
+    const upkeep = maintenance({ requestIdRetentionMs: 3_600_000 });
+
+    expect(await upkeep.expireRequestIds()).toBe(1000);
+    expect(await upkeep.expireRequestIds()).toBe(500);
+    expect(await upkeep.expireRequestIds()).toBe(0);
+
+    const left = database.sqlite.prepare("SELECT request_id FROM request_ids WHERE operation = 'op'").pluck().all();
+    expect(left).toEqual(["recent"]);
+    expect(await registryValue(registry, "db_request_ids_expired_total")).toBe(1500);
+  });
+
   it("runs PRAGMA optimize once due", async () => {
     maintenance({ optimizeIntervalMs: 0, walCheckpointBytes: Number.MAX_SAFE_INTEGER }).tick();
 
@@ -133,7 +152,7 @@ describe("DatabaseMaintenance", () => {
     upkeep.start();
     growWal(database);
 
-    upkeep.stop();
+    await upkeep.stop();
 
     expect(walSizeBytes(database)).toBe(0);
     expect(await registryValue(registry, "db_optimize_runs_total", { result: "ok" })).toBe(1);

@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from "../src/config";
 
 describe("operations configuration", () => {
-  it("has defaults: metrics off, a 10k-entry 64 MiB 30 s cache, 64 MiB WAL threshold, hourly optimize, plaintext", () => {
+  it("has defaults: metrics off, a 10k-entry 64 MiB 30 s cache, 64 MiB WAL threshold, hourly optimize, keys kept a day, plaintext", () => {
     const config = loadConfig({});
 
     expect(config.metricsAddress).toBeUndefined();
@@ -10,6 +10,7 @@ describe("operations configuration", () => {
       walCheckpointBytes: 64 * 1024 * 1024,
       checkIntervalMs: 10_000,
       optimizeIntervalMs: 3_600_000,
+      requestIdRetentionMs: 86_400_000,
     });
     expect(config.tls).toBeUndefined();
   });
@@ -23,6 +24,7 @@ describe("operations configuration", () => {
       WAL_CHECKPOINT_BYTES: "1048576",
       WAL_CHECK_INTERVAL_MS: "500",
       OPTIMIZE_INTERVAL_MS: "60000",
+      REQUEST_ID_RETENTION_MS: "600000",
       TLS_CERT: "/etc/chinook/server.crt",
       TLS_KEY: "/etc/chinook/server.key",
       TLS_CLIENT_CA: "/etc/chinook/clients.crt",
@@ -30,7 +32,12 @@ describe("operations configuration", () => {
 
     expect(config.metricsAddress).toBe("127.0.0.1:9464");
     expect(config.cache).toEqual({ maxEntries: 0, maxBytes: 1_048_576, ttlMs: 0 });
-    expect(config.maintenance).toEqual({ walCheckpointBytes: 1_048_576, checkIntervalMs: 500, optimizeIntervalMs: 60_000 });
+    expect(config.maintenance).toEqual({
+      walCheckpointBytes: 1_048_576,
+      checkIntervalMs: 500,
+      optimizeIntervalMs: 60_000,
+      requestIdRetentionMs: 600_000,
+    });
     expect(config.tls).toEqual({
       certPath: "/etc/chinook/server.crt",
       keyPath: "/etc/chinook/server.key",
@@ -50,6 +57,7 @@ describe("operations configuration", () => {
     ["CACHE_SIZE", "-1", /CACHE_SIZE must be a whole number from 0 to 1000000/],
     ["CACHE_TTL_MS", "soon", /CACHE_TTL_MS must be a whole number/],
     ["CACHE_MAX_BYTES", "0", /CACHE_MAX_BYTES must be a whole number ≥ 1/],
+    ["REQUEST_ID_RETENTION_MS", "1000", /REQUEST_ID_RETENTION_MS must be a whole number ≥ 60000/],
     ["WAL_CHECKPOINT_BYTES", "1.5", /WAL_CHECKPOINT_BYTES must be a whole number/],
     ["WAL_CHECK_INTERVAL_MS", "10", /WAL_CHECK_INTERVAL_MS must be a whole number from 100 to 2147483647/],
     ["OPTIMIZE_INTERVAL_MS", "0", /OPTIMIZE_INTERVAL_MS must be a whole number ≥ 100/],

@@ -2,6 +2,7 @@ import { Counter, Histogram, type Registry } from "prom-client";
 import type { Logger } from "../logger";
 import type { Database } from "./connection";
 import { SQLITE_LATENCY_BUCKETS, walSizeBytes } from "./monitoring";
+import { expireRequestIds } from "./request-ids";
 
 export interface MaintenanceOptions {
   database: Database;
@@ -13,16 +14,21 @@ export interface MaintenanceOptions {
   checkIntervalMs: number;
   /** How often PRAGMA optimize runs, at the first idle check once due. */
   optimizeIntervalMs: number;
+  /** Idempotency keys older than this are forgotten, a batch at each idle check. */
+  requestIdRetentionMs: number;
   /** True while no call that uses the database is in flight: maintenance never competes with clients. */
   isIdle: () => boolean;
 }
 
 type CheckpointResult = "complete" | "busy" | "error";
 
+/** Keys forgotten per check at most: one short write, however many have expired. */
+const EXPIRED_REQUEST_IDS_PER_CHECK = 1000;
+
 /**
- * Keeps SQLite tidy while serving: truncates a WAL grown past its threshold
- * and refreshes planner statistics periodically, both only when idle, and
- * both once more at shutdown.
+ * Keeps SQLite tidy while serving: truncates a WAL grown past its threshold,
+ * refreshes planner statistics periodically and forgets expired idempotency
+ * keys, all only when idle; the first two once more at shutdown.
  */
 export class DatabaseMaintenance {
   private timer: NodeJS.Timeout | undefined;
@@ -31,6 +37,8 @@ export class DatabaseMaintenance {
   private readonly checkpoints: Counter<"result">;
   private readonly optimizations: Counter<"result">;
   private readonly duration: Histogram<"task">;
+  private readonly expiredRequestIds: Counter;
+  private expiring: Promise<number> | undefined;
 
   constructor(private readonly options: MaintenanceOptions) {
     const registers = [options.registry];
@@ -44,6 +52,11 @@ export class DatabaseMaintenance {
       name: "db_optimize_runs_total",
       help: "PRAGMA optimize runs, by result: ok or error.",
       labelNames: ["result"],
+      registers,
+    });
+    this.expiredRequestIds = new Counter({
+      name: "db_request_ids_expired_total",
+      help: "Idempotency keys (request_id) forgotten after REQUEST_ID_RETENTION_MS.",
       registers,
     });
     this.duration = new Histogram({
@@ -60,16 +73,44 @@ export class DatabaseMaintenance {
     this.timer.unref();
   }
 
-  /** One check: when idle, optimize if due and checkpoint a WAL past its threshold. */
+  /** One check: when idle, optimize if due, checkpoint a WAL past its threshold, expire old keys. */
   tick(): void {
     if (!this.options.isIdle() || !this.connectionFree()) return;
     if (Date.now() - this.lastOptimized >= this.options.optimizeIntervalMs) this.optimize();
     if (walSizeBytes(this.options.database) > this.options.walCheckpointBytes) this.checkpoint();
+    void this.expireRequestIds();
   }
 
-  /** At shutdown, before the database closes: fresh statistics and an empty WAL for the next start. */
-  stop(): void {
+  /**
+   * Forgets up to a batch of idempotency keys past their retention; how many.
+   * One run at a time; a failure (another process's lock) waits for the next check.
+   */
+  expireRequestIds(): Promise<number> {
+    this.expiring ??= this.runExpiry().finally(() => {
+      this.expiring = undefined;
+    });
+    return this.expiring;
+  }
+
+  private async runExpiry(): Promise<number> {
+    const before = new Date(Date.now() - this.options.requestIdRetentionMs);
+    try {
+      const expired = await expireRequestIds(this.options.database.db, before, EXPIRED_REQUEST_IDS_PER_CHECK);
+      this.expiredRequestIds.inc(expired);
+      return expired;
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "expiring request ids failed; the next check tries again");
+      return 0;
+    }
+  }
+
+  /**
+   * At shutdown, before the database closes: lets an expiry under way finish,
+   * then fresh statistics and an empty WAL for the next start.
+   */
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.expiring;
     if (!this.connectionFree()) return;
     this.optimize();
     this.checkpoint();

@@ -61,6 +61,25 @@ export class RequestIds {
   }
 }
 
+/**
+ * Forgets up to `limit` keys recorded before `before`, oldest first, and says
+ * how many: a retry after that creates anew (AIP-155 keeps keys for a while,
+ * not for ever).
+ */
+export async function expireRequestIds(db: Executor, before: Date, limit: number): Promise<number> {
+  const oldest = db
+    .selectFrom("request_ids")
+    .select(["operation", "request_id"])
+    .where("created_at", "<", before.toISOString())
+    .orderBy("created_at")
+    .limit(limit);
+  const { numDeletedRows } = await db
+    .deleteFrom("request_ids")
+    .where(({ eb, refTuple }) => eb(refTuple("operation", "request_id"), "in", oldest.$asTuple("operation", "request_id")))
+    .executeTakeFirst();
+  return Number(numDeletedRows);
+}
+
 function hashOf(request: Uint8Array): string {
   return createHash("sha256").update(request).digest("base64url");
 }

@@ -193,7 +193,8 @@ export type CreateCustomerRequest = Message<"chinook.v1.CreateCustomerRequest"> 
 
   /**
    * Optional UUID: a retry with the same request_id returns the first result,
-   * as it was then, and creates nothing.
+   * as it was then, and creates nothing. Kept a day by default
+   * (REQUEST_ID_RETENTION_MS).
    *
    * @generated from field: string request_id = 2;
    */

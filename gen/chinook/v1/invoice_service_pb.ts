@@ -35,7 +35,7 @@ export type CreateInvoiceRequest = Message<"chinook.v1.CreateInvoiceRequest"> & 
 
   /**
    * Optional UUID: a retry with the same request_id returns the first invoice
-   * and creates nothing.
+   * and creates nothing. Kept a day by default (REQUEST_ID_RETENTION_MS).
    *
    * @generated from field: string request_id = 3;
    */
