@@ -3,12 +3,12 @@ import { Registry } from "prom-client";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
 import { CachedCustomerStore, ESTIMATE_TTL_MS, type CacheableStore } from "../src/customers/cache";
 import {
-  EXACT_COUNT_LIMIT,
   parseOrderBy,
   type CreateCustomerRequest,
   type CustomerIdPage,
   type CustomerListQuery,
 } from "../src/customers/repository";
+import { EXACT_COUNT_LIMIT } from "../src/customers/total-size";
 import { FailedPreconditionError, NotFoundError } from "../src/errors";
 import { registryValue } from "./support/prometheus";
 

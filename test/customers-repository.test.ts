@@ -15,15 +15,15 @@ import type { Database } from "../src/db/schema";
 import { inTransaction } from "../src/db/transaction";
 import {
   CustomerRepository,
-  EXACT_COUNT_LIMIT,
   MAX_PAGE_BYTES,
   parseOrderBy,
   type CustomerFilter,
   type CustomerOrder,
   type CustomerOrderField,
 } from "../src/customers/repository";
-import { estimatedTotal, ORDER_FIELDS, pagingBinding, type MatchSample } from "../src/customers/query";
+import { ORDER_FIELDS, pagingBinding } from "../src/customers/query";
 import { customerSizeBound } from "../src/customers/size";
+import { EXACT_COUNT_LIMIT, estimatedTotal, type MatchSample } from "../src/customers/total-size";
 import {
   AlreadyExistsError,
   DomainError,

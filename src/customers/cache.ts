@@ -4,8 +4,8 @@ import type { Customer } from "../../gen/chinook/v1/customer_pb";
 import { freezeMessage } from "../grpc/frozen-messages";
 import { filterKey } from "./query";
 import { customerSizeBound } from "./size";
+import { EXACT_COUNT_LIMIT } from "./total-size";
 import {
-  EXACT_COUNT_LIMIT,
   withinPageBytes,
   type CreateCustomerRequest,
   type CustomerFilter,

@@ -1,7 +1,7 @@
 import { enumToJson } from "@bufbuild/protobuf";
 import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { CustomerStatus, LoyaltyTier, LoyaltyTierSchema } from "../../gen/chinook/v1/customer_pb";
-import { decodePageToken, encodePageToken, MAX_TOTAL_SIZE, type CursorValue } from "../db/paging";
+import { decodePageToken, encodePageToken, type CursorValue } from "../db/paging";
 import { LOYALTY_TIER_EXPRESSION, type CustomerRow, type Database } from "../db/schema";
 import { InvalidArgumentError } from "../errors";
 import { INT64_MAX, INT64_MIN } from "../int64";
@@ -255,47 +255,6 @@ function canonicalFilter(filter: CustomerFilter): Record<keyof CustomerFilter, s
     createdBefore: filter.createdBefore === undefined ? null : timeToColumn(filter.createdBefore),
     showDeleted: filter.showDeleted,
   };
-}
-
-/**
- * How many matches a bounded count saw and, past its limit, where matches lie
- * along the axis they were sampled on (ids, or creation times in seconds).
- */
-export interface MatchSample {
-  /** At most the limit + 1. */
-  matches: bigint;
-  /**
-   * Past the limit only: the first match, the match `limit` places after it,
-   * the match `limit` places before the last, and the last match.
-   */
-  firstMatchAt: number | bigint | null;
-  frontEndAt: number | bigint | null;
-  backStartAt: number | bigint | null;
-  lastMatchAt: number | bigint | null;
-}
-
-/**
- * The exact count up to `limit`. Past it: the `limit` + 1 matches at each end,
- * plus the matches between them if they lie as densely as at the denser end.
- * Exact for evenly spread matches; a few matches far from the rest (customers
- * imported long after the others) thin out only their own end's sample.
- */
-export function estimatedTotal(sample: MatchSample, limit: number): number {
-  const matches = Number(sample.matches);
-  const { firstMatchAt, frontEndAt, backStartAt, lastMatchAt } = sample;
-  if (matches <= limit || firstMatchAt === null || frontEndAt === null || backStartAt === null || lastMatchAt === null) {
-    return matches;
-  }
-  const [first, frontEnd, backStart, last] = [firstMatchAt, frontEndAt, backStartAt, lastMatchAt].map(Number);
-  if (first === undefined || frontEnd === undefined || backStart === undefined || last === undefined) return matches;
-  if (frontEnd >= backStart) {
-    // The samples overlap: the back one tells how many lie past the front one.
-    return last > backStart ? Math.round(matches + (limit * (last - frontEnd)) / (last - backStart)) : matches;
-  }
-  const densities = [limit / (frontEnd - first), limit / (last - backStart)].filter(Number.isFinite);
-  if (densities.length === 0) return 2 * matches;
-  const between = Math.max(0, (backStart - frontEnd) * Math.max(...densities) - 1);
-  return Math.min(MAX_TOTAL_SIZE, Math.round(2 * matches + between));
 }
 
 /** Where a later page starts, and the total the listing's first page reported. */

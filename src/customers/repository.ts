@@ -1,5 +1,4 @@
 import { create, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { sql, type RawBuilder } from "kysely";
 import {
   CustomerProfileSchema,
   CustomerSchema,
@@ -16,8 +15,6 @@ import { translatingErrors, uniqueViolationTarget } from "../db/sqlite-errors";
 import { inReadTransaction, inTransaction, type Executor } from "../db/transaction";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import {
-  estimatedTotal,
-  everyRow,
   inOrder,
   matchingFilter,
   pageTokenAfter,
@@ -29,7 +26,6 @@ import {
   type Cursor,
   type CustomerFilter,
   type CustomerOrder,
-  type MatchSample,
   type RowCondition,
   type RowKey,
 } from "./query";
@@ -44,6 +40,7 @@ import {
 } from "./rows";
 import { comparesAsNoCase, sameText } from "./case-insensitive";
 import { customerSizeBound } from "./size";
+import { estimatedCount } from "./total-size";
 
 export { parseOrderBy, type CustomerFilter, type CustomerOrder, type CustomerOrderField } from "./query";
 
@@ -103,9 +100,6 @@ export function withinPageBytes(page: CustomerPage, tokenAfter: (count: number) 
   return { ...page, customers: page.customers.slice(0, count), nextPageToken: tokenAfter(count) };
 }
 
-/** Where matches lie along a sampling axis (see estimatedTotal). */
-type MatchPositions = Omit<MatchSample, "matches">;
-
 /** Reads up to `limit` rows of one run of a page (see runsAfter). */
 type RunReader<R> = (run: RowCondition, limit: number) => Promise<R[]>;
 
@@ -138,26 +132,6 @@ const CREATE_OPERATION = "CreateCustomer";
 const EMAIL_UNIQUE_TARGET = "customers.Email";
 const ID_ORDER: CustomerOrder = { field: "customer_id", descending: false };
 
-/**
- * What total_size's estimate measures how densely matches lie along. Ids,
- * through whichever index the filter walks in id order; but a creation-time
- * window picks customers created together, which an id-ordered walk would
- * reach only after every customer created before them: along time, then,
- * through the created_at index.
- */
-interface SamplingAxis {
-  field: "customer_id" | "create_time";
-  position: RawBuilder<number | bigint>;
-}
-
-const ID_AXIS: SamplingAxis = { field: "customer_id", position: sql<bigint>`"CustomerId"` };
-const CREATION_AXIS: SamplingAxis = { field: "create_time", position: sql<number>`unixepoch("created_at", 'subsec')` };
-
-function samplingAxis(filter: CustomerFilter): SamplingAxis {
-  return filter.createdAfter === undefined && filter.createdBefore === undefined ? ID_AXIS : CREATION_AXIS;
-}
-/** total_size counts this many matches exactly; past it, it estimates. */
-export const EXACT_COUNT_LIMIT = 1000;
 /** Ids are positive: excluding this one excludes nobody. */
 const NO_CUSTOMER = 0n;
 
@@ -394,7 +368,7 @@ export class CustomerRepository {
     const page = rows.slice(0, query.pageSize);
     const last = page.at(-1);
     const hasMore = rows.length > query.pageSize && last !== undefined;
-    const totalSize = position?.totalSize ?? query.knownTotalSize ?? (await this.estimatedCount(query.filter));
+    const totalSize = position?.totalSize ?? query.knownTotalSize ?? (await estimatedCount(this.db, query.filter));
     const tokenAfter = (count: number) => {
       const lastKept = page[count - 1];
       if (lastKept === undefined) throw new RangeError(`a page of ${page.length} rows has no row ${count}`);
@@ -454,56 +428,6 @@ export class CustomerRepository {
       .selectFrom("customers")
       .where((eb) => matchingFilter(eb, filter))
       .where(run);
-  }
-
-  /**
-   * Exact up to EXACT_COUNT_LIMIT matches, estimated past it: counting every
-   * match would read up to a million index entries on every first page.
-   */
-  private async estimatedCount(filter: CustomerFilter): Promise<number> {
-    const matches = await this.boundedCount(filter);
-    if (matches <= EXACT_COUNT_LIMIT) return matches;
-    const axis = samplingAxis(filter);
-    let positions = await this.matchPositions(filter, axis);
-    // Customers imported with one creation time have no spread along time to measure.
-    if (axis !== ID_AXIS && !spreadAtBothEnds(positions)) positions = await this.matchPositions(filter, ID_AXIS);
-    return estimatedTotal({ matches: BigInt(matches), ...positions }, EXACT_COUNT_LIMIT);
-  }
-
-  /** At most EXACT_COUNT_LIMIT + 1, read along whichever index suits the filter best. */
-  private async boundedCount(filter: CustomerFilter): Promise<number> {
-    const firstMatches = this.db
-      .selectFrom("customers")
-      .select(sql.lit(1).as("one"))
-      .where((eb) => matchingFilter(eb, filter))
-      .limit(EXACT_COUNT_LIMIT + 1);
-    const { matches } = await this.db
-      .selectFrom(firstMatches.as("first_matches"))
-      .select((eb) => eb.fn.countAll<bigint>().as("matches"))
-      .executeTakeFirstOrThrow();
-    return Number(matches);
-  }
-
-  /** Where the first and last matches lie, and those EXACT_COUNT_LIMIT places inwards from them, in one statement. */
-  private matchPositions(filter: CustomerFilter, axis: SamplingAxis): Promise<MatchPositions> {
-    return this.db
-      .selectNoFrom([
-        this.matchPositionAt(filter, axis, false, 0).as("firstMatchAt"),
-        this.matchPositionAt(filter, axis, false, EXACT_COUNT_LIMIT).as("frontEndAt"),
-        this.matchPositionAt(filter, axis, true, EXACT_COUNT_LIMIT).as("backStartAt"),
-        this.matchPositionAt(filter, axis, true, 0).as("lastMatchAt"),
-      ])
-      .executeTakeFirstOrThrow();
-  }
-
-  /** Where along `axis` the match `offset` places from the first (or last) one lies, walked through an index. */
-  private matchPositionAt(filter: CustomerFilter, axis: SamplingAxis, fromLast: boolean, offset: number) {
-    const order: CustomerOrder = { field: axis.field, descending: fromLast };
-    const matching = this.db
-      .selectFrom("customers")
-      .where((eb) => matchingFilter(eb, filter))
-      .where(everyRow(order));
-    return inOrder(matching, order).select(axis.position.as("position")).limit(1).offset(offset);
   }
 
   /** Which of the customers' support rep ids name an employee: one query for a whole batch. */
@@ -587,10 +511,6 @@ function changedColumns(row: CustomerRow, columns: Partial<CustomerColumns>): Pa
 
 function sameProfile(a: CustomerProfile | undefined, b: CustomerProfile | undefined): boolean {
   return a === undefined || b === undefined ? a === b : equals(CustomerProfileSchema, a, b);
-}
-
-function spreadAtBothEnds({ firstMatchAt, frontEndAt, backStartAt, lastMatchAt }: MatchPositions): boolean {
-  return Number(frontEndAt) > Number(firstMatchAt) && Number(lastMatchAt) > Number(backStartAt);
 }
 
 function foundOrThrow(row: CustomerRow | undefined, id: bigint): CustomerRow {
