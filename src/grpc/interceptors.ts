@@ -153,7 +153,6 @@ class ObservedCall {
         metadata.set(REQUEST_ID_KEY, this.requestId());
         next(metadata);
       },
-      sendStatus: (callStatus, next) => next(callStatus),
     };
   }
 
@@ -208,7 +207,7 @@ function withRequestId(callStatus: CallStatus, requestId: string): CallStatus {
   return { ...callStatus, metadata: trailers };
 }
 
-/** grpc-js ends expired calls itself, past the interceptors; it only tells them of a cancel. */
+/** A cancel with no status sent first: the client reset the stream, or its deadline passed before ours fired. */
 function cancellationCode(call: ServerInterceptingCallInterface): status {
   return deadlineHasPassed(call.getDeadline()) ? status.DEADLINE_EXCEEDED : status.CANCELLED;
 }
