@@ -860,6 +860,12 @@ describe("filters", () => {
     expect(await idsMatching({ namePrefix: "Luiz", showDeleted: false })).toEqual([]);
   });
 
+  it.each(EVERY_ORDER)("name prefix in order %j: the same customers, sorted as an independent sort", async (order) => {
+    const listed = await listAll({ namePrefix: "t", showDeleted: false }, order, 3);
+    const startsWithT = (name: string) => asciiLower(name).startsWith("t");
+    expect(listed.ids).toEqual(expectedIds(order, (row) => isLive(row) && [row.FirstName, row.LastName].some(startsWithT)));
+  });
+
   it("name prefix treats %, _ and \\ literally", async () => {
     const firstNames = async (namePrefix: string): Promise<string[]> =>
       (await repository.batchGet(await idsMatching({ namePrefix, showDeleted: false }))).map((c) => c.firstName);
@@ -1281,6 +1287,22 @@ describe("query plans", () => {
 
   it.each(EVERY_ORDER)("orders by %j through an index", async (order) => {
     expectNoFullScan(await pagePlans(LIVE, order));
+  });
+
+  // Т, Θ and Ι have four case variants each: eight LIKEs over the two name indexes.
+  const prefixesByOrder = ["Та", "Θε", "Ιω", "Lu", "Éd"].flatMap((namePrefix) =>
+    EVERY_ORDER.filter((order) => order.field !== "customer_id").map((order): [string, CustomerOrder] => [namePrefix, order]),
+  );
+
+  it.each(prefixesByOrder)("lists name prefix %j in order %j through the name indexes, walking no other index", async (namePrefix, order) => {
+    const filter: CustomerFilter = { namePrefix, showDeleted: false };
+    const plans = [
+      ...(await pagePlans(filter, order)),
+      ...(await laterPagePlans(filter, order, ["M", 30n])),
+      ...(await plansOf(() => plannedRepository.listIds({ filter, order, pageSize: 1, pageToken: "" }))),
+    ];
+    const walks = plans.flatMap((planned) => planned.plan).filter((detail) => /^SCAN customers\b/.test(detail.trim()));
+    expect({ plans, walks }).toEqual({ plans, walks: [] });
   });
 
   const cursors: ReadonlyArray<[CustomerOrder, CursorValue[]]> = [

@@ -6,7 +6,7 @@ import { LOYALTY_TIER_EXPRESSION, type CustomerRow, type Database } from "../db/
 import { InvalidArgumentError } from "../errors";
 import { INT64_MAX, INT64_MIN } from "../int64";
 import { LATEST_COLUMN_TIME, statusToColumn, timeToColumn } from "./rows";
-import { sameText, startsWithText } from "./case-insensitive";
+import { comparesAsNoCase, sameText, startsWithText } from "./case-insensitive";
 
 /** ListCustomers' and ExportCustomers' filters, all ANDed; unset means any. */
 export interface CustomerFilter {
@@ -165,14 +165,34 @@ const FILTER_CONDITIONS: readonly FilterCondition[] = [
   createdUntil,
 ];
 
-/** ORDER BY the sort key, then CustomerId in the same direction: a total order. */
+/**
+ * ORDER BY the sort key, then CustomerId in the same direction: a total order.
+ * With `sortBy: "rows"` the sort key hides behind a unary + (same value, same
+ * collation), so that SQLite sorts the matches instead of walking the sort
+ * key's whole index for them (see sortsMatches).
+ */
 export function inOrder<O>(
   query: SelectQueryBuilder<Database, "customers", O>,
   order: CustomerOrder,
+  sortBy: "index" | "rows" = "index",
 ): SelectQueryBuilder<Database, "customers", O> {
   const direction = order.descending ? "desc" : "asc";
-  const sorted = order.field === "customer_id" ? query : query.orderBy(SORT_KEYS[order.field].expression, direction);
-  return sorted.orderBy("CustomerId", direction);
+  if (order.field === "customer_id") return query.orderBy("CustomerId", direction);
+  const { expression } = SORT_KEYS[order.field];
+  const key = sortBy === "index" ? expression : sql<string | null>`+${expression}`;
+  return query.orderBy(key, direction).orderBy("CustomerId", direction);
+}
+
+/**
+ * Whether a page of `filter` should sort its matches rather than walk the
+ * order's index. A name prefix (and an email with other than ASCII letters)
+ * is matched by an OR of index ranges, one per case variant: with four
+ * variants (Т, Θ, Ι) over two name columns, SQLite would rather walk the
+ * whole index of the order and test every row.
+ */
+export function sortsMatches(filter: CustomerFilter): boolean {
+  const prefixed = filter.namePrefix !== undefined && filter.namePrefix !== "";
+  return prefixed || (filter.email !== undefined && !comparesAsNoCase(filter.email));
 }
 
 /** A condition on the rows of `customers`. */

@@ -23,6 +23,7 @@ import {
   rowKeyOf,
   runsAfter,
   sortKeyOf,
+  sortsMatches,
   type Cursor,
   type CustomerFilter,
   type CustomerOrder,
@@ -415,12 +416,12 @@ export class CustomerRepository {
     limit: number,
   ): Promise<CustomerRow[]> {
     const matching = this.matchingRun(filter, run).select(CUSTOMER_COLUMNS);
-    return inOrder(matching, order).limit(limit).execute();
+    return inOrder(matching, order, sortsMatches(filter) ? "rows" : "index").limit(limit).execute();
   }
 
   private runKeys(filter: CustomerFilter, order: CustomerOrder, run: RowCondition, limit: number): Promise<RowKey[]> {
     const matching = this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
-    return inOrder(matching, order).limit(limit).execute();
+    return inOrder(matching, order, sortsMatches(filter) ? "rows" : "index").limit(limit).execute();
   }
 
   private matchingRun(filter: CustomerFilter, run: RowCondition) {
