@@ -973,6 +973,25 @@ describe("CustomerService writes", () => {
       expect(idsOf(await readAll(client.exportCustomers({ tag })))).toEqual(idsOf(tagged));
     });
 
+    test("name_prefix finds a name stored decomposed (e + a combining accent) from its own text", async () => {
+      const decomposed = `Jose\u0301${serial}`;
+      const created = await createCustomer({ firstName: decomposed });
+
+      const page = await client.listCustomers({ namePrefix: decomposed });
+
+      expect(idsOf(page.customers)).toEqual([created.customerId]);
+    });
+
+    test("the email filter takes the decomposed spelling of a 60-character address, normalizing it first", async () => {
+      const email = `josé.andré.${RUN}.${"x".repeat(36 - RUN.length)}@example.com`;
+      expect([...email]).toHaveLength(60);
+      const created = await createCustomer({ email });
+
+      const page = await client.listCustomers({ email: email.normalize("NFD") });
+
+      expect(idsOf(page.customers)).toEqual([created.customerId]);
+    });
+
     test("created_after is inclusive, created_before exclusive", async () => {
       const pivot = await createCustomer();
       const later = await createCustomer();

@@ -87,9 +87,9 @@ function filterOf(request: FilterRequest): CustomerFilter {
   return {
     country: filterText(request.country, FIELD_LIMITS.country.maxChars, "country"),
     status: knownEnum(request.status, CustomerStatus, "status"),
-    // Stored emails are NFKC (see validation); a name may be in any form, and Chinook's are NFC.
-    email: filterText(request.email, FIELD_LIMITS.email.maxChars, "email")?.normalize("NFKC"),
-    namePrefix: filterText(request.namePrefix, LONGEST_NAME, "name_prefix")?.normalize("NFC"),
+    // Stored emails are NFKC (see validation); names are stored as sent, so a prefix is matched as sent.
+    email: filterText(request.email?.normalize("NFKC"), FIELD_LIMITS.email.maxChars, "email"),
+    namePrefix: filterText(request.namePrefix, LONGEST_NAME, "name_prefix"),
     supportRepId: request.supportRepId,
     loyaltyTier: knownEnum(request.loyaltyTier, LoyaltyTier, "loyalty_tier"),
     tag: filterText(request.tag, FIELD_LIMITS["profile.tags"].items.maxChars, "tag"),
