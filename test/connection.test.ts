@@ -1,8 +1,10 @@
+import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "kysely";
 import { openDatabase, type Database } from "../src/db/connection";
-import { SqliteDatabase } from "../src/db/driver";
+import { SQLITE_DRIVER_PACKAGE, SqliteDatabase } from "../src/db/driver";
 import { inTransaction } from "../src/db/transaction";
 import { migrateToLatest } from "../src/db/migrate";
 import { copyChinook } from "./support/database";
@@ -75,6 +77,66 @@ describe("transactions", () => {
       expect(database.sqlite.prepare("SELECT count(*) FROM genres WHERE Name = 'waited'").pluck().get()).toBe(1n);
     } finally {
       other.close();
+    }
+  });
+
+  test("reads go on while a write waits for another connection's write lock", async () => {
+    const other = new SqliteDatabase(file);
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      let writeSettled = false;
+      const write = inTransaction(database.db, (tx) => sql`INSERT INTO genres (Name) VALUES ('later')`.execute(tx));
+      void write.finally(() => (writeSettled = true)).catch(() => undefined);
+      await sleep(30); // the write has met the lock and waits for it
+
+      const { rows } = await sql<{ Name: string }>`SELECT Name FROM genres WHERE GenreId = 1`.execute(database.db);
+
+      expect(rows).toEqual([{ Name: "Rock" }]);
+      expect(writeSettled).toBe(false);
+      other.exec("COMMIT");
+      await expect(write).resolves.toBeDefined();
+    } finally {
+      if (other.inTransaction) other.exec("ROLLBACK");
+      other.close();
+    }
+  });
+
+  test("a write whose time to wait has run out fails SQLITE_BUSY at once while another connection holds the lock", async () => {
+    const other = new SqliteDatabase(file);
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      const write = inTransaction(database.db, (tx) => sql`INSERT INTO genres (Name) VALUES ('never')`.execute(tx), Date.now() - 1);
+
+      await expect(write).rejects.toMatchObject({ code: "SQLITE_BUSY" });
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+  });
+
+  test("opening a new database another process holds for a moment waits for it instead of failing", async () => {
+    // Not yet in WAL mode, as Chinook ships: switching needs the file to itself.
+    const fresh = copyChinook();
+    const holder = spawn(process.execPath, [
+      "-e",
+      `const Database = require(${JSON.stringify(require.resolve(SQLITE_DRIVER_PACKAGE))});
+       const db = new Database(${JSON.stringify(fresh.file)});
+       db.exec("BEGIN IMMEDIATE; INSERT INTO genres (Name) VALUES ('peer')");
+       process.stdout.write("locked\\n");
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+       db.exec("COMMIT");
+       db.close();`,
+    ]);
+    const exited = new Promise((resolve) => holder.on("exit", resolve));
+    await new Promise((resolve) => holder.stdout.once("data", resolve));
+
+    const opened = openDatabase(fresh.file);
+    try {
+      expect(opened.sqlite.pragma("journal_mode", { simple: true })).toBe("wal");
+    } finally {
+      await opened.close();
+      await exited;
+      rmSync(fresh.dir, { recursive: true, force: true });
     }
   });
 

@@ -1,5 +1,4 @@
 import { statSync } from "node:fs";
-import { setTimeout } from "node:timers/promises";
 import type BetterSqlite3 from "better-sqlite3";
 import {
   CompiledQuery,
@@ -15,18 +14,18 @@ import {
 } from "kysely";
 import { SqliteDatabase, SqliteError } from "./driver";
 import { isBusy } from "./sqlite-errors";
+import { WRITE_LOCK_WAIT_MS } from "./transaction";
 import type { Database as Schema } from "./schema";
 import { StatementCache, type StatementCacheStats } from "./statement-cache";
 
-/** How long a write waits for another process's write lock before the call fails UNAVAILABLE. */
-const WRITE_LOCK_WAIT_MS = 5000;
-/** How often a write waiting for that lock tries again. */
-const WRITE_LOCK_RETRY_MS = 10;
 /**
  * SQLite's own wait for a lock. It sleeps on the thread that runs the event
- * loop, so it is kept short: a write waits for a lock between turns instead.
+ * loop, so it is kept short: a write waits for another process's lock between
+ * turns instead (inTransaction).
  */
 const BUSY_TIMEOUT_MS = 20;
+/** How often opening a new database tries again to switch it to WAL while another process holds it. */
+const OPEN_RETRY_MS = 10;
 /**
  * Rows of each index PRAGMA optimize's ANALYZE looks at, as SQLite advises
  * for optimize: statistics for a million-row table missing them cost about
@@ -67,27 +66,13 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 /**
  * A deferred BEGIN that reads first and writes later cannot wait for another
  * process's write lock (SQLite fails it with SQLITE_BUSY at once, whatever the
- * busy timeout); BEGIN IMMEDIATE takes the lock up front. While another
- * process holds it, the BEGIN is tried again between turns of the event loop,
- * which SQLite's busy timeout would stall. A read-only transaction takes no
- * lock: in WAL mode it reads its snapshot beside any writer.
+ * busy timeout); BEGIN IMMEDIATE takes the lock up front, or fails SQLITE_BUSY
+ * for inTransaction to try again. A read-only transaction takes no lock: in
+ * WAL mode it reads its snapshot beside any writer.
  */
 class ServerSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
-    if (settings?.accessMode === "read only") {
-      await connection.executeQuery(BEGIN);
-      return;
-    }
-    const giveUpAt = Date.now() + WRITE_LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        await connection.executeQuery(BEGIN_IMMEDIATE);
-        return;
-      } catch (error) {
-        if (!isBusy(error) || Date.now() >= giveUpAt) throw error;
-        await setTimeout(WRITE_LOCK_RETRY_MS);
-      }
-    }
+    await connection.executeQuery(settings?.accessMode === "read only" ? BEGIN : BEGIN_IMMEDIATE);
   }
 
   /**
@@ -172,12 +157,31 @@ function optimize(sqlite: BetterSqlite3.Database): void {
 }
 
 function applyServerPragmas(sqlite: BetterSqlite3.Database): void {
-  sqlite.pragma("journal_mode = WAL");
+  switchToWal(sqlite);
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // int64 columns come back as bigint: ids never lose precision.
   sqlite.defaultSafeIntegers(true);
+}
+
+/**
+ * Switching a database to WAL needs it to itself for a moment, and SQLite
+ * fails at once rather than wait when another process (a second server, the
+ * migrate command) holds it: try again for as long as a write would wait.
+ * Opening blocks anyway, so the waits block too.
+ */
+function switchToWal(sqlite: BetterSqlite3.Database): void {
+  const giveUpAt = Date.now() + WRITE_LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      sqlite.pragma("journal_mode = WAL");
+      return;
+    } catch (error) {
+      if (!isBusy(error) || Date.now() >= giveUpAt) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, OPEN_RETRY_MS);
+    }
+  }
 }
 
 function setWalAutocheckpoint(sqlite: BetterSqlite3.Database, bytes: number): void {

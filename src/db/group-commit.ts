@@ -1,7 +1,7 @@
 import { AsyncResource } from "node:async_hooks";
 import { sql } from "kysely";
 import { Histogram, type Registry } from "prom-client";
-import { inTransaction, type Executor } from "./transaction";
+import { inTransaction, WRITE_LOCK_WAIT_MS, type Executor } from "./transaction";
 
 export interface GroupCommitOptions {
   /** Most writes one transaction carries. */
@@ -10,6 +10,8 @@ export interface GroupCommitOptions {
 }
 
 interface QueuedWrite {
+  /** When it was queued (Date.now()): it waits for another process's lock WRITE_LOCK_WAIT_MS from then, at most. */
+  queuedAt: number;
   /** Runs the write; remembers its result, or its error (and rethrows it), for `settle`. */
   run(tx: Executor): Promise<void>;
   /** Hands the caller what `run` remembered, once the group has committed. */
@@ -70,6 +72,7 @@ export class GroupCommit {
     return new Promise<T>((resolve, reject) => {
       let outcome = (): void => reject(new Error("a group-committed write never ran"));
       this.queue.push({
+        queuedAt: Date.now(),
         run: async (tx) => {
           try {
             const value = await workInContext(tx);
@@ -99,10 +102,16 @@ export class GroupCommit {
 
   private async commitGroup(group: readonly QueuedWrite[]): Promise<void> {
     this.batchSizes.observe(group.length);
+    // A write queued behind a group that waited for a lock has waited already: the oldest sets the limit.
+    const giveUpAt = Math.min(...group.map((write) => write.queuedAt)) + WRITE_LOCK_WAIT_MS;
     try {
-      await inTransaction(this.db, async (tx) => {
-        for (const write of group) await inSavepoint(tx, write);
-      });
+      await inTransaction(
+        this.db,
+        async (tx) => {
+          for (const write of group) await inSavepoint(tx, write);
+        },
+        giveUpAt,
+      );
     } catch (error) {
       for (const write of group) write.fail(error);
       return;

@@ -1,5 +1,7 @@
 import { Migrator, type Kysely, type MigrationResultSet } from "kysely";
 import { migrations } from "../../migrations";
+import { isBusy } from "./sqlite-errors";
+import { retryingWhileLocked, WRITE_LOCK_WAIT_MS } from "./transaction";
 
 export interface MigrationState {
   name: string;
@@ -14,13 +16,22 @@ function migrator<DB>(db: Kysely<DB>): Migrator {
 }
 
 /** Applies every pending migration; returns the names applied. */
-export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
-  return applied(await migrator(db).migrateToLatest());
+export function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
+  return waitingForTheLock(async () => applied(await migrator(db).migrateToLatest()));
 }
 
 /** Reverts the most recent migration; returns its name, if any. */
-export async function migrateDown<DB>(db: Kysely<DB>): Promise<string[]> {
-  return applied(await migrator(db).migrateDown());
+export function migrateDown<DB>(db: Kysely<DB>): Promise<string[]> {
+  return waitingForTheLock(async () => applied(await migrator(db).migrateDown()));
+}
+
+/**
+ * While another process holds the write lock, a run fails before it changes
+ * anything (each migration is one transaction): try it again, as a write would.
+ */
+function waitingForTheLock(run: () => Promise<string[]>): Promise<string[]> {
+  const lockedElsewhere = (error: unknown) => error instanceof MigrationError && isBusy(error.cause);
+  return retryingWhileLocked(run, lockedElsewhere, Date.now() + WRITE_LOCK_WAIT_MS);
 }
 
 /** Reverts every migration, newest first. */
