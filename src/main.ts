@@ -66,7 +66,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 async function serve(config: Config, logger: Logger, database: Database, registry: Registry): Promise<App> {
   const applied = await migrateToLatest(database.db);
   if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
-  optimizeUnlessBusy(database, logger);
   registerDatabaseGauges(database, registry);
 
   const { db } = database;
@@ -94,6 +93,8 @@ async function serve(config: Config, logger: Logger, database: Database, registr
     ...config.maintenance,
     isIdle: () => rpcs.inFlight === 0,
   });
+  // Fresh planner statistics before serving (deferred to the first check if another process is writing).
+  maintenance.optimize();
 
   const options = { onError: logHandlerErrors(logger) };
   const server = createGrpcServer(
@@ -130,16 +131,6 @@ async function serve(config: Config, logger: Logger, database: Database, registr
       await database.close();
     },
   };
-}
-
-/** Fresh planner statistics, unless another process is writing: maintenance runs optimize again later. */
-function optimizeUnlessBusy(database: Database, logger: Logger): void {
-  try {
-    database.optimize();
-  } catch (error) {
-    if (!isBusy(error)) throw error;
-    logger.warn("PRAGMA optimize deferred: another process holds the write lock");
-  }
 }
 
 const SERVING_MESSAGE: Record<TransportSecurity, string> = {

@@ -141,6 +141,23 @@ describe("DatabaseMaintenance", () => {
     expect(await registryValue(registry, "db_request_ids_expired_total")).toBe(1500);
   });
 
+  it("defers an optimize that meets another process's write lock to the next check, not to the next interval", async () => {
+    const upkeep = maintenance({ optimizeIntervalMs: 3_600_000, walCheckpointBytes: Number.MAX_SAFE_INTEGER });
+    const other = new SqliteDatabase(database.path);
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      upkeep.optimize();
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+    expect(await registryValue(registry, "db_optimize_runs_total", { result: "busy" })).toBe(1);
+
+    upkeep.tick();
+
+    expect(await registryValue(registry, "db_optimize_runs_total", { result: "ok" })).toBe(1);
+  });
+
   it("runs PRAGMA optimize once due", async () => {
     maintenance({ optimizeIntervalMs: 0, walCheckpointBytes: Number.MAX_SAFE_INTEGER }).tick();
 

@@ -3,6 +3,7 @@ import type { Logger } from "../logger";
 import type { Database } from "./connection";
 import { SQLITE_LATENCY_BUCKETS, walSizeBytes } from "./monitoring";
 import { expireRequestIds } from "./request-ids";
+import { isBusy } from "./sqlite-errors";
 
 export interface MaintenanceOptions {
   database: Database;
@@ -50,7 +51,7 @@ export class DatabaseMaintenance {
     });
     this.optimizations = new Counter({
       name: "db_optimize_runs_total",
-      help: "PRAGMA optimize runs, by result: ok or error.",
+      help: "PRAGMA optimize runs, by result: ok, busy (deferred: another process held the write lock) or error.",
       labelNames: ["result"],
       registers,
     });
@@ -125,12 +126,23 @@ export class DatabaseMaintenance {
     return sqlite.open && !sqlite.inTransaction;
   }
 
-  private optimize(): void {
+  /**
+   * PRAGMA optimize now (the app runs it once at start-up, after migrating).
+   * While another process holds the write lock it is deferred to the next
+   * check rather than waited for.
+   */
+  optimize(): void {
     this.lastOptimized = Date.now();
     try {
       this.timed("optimize", () => this.options.database.optimize());
       this.optimizations.inc({ result: "ok" });
     } catch (error) {
+      if (isBusy(error)) {
+        this.lastOptimized = 0;
+        this.optimizations.inc({ result: "busy" });
+        this.options.logger.warn("PRAGMA optimize deferred: another process holds the write lock");
+        return;
+      }
       this.optimizations.inc({ result: "error" });
       this.options.logger.error({ err: error }, "PRAGMA optimize failed");
     }
