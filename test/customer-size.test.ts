@@ -29,6 +29,11 @@ describe("customerSizeBound", () => {
     ["the largest customer with its map keys the largest part (😀 keys, empty values)", create(CustomerSchema, {
       profile: { attributes: Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`${i}${"😀".repeat(31)}`, ""])) },
     })],
+    ["a customer whose attributes hold a \"$typeName\" key, as a message does", create(CustomerSchema, {
+      profile: {
+        attributes: { $typeName: "", ...Object.fromEntries(Array.from({ length: 99 }, (_, i) => [`${i}${"😀".repeat(31)}`, ""])) },
+      },
+    })],
   ])("bounds the encoding of %s", (_case, customer) => {
     expect(customerSizeBound(customer)).toBeGreaterThanOrEqual(toBinary(CustomerSchema, customer).length);
   });

@@ -1,6 +1,6 @@
 /**
  * An upper bound on a customer's protobuf encoding, which is also roughly
- * what a cached one holds in memory: each string, map keys included, at 3
+ * what a cached one holds in memory: each string, and each key, at 3
  * bytes per UTF-16 unit (the most UTF-8 takes for one; in memory, the UTF-16
  * copy in the message and the wire bytes the adapter keeps once it has
  * encoded it), and a little for every other value and field.
@@ -8,12 +8,10 @@
 export function customerSizeBound(value: unknown): number {
   if (typeof value === "string") return 3 * value.length + FIELD_BYTES;
   if (typeof value !== "object" || value === null) return FIELD_BYTES;
-  // A map's keys (profile.attributes) go on the wire too; a message's field names and an array's indexes do not.
-  const isMap = !Array.isArray(value) && !("$typeName" in value);
+  // Every key counts: a map's (profile.attributes) go on the wire, and nothing in a plain object says
+  // whether it is a map or a message (a map may hold the key "$typeName"); field names only add a little.
   let bytes = FIELD_BYTES;
-  for (const [key, item] of Object.entries(value)) {
-    bytes += customerSizeBound(item) + (isMap ? customerSizeBound(key) : 0);
-  }
+  for (const [key, item] of Object.entries(value)) bytes += customerSizeBound(key) + customerSizeBound(item);
   return bytes;
 }
 
