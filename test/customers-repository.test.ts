@@ -1290,19 +1290,40 @@ describe("query plans", () => {
   });
 
   // Т, Θ and Ι have four case variants each: eight LIKEs over the two name indexes.
-  const prefixesByOrder = ["Та", "Θε", "Ιω", "Lu", "Éd"].flatMap((namePrefix) =>
-    EVERY_ORDER.filter((order) => order.field !== "customer_id").map((order): [string, CustomerOrder] => [namePrefix, order]),
+  const prefixesByOrder = ["Та", "Θε", "Ιω", "Lu", "Éd", "Qx"].flatMap((namePrefix) =>
+    EVERY_ORDER.map((order): [string, CustomerOrder] => [namePrefix, order]),
   );
+  const WALK = /^(SCAN customers\b|SEARCH customers USING INTEGER PRIMARY KEY)/;
 
   it.each(prefixesByOrder)("lists name prefix %j in order %j through the name indexes, walking no other index", async (namePrefix, order) => {
     const filter: CustomerFilter = { namePrefix, showDeleted: false };
+    const cursor = order.field === "customer_id" ? [null, 30n] : ["M", 30n];
     const plans = [
       ...(await pagePlans(filter, order)),
-      ...(await laterPagePlans(filter, order, ["M", 30n])),
+      ...(await laterPagePlans(filter, order, cursor)),
       ...(await plansOf(() => plannedRepository.listIds({ filter, order, pageSize: 1, pageToken: "" }))),
     ];
-    const walks = plans.flatMap((planned) => planned.plan).filter((detail) => /^SCAN customers\b/.test(detail.trim()));
+    const walks = plans.flatMap((planned) => planned.plan).filter((detail) => WALK.test(detail.trim()));
     expect({ plans, walks }).toEqual({ plans, walks: [] });
+  });
+
+  it.each([true, false])("lists a name prefix's customers without a country through the name indexes too (descending: %j)", async (descending) => {
+    // Statistics that make the country index tempting for the run of customers without one.
+    database.sqlite.prepare("UPDATE sqlite_stat1 SET stat = '1000000 10' WHERE idx = 'customers_country_idx'").run();
+    database.sqlite.exec("ANALYZE sqlite_schema");
+    try {
+      const filter: CustomerFilter = { namePrefix: "Qx", showDeleted: false };
+      const order: CustomerOrder = { field: "country", descending };
+      const plans = [
+        ...(await laterPagePlans(filter, order, ["A", 1n])),
+        ...(await laterPagePlans(filter, order, [null, 1n])),
+      ];
+      const other = plans.flatMap((planned) => planned.plan).filter((detail) => /customers_country_idx|SCAN customers\b/.test(detail));
+      expect({ plans, other }).toEqual({ plans, other: [] });
+    } finally {
+      database.sqlite.prepare("UPDATE sqlite_stat1 SET stat = '1000000 40000' WHERE idx = 'customers_country_idx'").run();
+      database.sqlite.exec("ANALYZE sqlite_schema");
+    }
   });
 
   const cursors: ReadonlyArray<[CustomerOrder, CursorValue[]]> = [

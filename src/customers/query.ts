@@ -119,11 +119,14 @@ const byCountry: FilterCondition = (eb, { country }) =>
 
 const byEmail: FilterCondition = (eb, { email }) => (email === undefined ? undefined : sameText(eb, "Email", email));
 
-// An empty prefix matches everyone, and as a LIKE pattern it would defeat the indexes.
-const byNamePrefix: FilterCondition = (eb, { namePrefix }) =>
-  namePrefix === undefined || namePrefix === ""
-    ? undefined
-    : eb.or([startsWithText(eb, "FirstName", namePrefix), startsWithText(eb, "LastName", namePrefix)]);
+// An empty prefix matches everyone, and as a LIKE pattern it would defeat the indexes. Names are
+// stored as sent, so a prefix is looked for as sent and in both Unicode spellings (é as one
+// character or as e + an accent): Chinook's are precomposed, macOS often sends decomposed.
+const byNamePrefix: FilterCondition = (eb, { namePrefix }) => {
+  if (namePrefix === undefined || namePrefix === "") return undefined;
+  const spellings = new Set([namePrefix, namePrefix.normalize("NFC"), namePrefix.normalize("NFD")]);
+  return eb.or([...spellings].flatMap((prefix) => [startsWithText(eb, "FirstName", prefix), startsWithText(eb, "LastName", prefix)]));
+};
 
 const bySupportRep: FilterCondition = (eb, { supportRepId }) =>
   supportRepId === undefined ? undefined : eb("SupportRepId", "=", supportRepId);
@@ -166,33 +169,44 @@ const FILTER_CONDITIONS: readonly FilterCondition[] = [
 ];
 
 /**
- * ORDER BY the sort key, then CustomerId in the same direction: a total order.
- * With `sortBy: "rows"` the sort key hides behind a unary + (same value, same
- * collation), so that SQLite sorts the matches instead of walking the sort
- * key's whole index for them (see sortsMatches).
+ * How a page is put in order: by walking the index of its sort key ("index"),
+ * or by sorting the rows its filter finds ("rows"), for which ORDER BY and
+ * the keyset conditions name the key and the id behind a unary + (the same
+ * value and collation, which no index serves).
  */
+export type SortBy = "index" | "rows";
+
+/**
+ * How pages of `filter` are put in order. A name prefix (and an email with
+ * other than ASCII letters) is matched by an OR of index ranges, one per case
+ * variant and spelling: with four variants (Т, Θ, Ι) over two name columns,
+ * SQLite would rather walk the order's whole index, or the whole table for
+ * customer_id, testing every row; the matches are few enough to sort.
+ */
+export function sortByFor(filter: CustomerFilter): SortBy {
+  const prefixed = filter.namePrefix !== undefined && filter.namePrefix !== "";
+  return prefixed || (filter.email !== undefined && !comparesAsNoCase(filter.email)) ? "rows" : "index";
+}
+
+/** ORDER BY the sort key, then CustomerId in the same direction: a total order. */
 export function inOrder<O>(
   query: SelectQueryBuilder<Database, "customers", O>,
   order: CustomerOrder,
-  sortBy: "index" | "rows" = "index",
+  sortBy: SortBy = "index",
 ): SelectQueryBuilder<Database, "customers", O> {
   const direction = order.descending ? "desc" : "asc";
-  if (order.field === "customer_id") return query.orderBy("CustomerId", direction);
-  const { expression } = SORT_KEYS[order.field];
-  const key = sortBy === "index" ? expression : sql<string | null>`+${expression}`;
-  return query.orderBy(key, direction).orderBy("CustomerId", direction);
+  const id = idOf(sortBy);
+  if (order.field === "customer_id") return query.orderBy(id, direction);
+  return query.orderBy(sortKeyFor(order.field, sortBy).expression, direction).orderBy(id, direction);
 }
 
-/**
- * Whether a page of `filter` should sort its matches rather than walk the
- * order's index. A name prefix (and an email with other than ASCII letters)
- * is matched by an OR of index ranges, one per case variant: with four
- * variants (Т, Θ, Ι) over two name columns, SQLite would rather walk the
- * whole index of the order and test every row.
- */
-export function sortsMatches(filter: CustomerFilter): boolean {
-  const prefixed = filter.namePrefix !== undefined && filter.namePrefix !== "";
-  return prefixed || (filter.email !== undefined && !comparesAsNoCase(filter.email));
+function idOf(sortBy: SortBy): Expression<bigint> {
+  return sortBy === "index" ? sql.ref<bigint>("CustomerId") : sql<bigint>`+${sql.ref("CustomerId")}`;
+}
+
+function sortKeyFor(field: SortedField, sortBy: SortBy): SortKey {
+  const key = SORT_KEYS[field];
+  return sortBy === "index" ? key : { ...key, expression: sql<string | null>`+${key.expression}` };
 }
 
 /** A condition on the rows of `customers`. */
@@ -204,24 +218,24 @@ export type RowCondition = (eb: CustomerExpressions) => Condition;
  * OR of a range and `IS NULL` is not. SQLite sorts NULL first, so ascending
  * NULL keys come before every value and descending ones after.
  */
-export function runsAfter(order: CustomerOrder, cursor: Cursor | undefined): RowCondition[] {
+export function runsAfter(order: CustomerOrder, cursor: Cursor | undefined, sortBy: SortBy = "index"): RowCondition[] {
   const past = order.descending ? "<" : ">";
-  if (cursor === undefined) return [everyRow(order)];
-  if (order.field === "customer_id") return [(eb) => eb("CustomerId", past, cursor.id)];
-  const key = SORT_KEYS[order.field];
-  const laterNulls: RowCondition = (eb) =>
-    eb.and([eb(key.expression, "is", null), eb("CustomerId", past, cursor.id)]);
+  if (cursor === undefined) return [everyRow(order, sortBy)];
+  const id = idOf(sortBy);
+  if (order.field === "customer_id") return [(eb) => eb(id, past, cursor.id)];
+  const key = sortKeyFor(order.field, sortBy);
+  const laterNulls: RowCondition = (eb) => eb.and([eb(key.expression, "is", null), eb(id, past, cursor.id)]);
   const everyValue: RowCondition = (eb) => eb(key.expression, "is not", null);
   const { key: value } = cursor;
   if (value === null) return order.descending ? [laterNulls] : [laterNulls, everyValue];
-  const laterValues: RowCondition = (eb) => afterValue(eb, key, { key: value, id: cursor.id }, order.descending);
+  const laterValues: RowCondition = (eb) => afterValue(eb, key, id, { key: value, id: cursor.id }, order.descending);
   const everyNull: RowCondition = (eb) => eb(key.expression, "is", null);
   return key.nullable && order.descending ? [laterValues, everyNull] : [laterValues];
 }
 
 /** The whole walk in `order`, as one run. */
-export function everyRow(order: CustomerOrder): RowCondition {
-  return order.field === "customer_id" ? fromKeysetStart(order) : (eb) => eb.and([]);
+export function everyRow(order: CustomerOrder, sortBy: SortBy = "index"): RowCondition {
+  return order.field === "customer_id" && sortBy === "index" ? fromKeysetStart(order) : (eb) => eb.and([]);
 }
 
 /**
@@ -236,6 +250,7 @@ function fromKeysetStart(order: CustomerOrder): RowCondition {
 function afterValue(
   eb: CustomerExpressions,
   key: SortKey,
+  id: Expression<bigint>,
   cursor: { key: string; id: bigint },
   descending: boolean,
 ): Condition {
@@ -245,7 +260,7 @@ function afterValue(
     eb(key.expression, pastOrAt, cursor.key),
     eb.or([
       eb(key.expression, past, cursor.key),
-      eb.and([eb(key.expression, "=", cursor.key), eb("CustomerId", past, cursor.id)]),
+      eb.and([eb(key.expression, "=", cursor.key), eb(id, past, cursor.id)]),
     ]),
   ]);
 }
