@@ -101,6 +101,27 @@ describe("transactions", () => {
     }
   });
 
+  test("a write tries for another connection's lock without SQLite's busy wait, which stays for everything else", async () => {
+    const busyTimeout = pragma("busy_timeout");
+    const other = new SqliteDatabase(file);
+    const pragmas = jest.spyOn(database.sqlite, "pragma");
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      const write = inTransaction(database.db, (tx) => sql`INSERT INTO genres (Name) VALUES ('later')`.execute(tx));
+      await sleep(30); // a few tries, each of which would sleep busy_timeout on this thread
+      other.exec("COMMIT");
+      await write;
+
+      const sources = pragmas.mock.calls.map(([source]) => source);
+      expect(sources.filter((source) => source === "busy_timeout = 0").length).toBeGreaterThan(1);
+      expect(pragma("busy_timeout")).toBe(busyTimeout);
+    } finally {
+      pragmas.mockRestore();
+      if (other.inTransaction) other.exec("ROLLBACK");
+      other.close();
+    }
+  });
+
   test("a write whose time to wait has run out fails SQLITE_BUSY at once while another connection holds the lock", async () => {
     const other = new SqliteDatabase(file);
     try {

@@ -71,8 +71,25 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
  * WAL mode it reads its snapshot beside any writer.
  */
 class ServerSqliteDriver extends SqliteDriver {
+  constructor(
+    config: SqliteDialectConfig,
+    private readonly sqlite: BetterSqlite3.Database,
+  ) {
+    super(config);
+  }
+
   override async beginTransaction(connection: DatabaseConnection, settings?: TransactionSettings): Promise<void> {
-    await connection.executeQuery(settings?.accessMode === "read only" ? BEGIN : BEGIN_IMMEDIATE);
+    if (settings?.accessMode === "read only") {
+      await connection.executeQuery(BEGIN);
+      return;
+    }
+    // No busy wait at all: SQLite's sleeps on this thread, once per try of every waiting write.
+    this.sqlite.pragma("busy_timeout = 0");
+    try {
+      await connection.executeQuery(BEGIN_IMMEDIATE);
+    } finally {
+      this.sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   }
 
   /**
@@ -96,12 +113,15 @@ function isNoTransaction(error: unknown): boolean {
 }
 
 class ServerSqliteDialect extends SqliteDialect {
-  constructor(private readonly config: SqliteDialectConfig) {
+  constructor(
+    private readonly config: SqliteDialectConfig,
+    private readonly sqlite: BetterSqlite3.Database,
+  ) {
     super(config);
   }
 
   override createDriver(): Driver {
-    return new ServerSqliteDriver(this.config);
+    return new ServerSqliteDriver(this.config, this.sqlite);
   }
 
   override createAdapter(): SqliteAdapter {
@@ -134,7 +154,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
   }
   const opened = fileIdentity(path);
   const statements = new StatementCache(sqlite);
-  const db = createKysely(statements, options.log);
+  const db = createKysely(sqlite, statements, options.log);
   return {
     db,
     sqlite,
@@ -189,8 +209,8 @@ function setWalAutocheckpoint(sqlite: BetterSqlite3.Database, bytes: number): vo
   sqlite.pragma(`wal_autocheckpoint = ${Math.max(1, Math.ceil(bytes / pageSize))}`);
 }
 
-function createKysely(statements: StatementCache, log: LogConfig | undefined): Kysely<Schema> {
-  return new Kysely<Schema>({ dialect: new ServerSqliteDialect({ database: statements }), log });
+function createKysely(sqlite: BetterSqlite3.Database, statements: StatementCache, log: LogConfig | undefined): Kysely<Schema> {
+  return new Kysely<Schema>({ dialect: new ServerSqliteDialect({ database: statements }, sqlite), log });
 }
 
 /** Which file a path names: its device and inode. */
