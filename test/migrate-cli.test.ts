@@ -66,6 +66,19 @@ describe("a fresh clone, walked through status, up, down and up", () => {
     expect(isClosed()).toBe(true);
   });
 
+  test("up with nothing to do needs no write lock: another process may hold it", async () => {
+    expect((await cli(["up"])).code).toBe(EXIT_OK);
+    const other = new SqliteDatabase(databasePath);
+    try {
+      other.exec("BEGIN IMMEDIATE");
+
+      expect(await cli(["up"])).toEqual({ code: EXIT_OK, stdout: ["already up to date"], stderr: [] });
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+  });
+
   test("status lists every migration applied, with when", async () => {
     await cli(["up"]);
 

@@ -15,8 +15,14 @@ function migrator<DB>(db: Kysely<DB>): Migrator {
   return new Migrator({ db, provider: { getMigrations: async () => migrations } });
 }
 
-/** Applies every pending migration; returns the names applied. */
-export function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
+/**
+ * Applies every pending migration; returns the names applied. With none
+ * pending it only reads, so a restart needs no write lock another process
+ * may hold (Kysely's Migrator would take it anyway).
+ */
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
+  const pending = (await migrator(db).getMigrations()).filter((migration) => migration.executedAt === undefined);
+  if (pending.length === 0) return [];
   return waitingForTheLock(async () => applied(await migrator(db).migrateToLatest()));
 }
 
@@ -29,9 +35,15 @@ export function migrateDown<DB>(db: Kysely<DB>): Promise<string[]> {
  * While another process holds the write lock, a run fails before it changes
  * anything (each migration is one transaction): try it again, as a write would.
  */
-function waitingForTheLock(run: () => Promise<string[]>): Promise<string[]> {
+async function waitingForTheLock(run: () => Promise<string[]>): Promise<string[]> {
   const lockedElsewhere = (error: unknown) => error instanceof MigrationError && isBusy(error.cause);
-  return retryingWhileLocked(run, lockedElsewhere, Date.now() + WRITE_LOCK_WAIT_MS);
+  try {
+    return await retryingWhileLocked(run, lockedElsewhere, Date.now() + WRITE_LOCK_WAIT_MS);
+  } catch (error) {
+    if (!lockedElsewhere(error)) throw error;
+    const waited = `${WRITE_LOCK_WAIT_MS / 1000} s`;
+    throw new MigrationError(`another process holds the database's write lock (waited ${waited})`, { cause: error });
+  }
 }
 
 /** Reverts every migration, newest first. */
