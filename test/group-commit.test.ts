@@ -1,7 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "kysely";
 import { Registry } from "prom-client";
+import { SqliteDatabase } from "../src/db/driver";
 import { GroupCommit, inWriteTransaction } from "../src/db/group-commit";
-import { inTransaction, type Executor } from "../src/db/transaction";
+import { inTransaction, WRITE_LOCK_WAIT_MS, type Executor } from "../src/db/transaction";
 import { currentRequest, runInRequest } from "../src/request-context";
 import { freshDatabase, type TestDatabase } from "./support/database";
 import { parseSamples, sampleValue } from "./support/prometheus";
@@ -133,6 +135,32 @@ describe("GroupCommit", () => {
     ]);
     expect(playlistNames()).toEqual([]);
     expect(database.sqlite.inTransaction).toBe(false);
+  });
+
+  it("gives each write of a group waiting for another process's lock its own time: the late one waits on", async () => {
+    const clock = jest.spyOn(Date, "now");
+    const other = new SqliteDatabase(database.path);
+    try {
+      other.exec("BEGIN IMMEDIATE");
+      const start = 1_000_000;
+      clock.mockReturnValue(start);
+      const early = writes.run(addPlaylist("group early"));
+      clock.mockReturnValue(start + 4_000);
+      const late = writes.run(addPlaylist("group late")); // same group, queued 4 s later
+      const earlyOutcome = early.then(() => "committed", (error: unknown) => error);
+      await sleep(50); // the group tries for the lock, in vain
+
+      clock.mockReturnValue(start + WRITE_LOCK_WAIT_MS);
+
+      expect(await earlyOutcome).toMatchObject({ code: "SQLITE_BUSY" });
+      other.exec("COMMIT");
+      await expect(late).resolves.toEqual(expect.any(BigInt));
+      expect(playlistNames()).toEqual(["group late"]);
+    } finally {
+      clock.mockRestore();
+      if (other.inTransaction) other.exec("ROLLBACK");
+      other.close();
+    }
   });
 
   it("runs each write in its caller's async context, so its log lines name its own request", async () => {

@@ -1,6 +1,7 @@
 import { AsyncResource } from "node:async_hooks";
 import { sql } from "kysely";
 import { Histogram, type Registry } from "prom-client";
+import { isBusy } from "./sqlite-errors";
 import { inTransaction, WRITE_LOCK_WAIT_MS, type Executor } from "./transaction";
 
 export interface GroupCommitOptions {
@@ -102,7 +103,7 @@ export class GroupCommit {
 
   private async commitGroup(group: readonly QueuedWrite[]): Promise<void> {
     this.batchSizes.observe(group.length);
-    // A write queued behind a group that waited for a lock has waited already: the oldest sets the limit.
+    // While another process holds the write lock, the group waits as long as its oldest write may.
     const giveUpAt = Math.min(...group.map((write) => write.queuedAt)) + WRITE_LOCK_WAIT_MS;
     try {
       await inTransaction(
@@ -113,10 +114,24 @@ export class GroupCommit {
         giveUpAt,
       );
     } catch (error) {
-      for (const write of group) write.fail(error);
+      this.failOrRequeue(group, error, giveUpAt);
       return;
     }
     for (const write of group) write.settle();
+  }
+
+  /**
+   * A group that gave up waiting for the lock (at its oldest write's limit)
+   * fails only the writes that have waited their WRITE_LOCK_WAIT_MS; the
+   * others go back to the head of the queue, in order, to wait out their own.
+   * Any other error fails the whole group.
+   */
+  private failOrRequeue(group: readonly QueuedWrite[], error: unknown, giveUpAt: number): void {
+    const now = Date.now();
+    const gaveUp = isBusy(error) && now >= giveUpAt;
+    const stillWaiting = gaveUp ? group.filter((write) => write.queuedAt + WRITE_LOCK_WAIT_MS > now) : [];
+    for (const write of group) if (!stillWaiting.includes(write)) write.fail(error);
+    this.queue.unshift(...stillWaiting);
   }
 }
 
