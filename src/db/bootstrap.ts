@@ -40,7 +40,12 @@ export async function ensureDatabase(source: ChinookSource, logger?: Logger): Pr
     await refuseTheSourceItself(source);
     return "existing";
   }
-  await refuseLeftoverJournals(source.databasePath);
+  const journal = await journalFound(source.databasePath);
+  if (journal !== undefined) {
+    // A peer starting beside this one may have installed and opened the database meanwhile: its journal is no leftover.
+    if (await pathExists(source.databasePath)) return "existing";
+    throw new BootstrapError(`${journal} is left from a database no longer at ${source.databasePath}: restore that database, or remove the file to start from a new copy`);
+  }
   const expectedSha256 = normalizeSha256(source.sha256);
   const origin = source.sourcePath ?? source.downloadUrl;
   const bytes = source.sourcePath ? await readSourceFile(source.sourcePath) : await download(source.downloadUrl);
@@ -72,14 +77,17 @@ async function refuseTheSourceItself({ databasePath, sourcePath }: ChinookSource
   }
 }
 
-/** SQLite would apply a journal left by a deleted database to a new copy under its name, and corrupt it. */
-async function refuseLeftoverJournals(databasePath: string): Promise<void> {
+/**
+ * A journal (-wal, -shm, -journal) beside a database path with no database:
+ * SQLite would apply one left by a deleted database to a new copy under its
+ * name, and corrupt it.
+ */
+async function journalFound(databasePath: string): Promise<string | undefined> {
   for (const suffix of JOURNAL_SUFFIXES) {
     const journal = `${databasePath}${suffix}`;
-    if (await pathExists(journal)) {
-      throw new BootstrapError(`${journal} is left from a database no longer at ${databasePath}: restore that database, or remove the file to start from a new copy`);
-    }
+    if (await pathExists(journal)) return journal;
   }
+  return undefined;
 }
 
 function normalizeSha256(sha256: string): string {
