@@ -316,4 +316,3 @@ function foundOrThrow(found: ReadonlyMap<bigint, Customer>, id: bigint): Custome
   if (customer === undefined) throw new Error(`the customer store returned no customer ${id}`);
   return customer;
 }
-

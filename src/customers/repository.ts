@@ -369,8 +369,7 @@ export class CustomerRepository {
     const runs = runsAfter(query.order, position?.cursor, sortByFor(query.filter));
     const rows = await readRuns(runs, query.pageSize + 1, readRun);
     const page = rows.slice(0, query.pageSize);
-    const last = page.at(-1);
-    const hasMore = rows.length > query.pageSize && last !== undefined;
+    const hasMore = rows.length > query.pageSize;
     const totalSize = position?.totalSize ?? query.knownTotalSize ?? (await estimatedCount(this.db, query.filter));
     const tokenAfter = (count: number) => {
       const lastKept = page[count - 1];
@@ -379,7 +378,7 @@ export class CustomerRepository {
     };
     return {
       rows: page,
-      nextPageToken: hasMore ? pageTokenAfter(keyOf(last), binding, totalSize) : "",
+      nextPageToken: hasMore ? tokenAfter(page.length) : "",
       totalSize,
       tokenAfter,
     };
