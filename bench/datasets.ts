@@ -1,6 +1,6 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { openDatabase } from "../src/db/connection";
+import { openDatabase } from "../src/db/sqlite/connection";
 import { migrateToLatest } from "../src/db/migrate";
 import { outputOf, spawnTracked, stderrTail } from "./children";
 import { readFacts, type DatasetFacts } from "./facts";

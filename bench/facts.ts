@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type BetterSqlite3 from "better-sqlite3";
 import { LoyaltyTier } from "../gen/chinook/v1/customer_pb";
-import { SqliteDatabase } from "../src/db/driver";
+import { SqliteDatabase } from "../src/db/sqlite/driver";
 import { arrayAt, asRecord, numberAt, numbersAt, parseJsonRecord, type JsonRecord } from "./json";
 import { Random } from "./random";
 

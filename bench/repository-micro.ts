@@ -16,7 +16,7 @@ import { create } from "@bufbuild/protobuf";
 import { CustomerSchema, LoyaltyTier, type Customer } from "../gen/chinook/v1/customer_pb";
 import { CustomerRepository } from "../src/customers/repository";
 import { customerFromRow } from "../src/customers/rows";
-import { openDatabase, type Database } from "../src/db/connection";
+import { openDatabase, type Database } from "../src/db/sqlite/connection";
 import { migrateToLatest } from "../src/db/migrate";
 import { RequestIds } from "../src/db/request-ids";
 import { createInvoice } from "../src/invoices/create-invoice";

@@ -13,6 +13,7 @@ export type DomainErrorKind =
   | "already_exists"
   | "invalid_argument"
   | "failed_precondition"
+  | "aborted"
   | "unavailable";
 
 export class NotFoundError extends DomainError {
@@ -36,6 +37,14 @@ export class InvalidArgumentError extends DomainError {
 
 export class FailedPreconditionError extends DomainError {
   readonly kind = "failed_precondition";
+}
+
+/**
+ * A transaction lost a race with another one (a serialization failure or a
+ * deadlock) more often than it is retried: the client may retry the call.
+ */
+export class AbortedError extends DomainError {
+  readonly kind = "aborted";
 }
 
 /** The database cannot be reached or is busy beyond its timeout. */

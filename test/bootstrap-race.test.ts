@@ -32,7 +32,7 @@ jest.mock("node:fs/promises", () => {
 
 // After the mock, which applies to what these import.
 import { ensureDatabase } from "../src/db/bootstrap";
-import { openDatabase, type Database } from "../src/db/connection";
+import { openDatabase, type Database } from "../src/db/sqlite/connection";
 
 const PINNED_SHA256 = "a3c903a61357c2059ea51ed5e3d79f33fa5f960cd948829b27f97ea8a4793c82";
 

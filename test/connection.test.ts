@@ -3,9 +3,9 @@ import { copyFileSync, existsSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "kysely";
-import { openDatabase, type Database } from "../src/db/connection";
-import { SQLITE_DRIVER_PACKAGE, SqliteDatabase } from "../src/db/driver";
-import { inTransaction } from "../src/db/transaction";
+import { openDatabase, type Database } from "../src/db/sqlite/connection";
+import { SQLITE_DRIVER_PACKAGE, SqliteDatabase } from "../src/db/sqlite/driver";
+import { inTransaction } from "../src/db/sqlite/transaction";
 import { migrateToLatest } from "../src/db/migrate";
 import { copyChinook } from "./support/database";
 

@@ -9,10 +9,10 @@ import {
   type Customer,
 } from "../gen/chinook/v1/customer_pb";
 import { ListCustomersResponseSchema } from "../gen/chinook/v1/customer_service_pb";
-import { SqliteDatabase, SqliteError } from "../src/db/driver";
+import { SqliteDatabase, SqliteError } from "../src/db/sqlite/driver";
 import { encodePageToken, type CursorValue } from "../src/db/paging";
 import type { Database } from "../src/db/schema";
-import { inTransaction } from "../src/db/transaction";
+import { inTransaction } from "../src/db/sqlite/transaction";
 import {
   CustomerRepository,
   MAX_PAGE_BYTES,

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { sql } from "kysely";
 import { Registry } from "prom-client";
-import { SqliteDatabase } from "../src/db/driver";
-import { GroupCommit, inWriteTransaction } from "../src/db/group-commit";
-import { inTransaction, WRITE_LOCK_WAIT_MS, type Executor } from "../src/db/transaction";
+import { SqliteDatabase } from "../src/db/sqlite/driver";
+import { GroupCommit, inWriteTransaction } from "../src/db/sqlite/group-commit";
+import { inTransaction, WRITE_LOCK_WAIT_MS } from "../src/db/sqlite/transaction";
+import type { Executor } from "../src/db/transactions";
 import { currentRequest, runInRequest } from "../src/request-context";
 import { freshDatabase, type TestDatabase } from "./support/database";
 import { parseSamples, sampleValue } from "./support/prometheus";

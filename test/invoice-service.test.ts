@@ -5,7 +5,7 @@ import { CustomerStatus } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import type { Invoice } from "../gen/chinook/v1/invoice_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
-import { SqliteDatabase } from "../src/db/driver";
+import { SqliteDatabase } from "../src/db/sqlite/driver";
 import type { CallOptions, TypedClient } from "../src/grpc/client";
 import { startTestServer, type TestServer } from "./support/server";
 

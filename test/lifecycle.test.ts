@@ -17,7 +17,7 @@ import {
 } from "../gen/chinook/v1/customer_service_pb";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb";
 import { loadConfig } from "../src/config";
-import { SqliteDatabase } from "../src/db/driver";
+import { SqliteDatabase } from "../src/db/sqlite/driver";
 import { MigrationError } from "../src/db/migrate";
 import { typedClient } from "../src/grpc/client";
 import { createLogger } from "../src/logger";

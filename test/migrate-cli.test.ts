@@ -1,9 +1,9 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { SqliteDatabase } from "../src/db/driver";
+import { SqliteDatabase } from "../src/db/sqlite/driver";
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, USAGE, runMigrateCli } from "../src/db/migrate-cli";
-import { migrations } from "../migrations";
+import { migrations } from "../migrations/sqlite";
 import { CHINOOK_SOURCE } from "./support/database";
 
 const MIGRATION_NAMES = Object.keys(migrations).sort();

@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import type BetterSqlite3 from "better-sqlite3";
-import { openDatabase, type Database } from "../src/db/connection";
+import { openDatabase, type Database } from "../src/db/sqlite/connection";
 import { MigrationError, migrateToEmpty, migrateToLatest, migrationStatus } from "../src/db/migrate";
-import { migrations } from "../migrations";
+import { migrations } from "../migrations/sqlite";
 import { CHINOOK_CUSTOMERS } from "./support/chinook";
 import { CHINOOK_SOURCE, copyChinook } from "./support/database";
 

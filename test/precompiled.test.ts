@@ -1,7 +1,7 @@
 import { rmSync } from "node:fs";
-import { openDatabase, type Database } from "../src/db/connection";
-import { compileOnly, withParameters } from "../src/db/precompiled";
-import { inTransaction } from "../src/db/transaction";
+import { openDatabase, type Database } from "../src/db/sqlite/connection";
+import { compileOnly, withParameters } from "../src/db/sqlite/precompiled";
+import { inTransaction } from "../src/db/sqlite/transaction";
 import { copyChinook } from "./support/database";
 
 const BY_ID = compileOnly.selectFrom("customers").select(["CustomerId", "Email"]).where("CustomerId", "=", 0n).compile();

@@ -4,10 +4,10 @@ import path from "node:path";
 import type BetterSqlite3 from "better-sqlite3";
 import { Kysely, SqliteDialect, sql } from "kysely";
 import { Registry } from "prom-client";
-import { openDatabase } from "../src/db/connection";
-import { SqliteDatabase } from "../src/db/driver";
-import { registerDatabaseGauges } from "../src/db/monitoring";
-import { StatementCache } from "../src/db/statement-cache";
+import { openDatabase } from "../src/db/sqlite/connection";
+import { SqliteDatabase } from "../src/db/sqlite/driver";
+import { registerDatabaseGauges } from "../src/db/sqlite/monitoring";
+import { StatementCache } from "../src/db/sqlite/statement-cache";
 import { copyChinook } from "./support/database";
 
 interface Numbers {

@@ -6,13 +6,14 @@ import {
   type Customer,
   type CustomerProfile,
 } from "../../gen/chinook/v1/customer_pb";
-import { inWriteTransaction, type GroupCommit } from "../db/group-commit";
-import { compileOnly, withParameters } from "../db/precompiled";
+import { inWriteTransaction, type GroupCommit } from "../db/sqlite/group-commit";
+import { compileOnly, withParameters } from "../db/sqlite/precompiled";
 import { RequestIds, type RecordedRequest } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
 import { countWithinBudget } from "../db/paging";
-import { translatingErrors, uniqueViolationTarget } from "../db/sqlite-errors";
-import { inReadTransaction, inTransaction, type Executor } from "../db/transaction";
+import { translatingErrors, uniqueViolationTarget } from "../db/sqlite/errors";
+import { inReadTransaction, inTransaction } from "../db/sqlite/transaction";
+import type { Executor } from "../db/transactions";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import {
   inOrder,

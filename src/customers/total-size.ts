@@ -5,7 +5,7 @@
  */
 import { sql, type RawBuilder } from "kysely";
 import { MAX_TOTAL_SIZE } from "../db/paging";
-import type { Executor } from "../db/transaction";
+import type { Executor } from "../db/transactions";
 import { everyRow, inOrder, matchingFilter, type CustomerFilter, type CustomerOrder } from "./query";
 
 /** total_size counts this many matches exactly; past it, it estimates. */

@@ -5,8 +5,8 @@
  */
 import { ConfigError, loadConfig, type Config } from "../config";
 import { BootstrapError, ensureDatabase } from "./bootstrap";
-import { openDatabase, type Database } from "./connection";
-import { SqliteError } from "./driver";
+import { openDatabase, type Database } from "./sqlite/connection";
+import { SqliteError } from "./sqlite/driver";
 import { MigrationError, migrateDown, migrateToLatest, migrationStatus, type MigrationState } from "./migrate";
 
 export interface CliOutput {

@@ -1,7 +1,7 @@
 import { Migrator, type Kysely, type MigrationResultSet } from "kysely";
-import { migrations } from "../../migrations";
-import { isBusy } from "./sqlite-errors";
-import { retryingWhileLocked, WRITE_LOCK_WAIT_MS } from "./transaction";
+import { migrations } from "../../migrations/sqlite";
+import { isBusy } from "./sqlite/errors";
+import { retryingWhileLocked, WRITE_LOCK_WAIT_MS } from "./sqlite/transaction";
 
 export interface MigrationState {
   name: string;

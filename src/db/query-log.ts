@@ -1,7 +1,7 @@
 import type { LogConfig, RootOperationNode } from "kysely";
 import { Histogram, type Registry } from "prom-client";
 import type { Logger } from "../logger";
-import { SQLITE_LATENCY_BUCKETS } from "./monitoring";
+import { SQLITE_LATENCY_BUCKETS } from "./sqlite/monitoring";
 
 /** The query kinds we label by: a handful of values, never SQL text. */
 export type QueryOperation = "select" | "insert" | "update" | "delete" | "other";

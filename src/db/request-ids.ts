@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { InvalidArgumentError } from "../errors";
-import type { Executor } from "./transaction";
+import type { Executor } from "./transactions";
 
 /** What an earlier request with the same request_id created. */
 export interface RecordedRequest {

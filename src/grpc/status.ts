@@ -6,6 +6,7 @@ const codeOf: Record<DomainErrorKind, status> = {
   already_exists: status.ALREADY_EXISTS,
   invalid_argument: status.INVALID_ARGUMENT,
   failed_precondition: status.FAILED_PRECONDITION,
+  aborted: status.ABORTED,
   unavailable: status.UNAVAILABLE,
 };
 

@@ -1,9 +1,9 @@
 import type { Invoice } from "../../gen/chinook/v1/invoice_pb";
 import { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 import type { RequestIds } from "../db/request-ids";
-import { translatingErrors } from "../db/sqlite-errors";
-import { inWriteTransaction, type GroupCommit } from "../db/group-commit";
-import type { Executor } from "../db/transaction";
+import { translatingErrors } from "../db/sqlite/errors";
+import { inWriteTransaction, type GroupCommit } from "../db/sqlite/group-commit";
+import type { Executor } from "../db/transactions";
 import { FIELD_LIMITS, validateTextField, type FieldRule } from "../customers/validation";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import type { BillingAddress, Buyer, InvoiceRepository, NewInvoiceLine } from "./repository";

@@ -5,8 +5,8 @@ import { InvoiceLineSchema, InvoiceSchema, type Invoice, type InvoiceLine } from
 import { statusFromColumn } from "../customers/rows";
 import { countWithinBudget, decodePageToken, encodePageToken } from "../db/paging";
 import type { InvoiceItemRow, InvoiceRow } from "../db/schema";
-import { translatingErrors } from "../db/sqlite-errors";
-import type { Executor } from "../db/transaction";
+import { translatingErrors } from "../db/sqlite/errors";
+import type { Executor } from "../db/transactions";
 import { InvalidArgumentError, NotFoundError } from "../errors";
 import { centsFromReal, centsToReal, formatCents } from "./money";
 

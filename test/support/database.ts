@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { openDatabase, type Database } from "../../src/db/connection";
+import { openDatabase, type Database } from "../../src/db/sqlite/connection";
 import { migrateToLatest } from "../../src/db/migrate";
 
 /** The pristine Chinook database: CI sets CHINOOK_DB; locally it sits in ../shared. */

@@ -6,7 +6,7 @@
 // registration makes each test file's first connection register its own class.
 import { createRequire } from "node:module";
 import path from "node:path";
-import { SQLITE_DRIVER_PACKAGE } from "../../src/db/driver";
+import { SQLITE_DRIVER_PACKAGE } from "../../src/db/sqlite/driver";
 
 interface Addon {
   isInitialized: boolean;

@@ -1,8 +1,9 @@
 import { AsyncResource } from "node:async_hooks";
 import { sql } from "kysely";
 import { Histogram, type Registry } from "prom-client";
-import { isBusy } from "./sqlite-errors";
-import { inTransaction, WRITE_LOCK_WAIT_MS, type Executor } from "./transaction";
+import { isBusy } from "./errors";
+import type { Executor } from "../transactions";
+import { inTransaction, WRITE_LOCK_WAIT_MS } from "./transaction";
 
 export interface GroupCommitOptions {
   /** Most writes one transaction carries. */

@@ -1,4 +1,4 @@
-import { AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError } from "../errors";
+import { AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError } from "../../errors";
 import { SqliteError } from "./driver";
 
 /** Result codes (primary, before the underscore) that mean "try again later". */

@@ -6,7 +6,7 @@ import {
   SqliteQueryCompiler,
   type CompiledQuery,
 } from "kysely";
-import type { Database } from "./schema";
+import type { Database } from "../schema";
 
 /**
  * A Kysely that compiles SQLite SQL and never runs it: for the hottest

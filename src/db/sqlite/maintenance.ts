@@ -1,9 +1,9 @@
 import { Counter, Histogram, type Registry } from "prom-client";
-import type { Logger } from "../logger";
+import type { Logger } from "../../logger";
 import type { Database } from "./connection";
 import { SQLITE_LATENCY_BUCKETS, walSizeBytes } from "./monitoring";
-import { expireRequestIds } from "./request-ids";
-import { isBusy } from "./sqlite-errors";
+import { expireRequestIds } from "../request-ids";
+import { isBusy } from "./errors";
 
 export interface MaintenanceOptions {
   database: Database;

@@ -13,9 +13,9 @@ import {
   type TransactionSettings,
 } from "kysely";
 import { SqliteDatabase, SqliteError } from "./driver";
-import { isBusy } from "./sqlite-errors";
+import { isBusy } from "./errors";
 import { WRITE_LOCK_WAIT_MS } from "./transaction";
-import type { Database as Schema } from "./schema";
+import type { Database as Schema } from "../schema";
 import { StatementCache, type StatementCacheStats } from "./statement-cache";
 
 /**

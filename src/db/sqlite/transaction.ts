@@ -1,25 +1,11 @@
 import { setTimeout } from "node:timers/promises";
-import type { Kysely } from "kysely";
-import type { Database } from "./schema";
-import { isBusy } from "./sqlite-errors";
+import type { Executor } from "../transactions";
+import { isBusy } from "./errors";
 
 /** How long a write waits for another process's write lock before it fails (UNAVAILABLE). */
 export const WRITE_LOCK_WAIT_MS = 5000;
 /** How often a write waiting for that lock tries again. */
 const WRITE_LOCK_RETRY_MS = 10;
-
-/**
- * Anything queries can run on: the database itself or an open transaction
- * (Kysely's Transaction is a Kysely). Repositories take one in their
- * constructor and offer `withTx(tx)` returning a copy bound to a transaction,
- * so several repositories share one transaction and roll back together:
- *
- *   await inTransaction(db, async (tx) => {
- *     const customer = await customers.withTx(tx).get(id);
- *     await invoices.withTx(tx).create(...);
- *   });
- */
-export type Executor = Kysely<Database>;
 
 /**
  * Runs `work` in a transaction: a new one, or the caller's when `executor` is
