@@ -15,7 +15,7 @@ import { Writable } from "node:stream";
 import { Registry } from "prom-client";
 import { CustomerSchema } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
-import { CachedCustomerStore, type CacheableStore } from "../src/customers/cache";
+import { CachedCustomers, type CacheableCustomers } from "../src/customers/cache";
 import { validateCustomer } from "../src/customers/validation";
 import { serviceDefinition } from "../src/grpc/adapter";
 import { RpcObserver } from "../src/grpc/interceptors";
@@ -120,12 +120,12 @@ function cacheHitMicro(): Micro {
   const unused = (): never => {
     throw new Error("not used");
   };
-  const inner: CacheableStore = {
+  const inner: CacheableCustomers = {
     get: async () => clone(CustomerSchema, CONSTANT_CUSTOMER),
     ...{ batchGet: unused, list: unused, listIds: unused, stream: unused, create: unused, batchCreate: unused },
     ...{ update: unused, softDelete: unused, undelete: unused },
   };
-  const cache = new CachedCustomerStore(inner, { maxEntries: 10, maxBytes: 1 << 20, ttlMs: 0, registry: new Registry() });
+  const cache = new CachedCustomers(inner, { maxEntries: 10, maxBytes: 1 << 20, ttlMs: 0, registry: new Registry() });
   const serialize = methodDefinition("getCustomer").responseSerialize;
   return { name: "cache hit + response encoding", run: async () => serialize(await cache.get(1n)) };
 }

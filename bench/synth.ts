@@ -1,6 +1,6 @@
 /**
- * Adds realistic synthetic customers to a database through the repository's
- * batch path (CustomerRepository.batchCreate, one transaction per chunk), so
+ * Adds realistic synthetic customers to a database through the domain's
+ * batch path (Customers.batchCreate, one transaction per chunk), so
  * what it measures is what the service's BatchCreateCustomers costs.
  *
  *   npm run db:synth -- --customers N [--database PATH] [--seed S]
@@ -16,7 +16,9 @@ import { ensureDatabase } from "../src/db/bootstrap";
 import { openDatabase, type Database } from "../src/db/sqlite/connection";
 import { migrateToLatest } from "../src/db/migrate";
 import type { Executor } from "../src/db/transactions";
-import { CustomerRepository } from "../src/customers/repository";
+import { Customers } from "../src/customers/customers";
+import { SqliteCustomerStore } from "../src/customers/stores/sqlite";
+import { sqliteTransactions } from "../src/db/sqlite/transactions";
 import { Flags, UsageError } from "./flags";
 import { CHINOOK_SOURCE } from "./paths";
 import { Random } from "./random";
@@ -44,7 +46,7 @@ export interface SynthReport {
   customers: number;
   seconds: number;
   rowsPerSecond: number;
-  /** Where the time went: building messages, the repository's batchCreate… */
+  /** Where the time went: building messages, the domain's batchCreate… */
   secondsGenerating: number;
   secondsInBatchCreate: number;
   /** …the WAL checkpoints, and refreshing the planner's statistics at the end. */
@@ -90,9 +92,9 @@ async function insertCustomers(database: Database, options: SynthOptions): Promi
   for (let done = 0; done < options.customers; ) {
     const size = Math.min(CHUNK_SIZE, options.customers - done);
     const chunk = await stopwatch.time("generate", () => syntheticChunk(random, firstSerial + done, history, done, size));
-    // The repository stamps each customer with its creation time, as if created then.
-    const repository = new CustomerRepository(database.db, { clock: clockOver(chunk.createdAt) });
-    await stopwatch.time("batchCreate", () => repository.batchCreate(chunk.requests));
+    // The domain stamps each customer with its creation time, as if created then.
+    const customers = new Customers(new SqliteCustomerStore(database.db, sqliteTransactions()), { clock: clockOver(chunk.createdAt) });
+    await stopwatch.time("batchCreate", () => customers.batchCreate(chunk.requests));
     done += size;
     if (done % CHECKPOINT_EVERY === 0) await stopwatch.time("checkpoint", () => checkpoint(database));
     if (done % PROGRESS_EVERY === 0) options.progress?.(progressLine(done, started));
@@ -150,7 +152,7 @@ function clockOver(times: readonly Date[]): () => Date {
   let next = 0;
   return () => {
     const time = times[next++];
-    if (time === undefined) throw new Error("the repository read the clock more often than it created customers");
+    if (time === undefined) throw new Error("the domain read the clock more often than it created customers");
     return time;
   };
 }

@@ -6,9 +6,10 @@ import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
 import { ConfigError, loadConfig, type Config } from "./config";
-import { CachedCustomerStore, type CacheableStore } from "./customers/cache";
-import { CustomerRepository, type CustomerStore } from "./customers/repository";
+import { CachedCustomers } from "./customers/cache";
+import { Customers, type CustomerApi } from "./customers/customers";
 import { customerService } from "./customers/service";
+import { SqliteCustomerStore } from "./customers/stores/sqlite";
 import { BootstrapError, ensureDatabase } from "./db/bootstrap";
 import { openDatabase, type Database } from "./db/sqlite/connection";
 import { SqliteError } from "./db/sqlite/driver";
@@ -19,6 +20,7 @@ import { healthProbeRecorder, registerDatabaseGauges } from "./db/sqlite/monitor
 import { queryLog } from "./db/query-log";
 import { RequestIds } from "./db/request-ids";
 import { isBusy } from "./db/sqlite/errors";
+import { sqliteTransactions } from "./db/sqlite/transactions";
 import { UnavailableError } from "./errors";
 import { adaptService, methodPath } from "./grpc/adapter";
 import { refusingWhileUnavailable } from "./grpc/availability";
@@ -70,7 +72,8 @@ async function serve(config: Config, logger: Logger, database: Database, registr
 
   const { db } = database;
   const writes = new GroupCommit(db, { registry });
-  const customers = withReadCache(new CustomerRepository(db, { writes }), config.cache, registry);
+  const transactions = sqliteTransactions(writes);
+  const customers = withReadCache(new Customers(new SqliteCustomerStore(db, transactions)), config.cache, registry);
   const invoices = new InvoiceRepository(db);
   const requestIds = new RequestIds(db);
   const applicationServices = [CustomerService.typeName, InvoiceService.typeName];
@@ -139,9 +142,9 @@ const SERVING_MESSAGE: Record<TransportSecurity, string> = {
   mtls: "serving gRPC over mTLS (client certificates required)",
 };
 
-/** CACHE_SIZE=0 serves straight from the repository. */
-function withReadCache(repository: CacheableStore, cache: Config["cache"], registry: Registry): CustomerStore {
-  return cache.maxEntries === 0 ? repository : new CachedCustomerStore(repository, { ...cache, registry });
+/** CACHE_SIZE=0 serves straight from the domain. */
+function withReadCache(customers: Customers, cache: Config["cache"], registry: Registry): CustomerApi {
+  return cache.maxEntries === 0 ? customers : new CachedCustomers(customers, { ...cache, registry });
 }
 
 /** A metrics port that cannot be bound fails the start, and the bound gRPC port must not stay open. */

@@ -1,13 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
-import { CachedCustomerStore, ESTIMATE_TTL_MS, type CacheableStore } from "../src/customers/cache";
+import { CachedCustomers, ESTIMATE_TTL_MS, type CacheableCustomers } from "../src/customers/cache";
 import {
   parseOrderBy,
   type CreateCustomerRequest,
   type CustomerIdPage,
   type CustomerListQuery,
-} from "../src/customers/repository";
+} from "../src/customers/customers";
 import { EXACT_COUNT_LIMIT } from "../src/customers/total-size";
 import { FailedPreconditionError, NotFoundError } from "../src/errors";
 import { registryValue } from "./support/prometheus";
@@ -16,7 +16,7 @@ import { registryValue } from "./support/prometheus";
  * An in-memory store whose reads can be held after they have read: the
  * window in which a real database read has its answer but has not returned.
  */
-class ControllableStore implements CacheableStore {
+class ControllableStore implements CacheableCustomers {
   readonly rows = new Map<bigint, Customer>();
   readonly reads: bigint[][] = [];
   /** What listIds reports as total_size when the query knows none; and the queries it was given. */
@@ -103,24 +103,24 @@ function customer(id: bigint, company: string): Customer {
   return create(CustomerSchema, { customerId: id, firstName: "Ada", lastName: "Lovelace", company });
 }
 
-function setup(maxEntries = 100): { inner: ControllableStore; cache: CachedCustomerStore; registry: Registry } {
+function setup(maxEntries = 100): { inner: ControllableStore; cache: CachedCustomers; registry: Registry } {
   const inner = new ControllableStore();
   for (const id of [1n, 2n, 3n]) inner.rows.set(id, customer(id, "v1"));
   const registry = new Registry();
-  return { inner, cache: new CachedCustomerStore(inner, { maxEntries, maxBytes: MAX_BYTES, ttlMs: 0, registry }), registry };
+  return { inner, cache: new CachedCustomers(inner, { maxEntries, maxBytes: MAX_BYTES, ttlMs: 0, registry }), registry };
 }
 
 const setCompany = (company: string) => (current: Customer) => ({ ...current, company });
 
 /** A customer is cached on its second read: read each id twice. */
-async function cached(cache: CachedCustomerStore, ...ids: bigint[]): Promise<void> {
+async function cached(cache: CachedCustomers, ...ids: bigint[]): Promise<void> {
   for (const id of ids) {
     await cache.get(id);
     await cache.get(id);
   }
 }
 
-describe("CachedCustomerStore", () => {
+describe("CachedCustomers", () => {
   it("caches a customer on its second read, then serves it from the cache, counting hits and misses", async () => {
     const { inner, cache, registry } = setup();
     for (let read = 0; read < 3; read++) expect((await cache.get(1n)).company).toBe("v1");
@@ -163,7 +163,7 @@ describe("CachedCustomerStore", () => {
       inner.rows.set(id, create(CustomerSchema, { customerId: id, firstName: "Big", profile: { notes } }));
     }
     const registry = new Registry();
-    const cache = new CachedCustomerStore(inner, { maxEntries: 100, maxBytes: MAX_BYTES, ttlMs: 0, registry });
+    const cache = new CachedCustomers(inner, { maxEntries: 100, maxBytes: MAX_BYTES, ttlMs: 0, registry });
 
     await cached(cache, 1n, 2n, 3n, 4n, 5n);
 
@@ -182,7 +182,7 @@ describe("CachedCustomerStore", () => {
     expect((await cache.get(9n)).company).toBe("new");
   });
 
-  type Write = (cache: CachedCustomerStore) => Promise<unknown>;
+  type Write = (cache: CachedCustomers) => Promise<unknown>;
   const writes: Array<[string, Write, string]> = [
     ["update", (cache) => cache.update(1n, setCompany("v2")), "v2"],
     ["softDelete", (cache) => cache.softDelete(1n), "deleted"],
@@ -319,7 +319,7 @@ describe("CachedCustomerStore", () => {
       let now = 1000;
       const inner = new ControllableStore();
       inner.rows.set(1n, customer(1n, "v1"));
-      const cache = new CachedCustomerStore(inner, { maxEntries: 10, maxBytes: MAX_BYTES, ttlMs: 0, registry: new Registry(), clock: { now: () => now } });
+      const cache = new CachedCustomers(inner, { maxEntries: 10, maxBytes: MAX_BYTES, ttlMs: 0, registry: new Registry(), clock: { now: () => now } });
       inner.totalSize = EXACT_COUNT_LIMIT + 500;
       await cache.list(firstPage("USA"));
       now += ESTIMATE_TTL_MS - 1;

@@ -14,14 +14,14 @@ import { encodePageToken, type CursorValue } from "../src/db/paging";
 import type { Database } from "../src/db/schema";
 import { inTransaction } from "../src/db/sqlite/transaction";
 import {
-  CustomerRepository,
   MAX_PAGE_BYTES,
   parseOrderBy,
+  type Customers,
   type CustomerFilter,
   type CustomerOrder,
   type CustomerOrderField,
-} from "../src/customers/repository";
-import { ORDER_FIELDS, pagingBinding } from "../src/customers/query";
+} from "../src/customers/customers";
+import { ORDER_FIELDS, pagingBinding } from "../src/customers/listing";
 import { customerSizeBound } from "../src/customers/size";
 import { EXACT_COUNT_LIMIT, estimatedTotal, type MatchSample } from "../src/customers/total-size";
 import {
@@ -33,6 +33,7 @@ import {
   UnavailableError,
 } from "../src/errors";
 import { CHINOOK_CUSTOMER_1 } from "./support/chinook";
+import { sqliteCustomers } from "./support/customers";
 import { freshDatabase, type TestDatabase } from "./support/database";
 import { planAsIfMillionCustomers } from "./support/scale";
 
@@ -60,12 +61,12 @@ const LIVE: CustomerFilter = { showDeleted: false };
 const DELETED = BigInt(CustomerStatus.DELETED);
 
 let database: TestDatabase;
-let repository: CustomerRepository;
+let repository: Customers;
 let serial = 0;
 
 beforeAll(async () => {
   database = await freshDatabase();
-  repository = new CustomerRepository(database.db);
+  repository = sqliteCustomers(database.db);
 });
 
 afterAll(async () => {
@@ -183,7 +184,7 @@ async function collect(stream: AsyncIterable<Customer>): Promise<bigint[]> {
 }
 
 /** A repository on the shared handle whose Kysely records the SQL it sends (never destroyed: it would close the handle). */
-function queryCountingRepository(): { repository: CustomerRepository; queries: string[] } {
+function queryCountingRepository(): { repository: Customers; queries: string[] } {
   const queries: string[] = [];
   const db = new Kysely<Database>({
     dialect: new SqliteDialect({ database: database.sqlite }),
@@ -191,7 +192,7 @@ function queryCountingRepository(): { repository: CustomerRepository; queries: s
       if (event.level === "query") queries.push(event.query.sql);
     },
   });
-  return { repository: new CustomerRepository(db), queries };
+  return { repository: sqliteCustomers(db), queries };
 }
 
 function profile(init: MessageInitShape<typeof CustomerProfileSchema>) {
@@ -406,7 +407,7 @@ describe("batchCreate", () => {
   it("stamps created_at and updated_at from the repository's clock, once per customer", async () => {
     const times = [new Date("2015-03-04T05:06:07.089Z"), new Date("2016-01-02T03:04:05.006Z")];
     const clock = () => times.shift() ?? new Date(0);
-    const created = await new CustomerRepository(database.db, { clock }).batchCreate([
+    const created = await sqliteCustomers(database.db, { clock }).batchCreate([
       { customer: newCustomer() },
       { customer: newCustomer() },
     ]);
@@ -1036,9 +1037,9 @@ describe("total_size", () => {
       const requests = Array.from({ length: 3 * EXACT_COUNT_LIMIT + 300 }, (_, index) => ({
         customer: newCustomer({ country: countries[index % countries.length] }),
       }));
-      await new CustomerRepository(scratch.db).batchCreate(requests);
+      await sqliteCustomers(scratch.db).batchCreate(requests);
       const list = (country: string) =>
-        new CustomerRepository(scratch.db).list({
+        sqliteCustomers(scratch.db).list({
           filter: { country, showDeleted: false },
           order: BY_ID,
           pageSize: 1,
@@ -1060,15 +1061,15 @@ describe("total_size", () => {
       let minute = 0;
       const clock = () => new Date(Date.UTC(2030, 0, 1) + 60_000 * minute++);
       const requests = Array.from({ length: 2 * EXACT_COUNT_LIMIT }, () => ({ customer: newCustomer() }));
-      await new CustomerRepository(scratch.db, { clock }).batchCreate(requests);
-      const { totalSize } = await new CustomerRepository(scratch.db).list({
+      await sqliteCustomers(scratch.db, { clock }).batchCreate(requests);
+      const { totalSize } = await sqliteCustomers(scratch.db).list({
         filter: { createdAfter: new Date(Date.UTC(2030, 0, 1) + 60_000 * EXACT_COUNT_LIMIT), showDeleted: false },
         order: BY_ID,
         pageSize: 1,
         pageToken: "",
       });
       expect(totalSize).toBe(EXACT_COUNT_LIMIT);
-      const everyone = await new CustomerRepository(scratch.db).list({
+      const everyone = await sqliteCustomers(scratch.db).list({
         filter: { createdAfter: new Date(Date.UTC(2029, 0, 1)), showDeleted: false },
         order: BY_ID,
         pageSize: 1,
@@ -1086,8 +1087,8 @@ describe("total_size", () => {
       const importTime = new Date(Date.UTC(2030, 0, 1));
       const count = 2 * EXACT_COUNT_LIMIT + 500;
       const requests = Array.from({ length: count }, () => ({ customer: newCustomer({ country: "Importland" }) }));
-      await new CustomerRepository(scratch.db, { clock: () => importTime }).batchCreate(requests);
-      const { totalSize } = await new CustomerRepository(scratch.db).list({
+      await sqliteCustomers(scratch.db, { clock: () => importTime }).batchCreate(requests);
+      const { totalSize } = await sqliteCustomers(scratch.db).list({
         filter: { country: "Importland", createdAfter: new Date(Date.UTC(2029, 0, 1)), showDeleted: false },
         order: BY_ID,
         pageSize: 1,
@@ -1140,7 +1141,7 @@ describe("transactions", () => {
     const customer = newCustomer({ email: "rolled.back@example.test" });
     await expect(
       inTransaction(database.db, async (tx) => {
-        await repository.withTx(tx).create(customer, "4c0a7d62-0d4f-4d8e-a0b5-6c3f2e1d0a99");
+        await sqliteCustomers(tx).create(customer, "4c0a7d62-0d4f-4d8e-a0b5-6c3f2e1d0a99");
         throw new Error("boom");
       }),
     ).rejects.toThrow("boom");
@@ -1198,7 +1199,7 @@ describe("error translation", () => {
 });
 
 describe("query plans", () => {
-  let plannedRepository: CustomerRepository;
+  let plannedRepository: Customers;
   const sent: CompiledQuery[] = [];
 
   interface Planned {
@@ -1215,7 +1216,7 @@ describe("query plans", () => {
         if (event.level === "query") sent.push(event.query);
       },
     });
-    plannedRepository = new CustomerRepository(logging);
+    plannedRepository = sqliteCustomers(logging);
     planAsIfMillionCustomers(database.sqlite);
     await repository.create(
       newCustomer({ country: undefined, profile: profile({ loyaltyTier: LoyaltyTier.GOLD, tags: ["plan"] }) }),

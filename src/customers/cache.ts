@@ -2,21 +2,23 @@ import { LRUCache, type Perf } from "lru-cache";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Customer } from "../../gen/chinook/v1/customer_pb";
 import { freezeMessage } from "../grpc/frozen-messages";
-import { filterKey } from "./query";
+import { filterKey } from "./listing";
 import { customerSizeBound } from "./size";
 import { EXACT_COUNT_LIMIT } from "./total-size";
 import {
   withinPageBytes,
   type CreateCustomerRequest,
+  type CustomerApi,
   type CustomerFilter,
+  type CustomerIdPage,
   type CustomerListQuery,
   type CustomerPage,
-  type CustomerRepository,
-  type CustomerStore,
-} from "./repository";
+} from "./customers";
 
-/** What the cache needs of the store it fronts: pages as ids, too. */
-export type CacheableStore = CustomerStore & Pick<CustomerRepository, "listIds">;
+/** What the cache needs of the customers it fronts: pages as ids, too. */
+export interface CacheableCustomers extends CustomerApi {
+  listIds(query: CustomerListQuery): Promise<CustomerIdPage>;
+}
 
 export interface CustomerCacheOptions {
   /** Most customers kept, ≥ 1 (to cache nothing, do not build a cache). */
@@ -85,7 +87,7 @@ const MAX_ESTIMATES = 1000;
  * EXACT_COUNT_LIMIT matches) are reported again for ESTIMATE_TTL_MS per
  * filter instead of being counted on every first page.
  */
-export class CachedCustomerStore implements CustomerStore {
+export class CachedCustomers implements CustomerApi {
   private readonly entries: LRUCache<bigint, Customer>;
   private readonly estimatedTotals: LRUCache<string, number>;
   private readonly doorkeeper: Doorkeeper;
@@ -95,7 +97,7 @@ export class CachedCustomerStore implements CustomerStore {
   private readonly evictions: Counter<"reason">;
 
   constructor(
-    private readonly inner: CacheableStore,
+    private readonly inner: CacheableCustomers,
     options: CustomerCacheOptions,
   ) {
     this.entries = new LRUCache<bigint, Customer>({
@@ -160,7 +162,7 @@ export class CachedCustomerStore implements CustomerStore {
     return withinPageBytes({ customers: await this.batchGet(customerIds), ...page }, tokenAfter);
   }
 
-  stream(filter: CustomerFilter, batchSize?: number): AsyncGenerator<Customer> {
+  stream(filter: CustomerFilter, batchSize?: number): AsyncIterable<Customer> {
     return this.inner.stream(filter, batchSize);
   }
 

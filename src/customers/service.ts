@@ -5,7 +5,7 @@ import type { ServiceHandlers } from "../grpc/adapter";
 import { knownEnum, optionalRequestId, optionalTimeBound, requireAtMost, requiredId, requiredMessage } from "../grpc/fields";
 import { writeAll } from "../grpc/streams";
 import { applyUpdateMask, validateUpdateMask } from "./field-mask";
-import { parseOrderBy, type CustomerFilter, type CustomerStore } from "./repository";
+import { parseOrderBy, type CustomerApi, type CustomerFilter } from "./customers";
 import { FIELD_LIMITS, filterText, validateCustomer } from "./validation";
 
 const MAX_BATCH_SIZE = 1000;
@@ -17,9 +17,9 @@ type FilterRequest = Omit<ExportCustomersRequest, "$typeName" | "$unknown">;
 
 /**
  * chinook.v1.CustomerService: checks each request, names the field at fault,
- * and hands the work to the repository. Nothing here knows about SQL.
+ * and hands the work to the customers domain. Nothing here knows about SQL.
  */
-export function customerService(customers: CustomerStore): ServiceHandlers<typeof CustomerService> {
+export function customerService(customers: CustomerApi): ServiceHandlers<typeof CustomerService> {
   return {
     async getCustomer(request) {
       return customers.get(requiredId(request.customerId, "customer_id"));

@@ -1,99 +1,33 @@
 import { enumToJson } from "@bufbuild/protobuf";
 import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
-import { CustomerStatus, LoyaltyTier, LoyaltyTierSchema } from "../../gen/chinook/v1/customer_pb";
-import { decodePageToken, encodePageToken, type CursorValue } from "../db/paging";
-import { LOYALTY_TIER_EXPRESSION, type CustomerRow, type Database } from "../db/schema";
-import { InvalidArgumentError } from "../errors";
-import { INT64_MAX, INT64_MIN } from "../int64";
-import { LATEST_COLUMN_TIME, statusToColumn, timeToColumn } from "./rows";
-import { comparesAsNoCase, sameText, startsWithText } from "./case-insensitive";
-
-/** ListCustomers' and ExportCustomers' filters, all ANDed; unset means any. */
-export interface CustomerFilter {
-  country?: string;
-  /** UNSPECIFIED means any. Asking for DELETED shows deleted customers. */
-  status?: CustomerStatus;
-  /** Exact, case-insensitive. */
-  email?: string;
-  /** First or last name starts with this, case-insensitive (see case-insensitive.ts). */
-  namePrefix?: string;
-  supportRepId?: bigint;
-  /** UNSPECIFIED means any. */
-  loyaltyTier?: LoyaltyTier;
-  tag?: string;
-  /** Inclusive. */
-  createdAfter?: Date;
-  /** Exclusive. */
-  createdBefore?: Date;
-  showDeleted: boolean;
-}
-
-export type CustomerOrderField = "customer_id" | "last_name" | "email" | "country" | "create_time" | "update_time";
-
-export interface CustomerOrder {
-  field: CustomerOrderField;
-  descending: boolean;
-}
-
-/** Where a keyset page starts: just past this sort key and id, in the page's order. */
-export interface Cursor {
-  /** The sort column's value; always null when ordering by customer_id. */
-  key: string | null;
-  id: bigint;
-}
+/**
+ * The SQL of a SQLite listing: its filters as WHERE conditions, its order, and
+ * the keyset runs a page reads, each shaped so SQLite walks an index.
+ */
+import { CustomerStatus, LoyaltyTier, LoyaltyTierSchema } from "../../../gen/chinook/v1/customer_pb";
+import { LOYALTY_TIER_EXPRESSION, type Database } from "../../db/schema";
+import { INT64_MAX, INT64_MIN } from "../../int64";
+import { comparesAsNoCase, sameText, startsWithText } from "../case-insensitive";
+import { SORT_COLUMNS, type CustomerFilter, type CustomerOrder, type Cursor, type SortedField } from "../listing";
+import { LATEST_COLUMN_TIME, statusToColumn, timeToColumn } from "../rows";
 
 type CustomerExpressions = ExpressionBuilder<Database, "customers">;
 type Condition = Expression<SqlBool>;
 type FilterCondition = (eb: CustomerExpressions, filter: CustomerFilter) => Condition | undefined;
-type SortedField = Exclude<CustomerOrderField, "customer_id">;
 
 interface SortKey {
-  column: "LastName" | "Email" | "Country" | "created_at" | "updated_at";
   /** Carries the collation of the column's index, so ORDER BY and the keyset walk that index. */
   expression: Expression<string | null>;
   nullable: boolean;
 }
 
-export const ORDER_FIELDS: readonly CustomerOrderField[] = [
-  "customer_id",
-  "last_name",
-  "email",
-  "country",
-  "create_time",
-  "update_time",
-];
-
-const DEFAULT_ORDER: CustomerOrder = { field: "customer_id", descending: false };
-
 const SORT_KEYS: Record<SortedField, SortKey> = {
-  last_name: { column: "LastName", expression: noCase("LastName"), nullable: false },
-  email: { column: "Email", expression: noCase("Email"), nullable: false },
-  country: { column: "Country", expression: sql.ref("Country"), nullable: true },
-  create_time: { column: "created_at", expression: sql.ref("created_at"), nullable: false },
-  update_time: { column: "updated_at", expression: sql.ref("updated_at"), nullable: false },
+  last_name: { expression: noCase("LastName"), nullable: false },
+  email: { expression: noCase("Email"), nullable: false },
+  country: { expression: sql.ref("Country"), nullable: SORT_COLUMNS.country.nullable },
+  create_time: { expression: sql.ref("created_at"), nullable: false },
+  update_time: { expression: sql.ref("updated_at"), nullable: false },
 };
-
-/** AIP-132 order_by: "" (customer_id), or one field optionally followed by "asc" or "desc". */
-export function parseOrderBy(orderBy: string): CustomerOrder {
-  const words = orderBy.trim().split(/\s+/).filter((word) => word !== "");
-  const [field, direction, ...rest] = words;
-  if (field === undefined) return DEFAULT_ORDER;
-  if (!isOrderField(field) || rest.length > 0) throw invalidOrderBy();
-  const keyword = (direction ?? "asc").toLowerCase();
-  if (keyword !== "asc" && keyword !== "desc") throw invalidOrderBy();
-  return { field, descending: keyword === "desc" };
-}
-
-function isOrderField(word: string): word is CustomerOrderField {
-  return ORDER_FIELDS.some((field) => field === word);
-}
-
-function invalidOrderBy(): InvalidArgumentError {
-  return new InvalidArgumentError(
-    "order_by",
-    `must be one of ${ORDER_FIELDS.join(", ")}, optionally followed by " asc" or " desc"`,
-  );
-}
 
 /** Every filter of `filter`, ANDed. */
 export function matchingFilter(eb: CustomerExpressions, filter: CustomerFilter): Condition {
@@ -265,75 +199,9 @@ function afterValue(
   ]);
 }
 
-
-/** A canonical string of the filters and order a page token is bound to. */
-export function pagingBinding(filter: CustomerFilter, order: CustomerOrder): string {
-  return JSON.stringify({ order: [order.field, order.descending], filter: canonicalFilter(filter) });
-}
-
-/** A canonical string of the filters alone: equal for filters matching the same customers. */
-export function filterKey(filter: CustomerFilter): string {
-  return JSON.stringify(canonicalFilter(filter));
-}
-
-// Typed by the filter's keys so that a new filter cannot be left out of the binding.
-function canonicalFilter(filter: CustomerFilter): Record<keyof CustomerFilter, string | number | boolean | null> {
-  return {
-    country: filter.country ?? null,
-    status: filter.status ?? CustomerStatus.UNSPECIFIED,
-    email: filter.email ?? null,
-    namePrefix: filter.namePrefix || null,
-    supportRepId: filter.supportRepId?.toString() ?? null,
-    loyaltyTier: filter.loyaltyTier ?? LoyaltyTier.UNSPECIFIED,
-    tag: filter.tag ?? null,
-    createdAfter: filter.createdAfter === undefined ? null : timeToColumn(filter.createdAfter),
-    createdBefore: filter.createdBefore === undefined ? null : timeToColumn(filter.createdBefore),
-    showDeleted: filter.showDeleted,
-  };
-}
-
-/** Where a later page starts, and the total the listing's first page reported. */
-interface PagePosition {
-  cursor: Cursor;
-  totalSize: number | undefined;
-}
-
-/** A page's customer id and its value of the sort column: all a keyset page needs of a row. */
-export interface RowKey {
-  CustomerId: bigint;
-  /** Always null when ordering by customer_id. */
-  sortKey: string | null;
-}
-
 /** What to select for RowKey.sortKey: the sort column, as stored. */
 export function sortKeyOf(order: CustomerOrder): RawBuilder<string | null> {
-  return order.field === "customer_id" ? sql<null>`NULL` : sql.ref(SORT_KEYS[order.field].column);
-}
-
-export function rowKeyOf(row: CustomerRow, order: CustomerOrder): RowKey {
-  const sortKey = order.field === "customer_id" ? null : row[SORT_KEYS[order.field].column];
-  return { CustomerId: row.CustomerId, sortKey };
-}
-
-/** The token for the page after `last`, the last row of this one. */
-export function pageTokenAfter(last: RowKey, binding: string, totalSize: number): string {
-  return encodePageToken(binding, [last.sortKey, last.CustomerId], totalSize);
-}
-
-/** The position in a token from pageTokenAfter; INVALID_ARGUMENT for anything else. */
-export function positionFromPageToken(token: string, binding: string, order: CustomerOrder): PagePosition {
-  const { cursor, totalSize } = decodePageToken(token, binding, 2, "filters or order_by");
-  const [key, id] = cursor;
-  if (!isCursorKey(key, order) || typeof id !== "bigint") {
-    throw new InvalidArgumentError("page_token", "is not a token this service issued");
-  }
-  return { cursor: { key, id }, totalSize };
-}
-
-function isCursorKey(value: CursorValue | undefined, order: CustomerOrder): value is string | null {
-  if (order.field === "customer_id") return value === null;
-  if (value === null) return SORT_KEYS[order.field].nullable;
-  return typeof value === "string";
+  return order.field === "customer_id" ? sql<null>`NULL` : sql.ref(SORT_COLUMNS[order.field].column);
 }
 
 function noCase(column: "LastName" | "Email"): Expression<string> {

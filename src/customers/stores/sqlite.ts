@@ -1,0 +1,196 @@
+import { create } from "@bufbuild/protobuf";
+import { CustomerSchema, CustomerStatus } from "../../../gen/chinook/v1/customer_pb";
+import { uniqueViolationTarget } from "../../db/sqlite/errors";
+import { compileOnly, withParameters } from "../../db/sqlite/precompiled";
+import { RequestIds, type RecordedRequest } from "../../db/request-ids";
+import type { CustomerRow } from "../../db/schema";
+import type { Executor, Transactions } from "../../db/transactions";
+import { comparesAsNoCase, sameText } from "../case-insensitive";
+import { emailTaken } from "../customers";
+import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type RowKey } from "../listing";
+import { CUSTOMER_COLUMNS, columnsFromCustomer, statusToColumn } from "../rows";
+import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
+import { inOrder, matchingFilter, runsAfter, sortByFor, sortKeyOf, type RowCondition } from "./sqlite-query";
+import { estimatedCount } from "./sqlite-total-size";
+
+/** The partial UNIQUE index on live emails reports itself as `customers.Email`. */
+const EMAIL_UNIQUE_TARGET = "customers.Email";
+const DELETED = statusToColumn(CustomerStatus.DELETED);
+/** Ids are positive: excluding this one excludes nobody. */
+const NO_CUSTOMER = 0n;
+
+// The hottest statements, compiled once (see compileOnly).
+const SELECT_BY_ID = compileOnly.selectFrom("customers").select(CUSTOMER_COLUMNS).where("CustomerId", "=", 0n).compile();
+const INSERT_TEMPLATE: NewCustomerRow = { ...columnsFromCustomer(create(CustomerSchema), null), created_at: "", updated_at: "" };
+const INSERT_CUSTOMER = compileOnly.insertInto("customers").values(INSERT_TEMPLATE).returning("CustomerId").compile();
+/** The INSERT's parameters, in the order it was compiled with. */
+const INSERTED_COLUMNS = Object.keys(INSERT_TEMPLATE) as ReadonlyArray<keyof NewCustomerRow>;
+
+/** Reads up to `limit` rows of one run of a page (see runsAfter). */
+type RunReader<R> = (run: RowCondition, limit: number) => Promise<R[]>;
+
+/**
+ * Customers in a SQLite database. Writes return the row as written without
+ * reading it back: SQLite stores the values it is given as they are.
+ */
+export class SqliteCustomerStore implements CustomerStore {
+  constructor(
+    private readonly db: Executor,
+    private readonly transactions: Transactions,
+  ) {}
+
+  write<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
+    return this.transactions.write(this.db, (tx) => work(this.withTx(tx)));
+  }
+
+  batch<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
+    return this.transactions.batch(this.db, (tx) => work(this.withTx(tx)));
+  }
+
+  snapshot<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
+    return this.transactions.read(this.db, (tx) => work(this.withTx(tx)));
+  }
+
+  find(id: bigint): Promise<CustomerRow | undefined> {
+    return this.transactions.run(async () => (await this.db.executeQuery(withParameters(SELECT_BY_ID, [id]))).rows[0]);
+  }
+
+  findMany(ids: readonly bigint[]): Promise<Map<bigint, CustomerRow>> {
+    return this.transactions.run(async () => {
+      const rows = await this.db
+        .selectFrom("customers")
+        .select(CUSTOMER_COLUMNS)
+        .where("CustomerId", "in", [...new Set(ids)])
+        .execute();
+      return new Map(rows.map((row) => [row.CustomerId, row]));
+    });
+  }
+
+  listRows(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<CustomerRow[]> {
+    return this.readRuns(order, cursor, filter, limit, (run, left) => {
+      const matching = this.matchingRun(filter, run).select(CUSTOMER_COLUMNS);
+      return inOrder(matching, order, sortByFor(filter)).limit(left).execute();
+    });
+  }
+
+  listKeys(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<RowKey[]> {
+    return this.readRuns(order, cursor, filter, limit, (run, left) => {
+      const matching = this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
+      return inOrder(matching, order, sortByFor(filter)).limit(left).execute();
+    });
+  }
+
+  /** Keyset batches, each its own statement: no statement stays open between batches. */
+  async *stream(filter: CustomerFilter, batchSize: number): AsyncGenerator<CustomerRow> {
+    let cursor: Cursor | undefined;
+    for (;;) {
+      const rows = await this.listRows(filter, ID_ORDER, cursor, batchSize);
+      yield* rows;
+      const last = rows.at(-1);
+      if (rows.length < batchSize || last === undefined) return;
+      cursor = { key: null, id: last.CustomerId };
+    }
+  }
+
+  countMatching(filter: CustomerFilter): Promise<number> {
+    return this.transactions.run(() => estimatedCount(this.db, filter));
+  }
+
+  existingEmployees(ids: readonly bigint[]): Promise<Set<bigint>> {
+    return this.transactions.run(async () => {
+      const employees = await this.db.selectFrom("employees").select("EmployeeId").where("EmployeeId", "in", ids).execute();
+      return new Set(employees.map((employee) => employee.EmployeeId));
+    });
+  }
+
+  /** An ASCII email is left to the unique index alone (see requireEmailFree). */
+  insert(row: NewCustomerRow): Promise<CustomerRow> {
+    return this.transactions.run(async () => {
+      if (!comparesAsNoCase(row.Email)) await this.requireEmailFree(row.Email);
+      const { rows } = await refusingDuplicateEmail(() =>
+        this.db.executeQuery(withParameters(INSERT_CUSTOMER, INSERTED_COLUMNS.map((column) => row[column]))),
+      );
+      const [inserted] = rows;
+      if (inserted === undefined) throw new Error("INSERT … RETURNING returned no row");
+      return { CustomerId: inserted.CustomerId, ...row };
+    });
+  }
+
+  /**
+   * Sets only the columns that change: SQLite rewrites the entries of every
+   * index on a column an UPDATE sets, changed or not.
+   */
+  update(row: CustomerRow, changes: CustomerChanges): Promise<CustomerRow> {
+    return this.transactions.run(async () => {
+      const undeleting = row.status === DELETED && changes.status !== undefined && changes.status !== DELETED;
+      if (changes.Email !== undefined || undeleting) await this.requireEmailFree(changes.Email ?? row.Email, row.CustomerId);
+      await refusingDuplicateEmail(() =>
+        this.db.updateTable("customers").set(changes).where("CustomerId", "=", row.CustomerId).execute(),
+      );
+      return { ...row, ...changes };
+    });
+  }
+
+  findRequest(operation: string, requestId: string, request: Uint8Array): Promise<RecordedRequest | undefined> {
+    return this.transactions.run(() => new RequestIds(this.db).find(operation, requestId, request));
+  }
+
+  recordRequest(operation: string, requestId: string, request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
+    return this.transactions.run(() => new RequestIds(this.db).record(operation, requestId, request, customerId, response));
+  }
+
+  private withTx(tx: Executor): SqliteCustomerStore {
+    return new SqliteCustomerStore(tx, this.transactions);
+  }
+
+  /** A page reads its runs in turn (see runsAfter) until it has `limit` rows. */
+  private readRuns<R>(
+    order: CustomerOrder,
+    cursor: Cursor | undefined,
+    filter: CustomerFilter,
+    limit: number,
+    readRun: RunReader<R>,
+  ): Promise<R[]> {
+    return this.transactions.run(async () => {
+      const rows: R[] = [];
+      for (const run of runsAfter(order, cursor, sortByFor(filter))) {
+        if (rows.length >= limit) break;
+        rows.push(...(await readRun(run, limit - rows.length)));
+      }
+      return rows;
+    });
+  }
+
+  private matchingRun(filter: CustomerFilter, run: RowCondition) {
+    return this.db
+      .selectFrom("customers")
+      .where((eb) => matchingFilter(eb, filter))
+      .where(run);
+  }
+
+  /**
+   * ALREADY_EXISTS when a live customer other than `ownerId` has this email but
+   * for case. The unique index folds only ASCII (NOCASE): alone it would let
+   * "STANISŁAW.WÓJCIK@WP.PL" past a live "stanisław.wójcik@wp.pl". Checked in
+   * the write's transaction, which holds SQLite's one write lock; for ASCII the
+   * index guards on its own.
+   */
+  private async requireEmailFree(email: string, ownerId?: bigint): Promise<void> {
+    const holder = await this.db
+      .selectFrom("customers")
+      .select("CustomerId")
+      .where((eb) => eb.and([sameText(eb, "Email", email), eb("status", "<>", DELETED)]))
+      .where("CustomerId", "<>", ownerId ?? NO_CUSTOMER)
+      .executeTakeFirst();
+    if (holder !== undefined) throw emailTaken();
+  }
+}
+
+async function refusingDuplicateEmail<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (uniqueViolationTarget(error) === EMAIL_UNIQUE_TARGET) throw emailTaken();
+    throw error;
+  }
+}
