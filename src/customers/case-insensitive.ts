@@ -88,6 +88,16 @@ export function caseVariants(character: string): readonly string[] {
 }
 
 /**
+ * Every non-ASCII case class (two or more characters), each in code point
+ * order: the data caseVariants answers from, for engines that fold in SQL
+ * (PostgreSQL's chinook_fold, migrations/postgres).
+ */
+export function nonAsciiCaseClassList(): readonly (readonly string[])[] {
+  caseClasses ??= nonAsciiCaseClasses();
+  return [...new Set(caseClasses.values())];
+}
+
+/**
  * Every non-ASCII character linked to another by a one-character lower- or
  * upper-case mapping, with the whole class it is linked into: lower and upper
  * case alone would miss that ς and σ are both Σ lowered. Built once, on first
