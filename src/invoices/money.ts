@@ -1,7 +1,9 @@
 /**
- * Exact money in integer cents. Chinook stores amounts as REAL, so values are
- * converted to cents once on the way in and back to REAL once on the way out;
- * arithmetic in between is bigint and never accumulates binary rounding error.
+ * Exact money in integer cents. Amounts are converted to cents once on the way
+ * in and back once on the way out; arithmetic in between is bigint and never
+ * accumulates binary rounding error. SQLite's Chinook stores them as REAL;
+ * PostgreSQL's as numeric(10,2), which the driver reads and writes as decimal
+ * text (formatCents writes it).
  */
 
 const CENTS_PER_UNIT = 100n;
@@ -22,6 +24,22 @@ export function centsFromReal(value: number | bigint): bigint {
   if (!Number.isFinite(value)) throw new RangeError(`not a finite amount: ${value}`);
   const magnitude = roundedCentsOf(Math.abs(value).toString());
   return value < 0 ? -magnitude : magnitude;
+}
+
+/**
+ * The amount a decimal text holds, in cents, read digit by digit (never
+ * through a float), rounded half away from zero at the cent: PostgreSQL's
+ * numeric as the driver returns it, e.g. `0.99`, `-1.50`, `13`.
+ */
+export function centsFromDecimal(text: string): bigint {
+  const negative = text.startsWith("-");
+  const magnitude = roundedCentsOf(negative ? text.slice(1) : text);
+  return negative ? -magnitude : magnitude;
+}
+
+/** An amount as either engine's driver reads it: a REAL (or INTEGER) from SQLite, numeric text from PostgreSQL. */
+export function centsFromColumn(value: number | bigint | string): bigint {
+  return typeof value === "string" ? centsFromDecimal(value) : centsFromReal(value);
 }
 
 /** "13.86", "990.00", "0.05", "-1.50": always two decimals, no grouping. */
