@@ -10,7 +10,8 @@
  * touched, nor ever used as the working database.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { link, mkdir, open, readFile, rm, stat } from "node:fs/promises";
+import { link, mkdir, mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { unzipSync } from "fflate";
 import type { Logger } from "pino";
@@ -210,4 +211,34 @@ function describe(error: unknown): string {
 
 function oneLine(text: string): string {
   return text.replace(/\s+/g, " ").trim();
+}
+
+/** Where Chinook comes from, for an engine that copies its rows rather than the file (PostgreSQL). */
+export type ChinookOrigin = Omit<ChinookSource, "databasePath">;
+
+/**
+ * Obtains Chinook as ensureDatabase does (CHINOOK_DB, else a download),
+ * verifies its sha256 and hands `work` the path of a private copy, removed
+ * afterwards: the PostgreSQL loader reads its rows from there. The SQLite
+ * working database is neither read nor written.
+ */
+export async function withVerifiedChinook<T>(origin: ChinookOrigin, work: (chinookPath: string) => Promise<T>, logger?: Logger): Promise<T> {
+  const expectedSha256 = normalizeSha256(origin.sha256);
+  const from = origin.sourcePath ?? origin.downloadUrl;
+  const bytes = origin.sourcePath ? await readSourceFile(origin.sourcePath) : await download(origin.downloadUrl);
+  verifyChecksum(bytes, expectedSha256, from);
+  let directory: string;
+  try {
+    directory = await mkdtemp(path.join(tmpdir(), "chinook-source-"));
+  } catch (error) {
+    throw new BootstrapError(`cannot make a temporary directory for Chinook (${describe(error)}): make ${tmpdir()} writable or set TMPDIR`, { cause: error });
+  }
+  try {
+    const chinookPath = path.join(directory, DATABASE_ENTRY_NAME);
+    await writeDurably(chinookPath, bytes);
+    logger?.debug({ from }, `verified Chinook from ${from}`);
+    return await work(chinookPath);
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
 }

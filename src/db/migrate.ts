@@ -1,5 +1,6 @@
-import { Migrator, type Kysely, type MigrationResultSet } from "kysely";
-import { migrations } from "../../migrations/sqlite";
+import { Migrator, type Kysely, type Migration, type MigrationResultSet } from "kysely";
+import { migrations as postgresMigrations } from "../../migrations/postgres";
+import { migrations as sqliteMigrations } from "../../migrations/sqlite";
 import { isBusy } from "./sqlite/errors";
 import { retryingWhileLocked, WRITE_LOCK_WAIT_MS } from "./sqlite/transaction";
 
@@ -10,9 +11,19 @@ export interface MigrationState {
 
 export class MigrationError extends Error {}
 
+/** One engine's migrations. */
+export interface EngineMigrations {
+  readonly engine: "sqlite" | "postgres";
+  readonly migrations: Readonly<Record<string, Migration>>;
+}
+
+export const SQLITE_MIGRATIONS: EngineMigrations = { engine: "sqlite", migrations: sqliteMigrations };
+/** Applied over the Chinook tables src/db/postgres/chinook.ts loads. */
+export const POSTGRES_MIGRATIONS: EngineMigrations = { engine: "postgres", migrations: postgresMigrations };
+
 // Migrations see the schema as it was when they were written, never the current one.
-function migrator<DB>(db: Kysely<DB>): Migrator {
-  return new Migrator({ db, provider: { getMigrations: async () => migrations } });
+function migrator<DB>(db: Kysely<DB>, { migrations }: EngineMigrations): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => ({ ...migrations }) } });
 }
 
 /**
@@ -20,22 +31,24 @@ function migrator<DB>(db: Kysely<DB>): Migrator {
  * pending it only reads, so a restart needs no write lock another process
  * may hold (Kysely's Migrator would take it anyway).
  */
-export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
-  const pending = (await migrator(db).getMigrations()).filter((migration) => migration.executedAt === undefined);
+export async function migrateToLatest<DB>(db: Kysely<DB>, engine: EngineMigrations = SQLITE_MIGRATIONS): Promise<string[]> {
+  const pending = (await migrator(db, engine).getMigrations()).filter((migration) => migration.executedAt === undefined);
   if (pending.length === 0) return [];
-  return waitingForTheLock(async () => applied(await migrator(db).migrateToLatest()));
+  return waitingForTheLock(engine, async () => applied(await migrator(db, engine).migrateToLatest()));
 }
 
 /** Reverts the most recent migration; returns its name, if any. */
-export function migrateDown<DB>(db: Kysely<DB>): Promise<string[]> {
-  return waitingForTheLock(async () => applied(await migrator(db).migrateDown()));
+export function migrateDown<DB>(db: Kysely<DB>, engine: EngineMigrations = SQLITE_MIGRATIONS): Promise<string[]> {
+  return waitingForTheLock(engine, async () => applied(await migrator(db, engine).migrateDown()));
 }
 
 /**
- * While another process holds the write lock, a run fails before it changes
- * anything (each migration is one transaction): try it again, as a write would.
+ * While another process holds SQLite's write lock, a run fails before it
+ * changes anything (each migration is one transaction): try it again, as a
+ * write would. On PostgreSQL, Kysely's Migrator waits for an advisory lock.
  */
-async function waitingForTheLock(run: () => Promise<string[]>): Promise<string[]> {
+async function waitingForTheLock(engine: EngineMigrations, run: () => Promise<string[]>): Promise<string[]> {
+  if (engine.engine !== "sqlite") return run();
   const lockedElsewhere = (error: unknown) => error instanceof MigrationError && isBusy(error.cause);
   try {
     return await retryingWhileLocked(run, lockedElsewhere, Date.now() + WRITE_LOCK_WAIT_MS);
@@ -47,17 +60,18 @@ async function waitingForTheLock(run: () => Promise<string[]>): Promise<string[]
 }
 
 /** Reverts every migration, newest first. */
-export async function migrateToEmpty<DB>(db: Kysely<DB>): Promise<string[]> {
+export async function migrateToEmpty<DB>(db: Kysely<DB>, engine: EngineMigrations = SQLITE_MIGRATIONS): Promise<string[]> {
   const reverted: string[] = [];
   for (;;) {
-    const names = await migrateDown(db);
+    const names = await migrateDown(db, engine);
     if (names.length === 0) return reverted;
     reverted.push(...names);
   }
 }
 
-export async function migrationStatus<DB>(db: Kysely<DB>): Promise<MigrationState[]> {
-  const infos = await migrator(db).getMigrations();
+/** Which migrations are applied; reads only (Kysely creates its tables when it first migrates). */
+export async function migrationStatus<DB>(db: Kysely<DB>, engine: EngineMigrations = SQLITE_MIGRATIONS): Promise<MigrationState[]> {
+  const infos = await migrator(db, engine).getMigrations();
   return infos.map((info) => ({ name: info.name, appliedAt: info.executedAt }));
 }
 

@@ -1,0 +1,105 @@
+import { DatabaseError } from "pg";
+import { AbortedError, AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError } from "../../errors";
+
+/** The primary key of request_ids (migrations/postgres/0003_request_ids.ts). */
+export const REQUEST_IDS_PRIMARY_KEY = "request_ids_pk";
+
+/** SQLSTATEs of a transaction that lost a race: the whole unit of work may run again. */
+const SERIALIZATION_FAILURE = "40001";
+const DEADLOCK_DETECTED = "40P01";
+const UNIQUE_VIOLATION = "23505";
+const FOREIGN_KEY_VIOLATION = "23503";
+
+/**
+ * SQLSTATEs that mean "the database cannot serve this now; try again later":
+ * class 08 (connection exceptions) and class 53 (insufficient resources: disk
+ * full, out of memory, too many connections) are matched by class below.
+ */
+const UNAVAILABLE_STATES = new Set([
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now (starting up, shutting down, recovering)
+  "57014", // query_canceled: statement_timeout
+  "55P03", // lock_not_available: lock_timeout
+  "25006", // read_only_sql_transaction: a standby after a failover
+]);
+const UNAVAILABLE_CLASSES = ["08", "53"];
+
+/** Node's socket errors. */
+const UNAVAILABLE_NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"]);
+
+/** pg's own errors (no SQLSTATE) when a connection cannot be had or is lost. */
+const UNAVAILABLE_DRIVER_MESSAGES = [
+  /^Connection terminated/,
+  /^timeout exceeded when trying to connect/,
+  /^Client has encountered a connection error and is not queryable/,
+  /^Query read timeout/,
+  /^Cannot use a pool after calling end on the pool/,
+  /^Client was closed and is not queryable/,
+];
+
+/** The SQLSTATE of a server error, or undefined for anything else. */
+function sqlState(error: unknown): string | undefined {
+  return error instanceof DatabaseError ? error.code : undefined;
+}
+
+function isUnavailable(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state !== undefined) return UNAVAILABLE_STATES.has(state) || UNAVAILABLE_CLASSES.includes(state.slice(0, 2));
+  if (error instanceof AggregateError && error.errors.some(isUnavailable)) return true; // one per address tried
+  if (!(error instanceof Error)) return false;
+  const code = "code" in error && typeof error.code === "string" ? error.code : undefined;
+  if (code !== undefined && UNAVAILABLE_NODE_CODES.has(code)) return true;
+  return UNAVAILABLE_DRIVER_MESSAGES.some((pattern) => pattern.test(error.message));
+}
+
+/**
+ * A serialization failure or a deadlock: the transaction lost a race and
+ * changed nothing, so running the whole unit of work again is safe. So is a
+ * duplicate request_id: two retries of one request raced, and the one run
+ * again finds the first one's answer.
+ */
+export function isRetryable(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state === SERIALIZATION_FAILURE || state === DEADLOCK_DETECTED) return true;
+  return uniqueViolationConstraint(error) === REQUEST_IDS_PRIMARY_KEY;
+}
+
+/**
+ * The constraint or unique index a unique violation names, e.g.
+ * `customers_live_email_key`, from the driver's error or from the cause of the
+ * AlreadyExistsError it was translated into.
+ */
+export function uniqueViolationConstraint(error: unknown): string | undefined {
+  const driverError = error instanceof AlreadyExistsError ? error.cause : error;
+  if (!(driverError instanceof DatabaseError) || driverError.code !== UNIQUE_VIOLATION) return undefined;
+  return driverError.constraint;
+}
+
+/**
+ * Turns a driver error into a domain error with a client-safe message (the
+ * driver's error stays as its cause, for the server's log only), or returns it
+ * unchanged when it is a bug (INTERNAL, logged with its detail).
+ */
+export function translatePostgresError(error: unknown): unknown {
+  if (error instanceof DomainError) return error;
+  if (isUnavailable(error)) return UnavailableError.database(error);
+  const state = sqlState(error);
+  if (state === SERIALIZATION_FAILURE || state === DEADLOCK_DETECTED) {
+    return new AbortedError("the transaction conflicted with another one; retry", { cause: error });
+  }
+  if (state === UNIQUE_VIOLATION) return new AlreadyExistsError("the resource already exists", { cause: error });
+  if (state === FOREIGN_KEY_VIOLATION) {
+    return new FailedPreconditionError("the change refers to a resource that does not exist", { cause: error });
+  }
+  return error;
+}
+
+/** Runs a database call, translating driver errors on the way out. */
+export async function translatingErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw translatePostgresError(error);
+  }
+}
