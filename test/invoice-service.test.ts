@@ -7,7 +7,7 @@ import type { Invoice } from "../gen/chinook/v1/invoice_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { SqliteDatabase } from "../src/db/sqlite/driver";
 import type { CallOptions, TypedClient } from "../src/grpc/client";
-import { startTestServer, type TestServer } from "./support/server";
+import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
 
 /**
  * InvoiceService end to end: real gRPC clients against the real service over a
@@ -62,7 +62,7 @@ beforeAll(async () => {
   server = await startTestServer();
   invoices = server.client(InvoiceService);
   customers = server.client(CustomerService);
-  raw = server.app.database.sqlite;
+  raw = sqliteDatabaseOf(server.app).sqlite;
 });
 
 afterAll(async () => {
@@ -575,7 +575,7 @@ describe("CreateInvoice cancelled by its client", () => {
   async function whileServerIsBusy<T>(work: () => Promise<T>): Promise<T> {
     const holding = deferred();
     const released = deferred();
-    const transaction = server.app.database.db.transaction().execute(async () => {
+    const transaction = sqliteDatabaseOf(server.app).db.transaction().execute(async () => {
       holding.resolve();
       await released.promise;
     });

@@ -29,9 +29,10 @@ type Integer = ColumnType<bigint, bigint | number, bigint | number>;
 type GeneratedInteger = ColumnType<bigint, bigint | number | undefined, never>;
 /**
  * Chinook's NUMERIC(10,2) money: SQLite stores 0.99 as REAL but 99.0 as
- * INTEGER, which safe integers read as bigint. Code computes in cents.
+ * INTEGER, which safe integers read as bigint; PostgreSQL's numeric travels
+ * as exact decimal text both ways. Code computes in cents.
  */
-type Money = ColumnType<number | bigint, number, number>;
+type Money = ColumnType<number | bigint | string, number | string, number | string>;
 
 export interface CustomersTable {
   CustomerId: GeneratedInteger;

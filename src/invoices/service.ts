@@ -3,12 +3,10 @@ import { CreateInvoiceRequestSchema, type InvoiceService } from "../../gen/chino
 import { normalizePageSize } from "../db/paging";
 import type { ServiceHandlers } from "../grpc/adapter";
 import { optionalRequestId, requiredId } from "../grpc/fields";
-import { createInvoice, type CreateInvoiceDeps } from "./create-invoice";
+import type { Invoices } from "./invoices";
 
-export type InvoiceServiceDeps = CreateInvoiceDeps;
-
-/** chinook.v1.InvoiceService: request checks here, the transaction in createInvoice. */
-export function invoiceService(deps: InvoiceServiceDeps): ServiceHandlers<typeof InvoiceService> {
+/** chinook.v1.InvoiceService: requests mapped to the invoices domain, which holds the rules. */
+export function invoiceService(invoices: Invoices): ServiceHandlers<typeof InvoiceService> {
   return {
     async createInvoice(request) {
       const requestId = optionalRequestId(request.requestId);
@@ -26,16 +24,16 @@ export function invoiceService(deps: InvoiceServiceDeps): ServiceHandlers<typeof
       };
       // Hashed with the id as keyed (lowercase), so a retry spelling the same UUID in capitals is the same request.
       const canonical = toBinary(CreateInvoiceRequestSchema, { ...request, requestId: requestId ?? "" });
-      return createInvoice(deps, input, canonical);
+      return invoices.create(input, canonical);
     },
 
     async getInvoice(request) {
-      return deps.invoices.get(requiredId(request.invoiceId, "invoice_id"));
+      return invoices.get(requiredId(request.invoiceId, "invoice_id"));
     },
 
     async listInvoices(request) {
       const customerId = requiredId(request.customerId, "customer_id");
-      return deps.invoices.listByCustomer(customerId, normalizePageSize(request.pageSize), request.pageToken);
+      return invoices.list(customerId, normalizePageSize(request.pageSize), request.pageToken);
     },
   };
 }

@@ -1,0 +1,96 @@
+import type {
+  CompiledQuery,
+  KyselyPlugin,
+  PluginTransformQueryArgs,
+  PluginTransformResultArgs,
+  QueryResult,
+  RootOperationNode,
+  UnknownRow,
+} from "kysely";
+import { sqliteTransactions } from "../../src/db/sqlite/transactions";
+import type { Executor, Transactions } from "../../src/db/transactions";
+import { centsToReal, formatCents } from "../../src/invoices/money";
+import type { InvoiceStore } from "../../src/invoices/store";
+import { PostgresInvoiceStore } from "../../src/invoices/stores/postgres";
+import { SqliteInvoiceStore } from "../../src/invoices/stores/sqlite";
+import { freshDatabase } from "./database";
+
+/** One engine's invoice store over a fresh, migrated Chinook database of its own. */
+export interface InvoiceEngine {
+  /** The database, for the tests' own reads and writes. */
+  readonly db: Executor;
+  /** The store on `db`, or on another executor of the same database (a transaction, a recording one). */
+  store(db?: Executor): InvoiceStore;
+  /** What the engine's driver reads back from a money column holding `cents`. */
+  moneyAsStored(cents: bigint): number | bigint | string;
+  /** The query plan, one line per step; only engines whose plan the tests check have one. */
+  queryPlan?: (query: CompiledQuery) => string[];
+  dispose(): Promise<void>;
+}
+
+export interface InvoiceEngineSetup {
+  readonly name: "sqlite" | "postgres";
+  open(): Promise<InvoiceEngine>;
+}
+
+export const sqliteEngine: InvoiceEngineSetup = {
+  name: "sqlite",
+  async open() {
+    const database = await freshDatabase();
+    const transactions = sqliteTransactions();
+    return {
+      db: database.db,
+      store: (db = database.db) => new SqliteInvoiceStore(db, transactions),
+      // NUMERIC affinity keeps a whole amount as INTEGER, which safe integers read as bigint.
+      moneyAsStored: (cents) => (cents % 100n === 0n ? cents / 100n : centsToReal(cents)),
+      queryPlan: (query) =>
+        database.sqlite
+          .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${query.sql}`)
+          .all(...query.parameters)
+          .map((row) => row.detail),
+      dispose: () => database.dispose(),
+    };
+  },
+};
+
+/** What the PostgreSQL engine needs from test/support/postgres.ts and src/db/postgres/. */
+export interface PostgresSupport {
+  freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }>;
+  openPostgres(url: string): { db: Executor; close(): Promise<void> };
+  postgresTransactions(): Transactions;
+}
+
+export function postgresEngine(support: PostgresSupport): InvoiceEngineSetup {
+  return {
+    name: "postgres",
+    async open() {
+      const fresh = await support.freshPostgresDatabase();
+      const { db, close } = support.openPostgres(fresh.url);
+      const transactions = support.postgresTransactions();
+      return {
+        db,
+        store: (executor = db) => new PostgresInvoiceStore(executor, transactions),
+        moneyAsStored: formatCents,
+        dispose: async () => {
+          await close();
+          await fresh.drop();
+        },
+      };
+    },
+  };
+}
+
+/** `db`, recording every query it (or a transaction it starts) runs, as compiled for its engine. */
+export function recording(db: Executor): { db: Executor; queries: CompiledQuery[] } {
+  const queries: CompiledQuery[] = [];
+  const plugin: KyselyPlugin = {
+    transformQuery({ node, queryId }: PluginTransformQueryArgs): RootOperationNode {
+      queries.push(db.getExecutor().compileQuery(node, queryId));
+      return node;
+    },
+    transformResult({ result }: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+      return Promise.resolve(result);
+    },
+  };
+  return { db: db.withPlugin(plugin), queries };
+}
