@@ -1,5 +1,6 @@
 import path from "node:path";
 import type { Level } from "pino";
+import { POSTGRES_PROTOCOLS, redactedUrl } from "./db/postgres/url";
 
 /**
  * All configuration, read from the environment once and validated here; the
@@ -8,6 +9,8 @@ import type { Level } from "pino";
 export interface Config {
   /** The working database, created from Chinook when missing. DATABASE_PATH. */
   databasePath: string;
+  /** Which engine stores the data: PostgreSQL when DATABASE_URL is set, else SQLite at databasePath. */
+  database: DatabaseConfig;
   chinook: {
     /** A local chinook.db to copy from instead of downloading. CHINOOK_DB. */
     sourcePath: string | undefined;
@@ -49,6 +52,26 @@ export interface Config {
   tls: TlsConfig | undefined;
 }
 
+export type DatabaseConfig = SqliteConfig | PostgresConfig;
+
+export interface SqliteConfig {
+  engine: "sqlite";
+  /** DATABASE_PATH; the same as Config.databasePath. */
+  path: string;
+}
+
+export interface PostgresConfig {
+  engine: "postgres";
+  /** DATABASE_URL, password included: log redactedUrl(url) instead. */
+  url: string;
+  /** Most connections per process. PG_POOL_SIZE. */
+  poolSize: number;
+  /** How long opening a connection may take. PG_CONNECT_TIMEOUT_MS. */
+  connectTimeoutMs: number;
+  /** The server cancels a statement running longer. PG_STATEMENT_TIMEOUT_MS. */
+  statementTimeoutMs: number;
+}
+
 export interface TlsConfig {
   /** The server's certificate chain, PEM. TLS_CERT. */
   certPath: string;
@@ -72,8 +95,10 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_CACHE_ENTRIES = 1_000_000;
 
 export function loadConfig(env: Env = process.env): Config {
+  const databasePath = path.resolve(text(env, "DATABASE_PATH") ?? "data/chinook.db");
   return {
-    databasePath: path.resolve(text(env, "DATABASE_PATH") ?? "data/chinook.db"),
+    databasePath,
+    database: databaseConfig(env, databasePath),
     chinook: {
       sourcePath: optionalPath(text(env, "CHINOOK_DB")),
       downloadUrl: url(env, "CHINOOK_URL", DEFAULT_CHINOOK_URL),
@@ -97,6 +122,29 @@ export function loadConfig(env: Env = process.env): Config {
     },
     tls: tlsConfig(env),
   };
+}
+
+function databaseConfig(env: Env, databasePath: string): DatabaseConfig {
+  const url = text(env, "DATABASE_URL");
+  if (url === undefined) return { engine: "sqlite", path: databasePath };
+  return {
+    engine: "postgres",
+    url: postgresUrl(url),
+    poolSize: integer(env, "PG_POOL_SIZE", 10, { min: 1, max: 10_000 }),
+    connectTimeoutMs: integer(env, "PG_CONNECT_TIMEOUT_MS", 5_000, { min: 1, max: MAX_TIMER_MS }),
+    statementTimeoutMs: integer(env, "PG_STATEMENT_TIMEOUT_MS", 30_000, { min: 1, max: MAX_TIMER_MS }),
+  };
+}
+
+/** The messages quote the URL with its password masked, or not at all. */
+function postgresUrl(url: string): string {
+  if (!URL.canParse(url)) {
+    throw new ConfigError("DATABASE_URL must be a postgres:// or postgresql:// URL (percent-encode reserved characters in the user and password)");
+  }
+  if (!POSTGRES_PROTOCOLS.includes(new URL(url).protocol)) {
+    throw new ConfigError(`DATABASE_URL must be a postgres:// or postgresql:// URL, got "${redactedUrl(url)}"`);
+  }
+  return url;
 }
 
 function tlsConfig(env: Env): TlsConfig | undefined {

@@ -3,11 +3,25 @@
  * migrations of the working database, creating it from Chinook first when it
  * is missing (so it works on a fresh clone).
  */
-import { ConfigError, loadConfig, type Config } from "../config";
-import { BootstrapError, ensureDatabase } from "./bootstrap";
-import { openDatabase, type Database } from "./sqlite/connection";
+import type { Kysely } from "kysely";
+import { DatabaseError } from "pg";
+import { ConfigError, loadConfig, type Config, type PostgresConfig } from "../config";
+import { BootstrapError, ensureDatabase, withVerifiedChinook } from "./bootstrap";
+import { chinookLoaded, loadChinook } from "./postgres/chinook";
+import { openPostgres } from "./postgres/connection";
+import type { Database as Schema } from "./schema";
+import { openDatabase } from "./sqlite/connection";
 import { SqliteError } from "./sqlite/driver";
-import { MigrationError, migrateDown, migrateToLatest, migrationStatus, type MigrationState } from "./migrate";
+import {
+  MigrationError,
+  POSTGRES_MIGRATIONS,
+  SQLITE_MIGRATIONS,
+  migrateDown,
+  migrateToLatest,
+  migrationStatus,
+  type EngineMigrations,
+  type MigrationState,
+} from "./migrate";
 
 export interface CliOutput {
   stdout(line: string): void;
@@ -16,7 +30,12 @@ export interface CliOutput {
 
 type Env = Readonly<Record<string, string | undefined>>;
 type Command = "up" | "down" | "status";
-type CommandRunner = (database: Database, out: CliOutput) => Promise<void>;
+/** The database a command works on, and its engine's migrations. */
+interface Target {
+  db: Kysely<Schema>;
+  migrations: EngineMigrations;
+}
+type CommandRunner = (target: Target, out: CliOutput) => Promise<void>;
 
 export const USAGE = "usage: npm run migrate -- up|down|status";
 export const EXIT_OK = 0;
@@ -33,7 +52,10 @@ export async function runMigrateCli(argv: readonly string[], env: Env, out: CliO
     return EXIT_USAGE;
   }
   try {
-    await withDatabase(loadConfig(env), out, (database) => RUNNERS[command](database, out));
+    const config = loadConfig(env);
+    const run = (target: Target) => RUNNERS[command](target, out);
+    if (config.database.engine === "postgres") await withPostgres(config, config.database, command, out, run);
+    else await withDatabase(config, out, run);
     return EXIT_OK;
   } catch (error) {
     out.stderr(`migrate ${command} failed: ${describeFailure(error)}`);
@@ -47,7 +69,7 @@ function parseCommand(argv: readonly string[]): Command | undefined {
   return command === "up" || command === "down" || command === "status" ? command : undefined;
 }
 
-async function withDatabase(config: Config, out: CliOutput, work: (database: Database) => Promise<void>): Promise<void> {
+async function withDatabase(config: Config, out: CliOutput, work: (target: Target) => Promise<void>): Promise<void> {
   const outcome = await ensureDatabase({ databasePath: config.databasePath, ...config.chinook });
   if (outcome !== "existing") {
     // On stderr so that stdout stays the command's own answer.
@@ -55,26 +77,43 @@ async function withDatabase(config: Config, out: CliOutput, work: (database: Dat
   }
   const database = openDatabase(config.databasePath);
   try {
-    await work(database);
+    await work({ db: database.db, migrations: SQLITE_MIGRATIONS });
   } finally {
     await database.close();
   }
 }
 
-async function up({ db }: Database, out: CliOutput): Promise<void> {
-  const applied = await migrateToLatest(db);
+/**
+ * PostgreSQL: `up` loads Chinook first when its tables are missing (as SQLite
+ * copies the file); `status` and `down` create nothing.
+ */
+async function withPostgres(config: Config, postgres: PostgresConfig, command: Command, out: CliOutput, work: (target: Target) => Promise<void>): Promise<void> {
+  const database = openPostgres(postgres.url, { poolSize: 1, connectTimeoutMs: postgres.connectTimeoutMs, statementTimeoutMs: 0 });
+  try {
+    if (command === "up" && !(await chinookLoaded(database.db))) {
+      const loaded = await withVerifiedChinook(config.chinook, (file) => loadChinook(database.db, file));
+      if (loaded) out.stderr(`loaded the Chinook database into ${database.redactedUrl}`);
+    }
+    await work({ db: database.db, migrations: POSTGRES_MIGRATIONS });
+  } finally {
+    await database.close();
+  }
+}
+
+async function up({ db, migrations }: Target, out: CliOutput): Promise<void> {
+  const applied = await migrateToLatest(db, migrations);
   if (applied.length === 0) out.stdout("already up to date");
   for (const name of applied) out.stdout(`applied ${name}`);
 }
 
-async function down({ db }: Database, out: CliOutput): Promise<void> {
-  const reverted = await migrateDown(db);
+async function down({ db, migrations }: Target, out: CliOutput): Promise<void> {
+  const reverted = await migrateDown(db, migrations);
   if (reverted.length === 0) out.stdout("nothing to revert");
   for (const name of reverted) out.stdout(`reverted ${name}`);
 }
 
-async function status({ db }: Database, out: CliOutput): Promise<void> {
-  for (const migration of await migrationStatus(db)) out.stdout(statusLine(migration));
+async function status({ db, migrations }: Target, out: CliOutput): Promise<void> {
+  for (const migration of await migrationStatus(db, migrations)) out.stdout(statusLine(migration));
 }
 
 function statusLine({ name, appliedAt }: MigrationState): string {
@@ -83,7 +122,7 @@ function statusLine({ name, appliedAt }: MigrationState): string {
 
 /** Expected failures get their message alone; anything else is a bug, so it keeps its stack. */
 function describeFailure(error: unknown): string {
-  const expected = [ConfigError, BootstrapError, MigrationError, SqliteError].some((type) => error instanceof type);
+  const expected = [ConfigError, BootstrapError, MigrationError, SqliteError, DatabaseError].some((type) => error instanceof type);
   if (expected && error instanceof Error) return error.message.replace(/\s+/g, " ").trim();
   return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

@@ -46,11 +46,14 @@ function sqlState(error: unknown): string | undefined {
 function isUnavailable(error: unknown): boolean {
   const state = sqlState(error);
   if (state !== undefined) return UNAVAILABLE_STATES.has(state) || UNAVAILABLE_CLASSES.includes(state.slice(0, 2));
-  if (error instanceof AggregateError && error.errors.some(isUnavailable)) return true; // one per address tried
-  if (!(error instanceof Error)) return false;
+  // Duck-typed: Node's socket errors may come from another realm (jest's), where instanceof Error fails.
+  if (typeof error !== "object" || error === null) return false;
+  const nested = "errors" in error && Array.isArray(error.errors) ? (error.errors as unknown[]) : [];
+  if (nested.some(isUnavailable)) return true; // an AggregateError: one per address tried
   const code = "code" in error && typeof error.code === "string" ? error.code : undefined;
   if (code !== undefined && UNAVAILABLE_NODE_CODES.has(code)) return true;
-  return UNAVAILABLE_DRIVER_MESSAGES.some((pattern) => pattern.test(error.message));
+  const message = "message" in error && typeof error.message === "string" ? error.message : "";
+  return UNAVAILABLE_DRIVER_MESSAGES.some((pattern) => pattern.test(message));
 }
 
 /**

@@ -15,6 +15,8 @@ const SECRET_PARAMETERS = ["password", "sslpassword", "sslkey"];
  * by `***`. Text that is not a URL is not echoed at all: it may be a password.
  */
 export function redactedUrl(url: string): string {
+  // Without "//" there is no user:password part, and "scheme:user:password@host" parses with the password in its path.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return "(not a valid URL)";
   let parsed: URL;
   try {
     parsed = new URL(url);

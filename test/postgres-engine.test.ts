@@ -1,0 +1,328 @@
+import { sql, type Kysely } from "kysely";
+import pg from "pg";
+import { AbortedError, AlreadyExistsError, FailedPreconditionError, UnavailableError } from "../src/errors";
+import { runMigrateCli } from "../src/db/migrate-cli";
+import { POSTGRES_MIGRATIONS, migrateToEmpty, migrateToLatest, migrationStatus } from "../src/db/migrate";
+import { openPostgres, type PostgresDatabase } from "../src/db/postgres/connection";
+import { isRetryable, translatingErrors, uniqueViolationConstraint } from "../src/db/postgres/errors";
+import { postgresTransactions } from "../src/db/postgres/transactions";
+import type { Database } from "../src/db/schema";
+import { CHINOOK_SOURCE } from "./support/database";
+import { freshPostgresDatabase, type TestPostgresDatabase } from "./support/postgres";
+
+const opened: PostgresDatabase[] = [];
+const created: TestPostgresDatabase[] = [];
+
+afterEach(async () => {
+  for (const database of opened.splice(0)) await database.close();
+  for (const database of created.splice(0)) await database.drop();
+});
+
+async function fresh(options: Parameters<typeof openPostgres>[1] = {}): Promise<PostgresDatabase & { url: string }> {
+  const database = await freshPostgresDatabase();
+  created.push(database);
+  const connection = openPostgres(database.url, { poolSize: 4, ...options });
+  opened.push(connection);
+  return { ...connection, url: database.url };
+}
+
+async function one<T>(db: Kysely<Database>, query: ReturnType<typeof sql<T>>): Promise<T> {
+  const { rows } = await query.execute(db);
+  const [row] = rows;
+  if (row === undefined) throw new Error("no row");
+  return row;
+}
+
+describe("PostgreSQL rows read as SQLite's", () => {
+  it("reads int8 as bigint, numeric as exact text, timestamptz as ISO millisecond text, timestamp and jsonb as raw text, bytea as a Buffer", async () => {
+    const { db } = await fresh();
+
+    const row = await one(
+      db,
+      sql<Record<string, unknown>>`SELECT
+        9007199254740993::int8 AS big,
+        count(*) AS counted,
+        12.30::numeric(10,2) AS money,
+        '2026-01-02T03:04:05.678Z'::timestamptz AS instant,
+        '2026-01-02 03:04:05.678912+02'::timestamptz AS micro,
+        '2009-01-01 00:00:00'::timestamp AS local,
+        '{"b": 1, "a": [true]}'::jsonb AS document,
+        '{"b":1}'::json AS plain,
+        '\\x0102'::bytea AS bytes
+      FROM customers`,
+    );
+
+    expect(row).toEqual({
+      big: 9007199254740993n,
+      counted: 59n,
+      money: "12.30",
+      instant: "2026-01-02T03:04:05.678Z",
+      micro: "2026-01-02T01:04:05.678Z",
+      local: "2009-01-01 00:00:00",
+      document: '{"a": [true], "b": 1}',
+      plain: '{"b":1}',
+      bytes: Buffer.from([1, 2]),
+    });
+  });
+
+  it("writes ISO text into timestamptz and reads the same text back, whatever the server's time zone", async () => {
+    const { db, url } = await fresh();
+    await sql`ALTER DATABASE ${sql.id(new URL(url).pathname.slice(1))} SET TimeZone = 'America/Sao_Paulo'`.execute(db);
+    const other = openPostgres(url, { poolSize: 1 });
+    opened.push(other);
+
+    await other.db.updateTable("customers").set({ created_at: "2026-03-04T05:06:07.089Z" }).where("CustomerId", "=", 1n).execute();
+
+    const customer = await other.db.selectFrom("customers").select(["created_at", "status", "data"]).where("CustomerId", "=", 1n).executeTakeFirstOrThrow();
+    expect(customer).toEqual({ created_at: "2026-03-04T05:06:07.089Z", status: 1n, data: null });
+  });
+
+  it("leaves pg's global type parsers alone", async () => {
+    await fresh();
+    expect(pg.types.getTypeParser(20, "text")("5")).toBe("5");
+  });
+
+  it("answers the health probe, and says unreachable without throwing once closed", async () => {
+    const database = await fresh();
+    expect(await database.isReachable()).toBe(true);
+    await database.close();
+    opened.splice(opened.indexOf(database), 1);
+    expect(await database.isReachable()).toBe(false);
+  });
+});
+
+describe("PostgreSQL errors as domain errors", () => {
+  it("makes a unique violation ALREADY_EXISTS, naming its constraint to the server only", async () => {
+    const { db } = await fresh();
+
+    const error = await translatingErrors(() =>
+      db.insertInto("customers").values({ FirstName: "A", LastName: "B", Email: "LUISG@embraer.com.br", created_at: "2026-01-01T00:00:00.000Z", updated_at: "2026-01-01T00:00:00.000Z" }).execute(),
+    ).catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(AlreadyExistsError);
+    expect((error as Error).message).toBe("the resource already exists");
+    expect(uniqueViolationConstraint(error)).toBe("customers_live_email_key");
+  });
+
+  it("makes a foreign key violation FAILED_PRECONDITION", async () => {
+    const { db } = await fresh();
+    const error = await translatingErrors(() => db.updateTable("customers").set({ SupportRepId: 999n }).where("CustomerId", "=", 1n).execute()).catch(
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(FailedPreconditionError);
+  });
+
+  it("makes a statement timeout UNAVAILABLE", async () => {
+    const { db } = await fresh({ statementTimeoutMs: 50 });
+    await expect(translatingErrors(() => sql`SELECT pg_sleep(1)`.execute(db))).rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  it("makes an unreachable server UNAVAILABLE, without the password anywhere", async () => {
+    const unreachable = openPostgres("postgres://chinook:hunter2secret@127.0.0.1:1/chinook", { connectTimeoutMs: 1_000 });
+    opened.push(unreachable);
+
+    const error = await translatingErrors(() => sql`SELECT 1`.execute(unreachable.db)).catch((caught: unknown) => caught);
+
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as Error).message).toBe("the database is unavailable; retry later");
+    const cause = (error as Error).cause as Error;
+    expect(`${cause.message} ${cause.stack ?? ""} ${JSON.stringify(cause)}`).not.toContain("hunter2secret");
+    expect(unreachable.redactedUrl).toBe("postgres://chinook:***@127.0.0.1:1/chinook");
+    expect(await unreachable.isReachable()).toBe(false);
+  });
+
+  it("makes a connection the server ends mid-query UNAVAILABLE (an admin shutdown), and goes on with a new one", async () => {
+    const { db, url } = await fresh();
+    const running = translatingErrors(() => sql`SELECT pg_sleep(10)`.execute(db)).catch((caught: unknown) => caught);
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      for (let ended = 0; ended === 0; ) {
+        const { rowCount } = await admin.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE '%pg_sleep(10)%' AND pid <> pg_backend_pid()",
+        );
+        ended = rowCount ?? 0;
+      }
+    } finally {
+      await admin.end();
+    }
+
+    const error = await running;
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect(((error as Error).cause as { code?: string }).code).toBe("57P01");
+    await expect(sql`SELECT 1`.execute(db)).resolves.toBeDefined();
+  });
+});
+
+describe("PostgreSQL transactions", () => {
+  it("retries a serialization failure and then succeeds", async () => {
+    const { db } = await fresh();
+    const retries: unknown[] = [];
+    const transactions = postgresTransactions({ onRetry: (error) => retries.push(error) });
+    let runs = 0;
+    let interfered = false;
+
+    const email = await transactions.write(db, async (tx) => {
+      runs++;
+      const { Email } = await tx.selectFrom("customers").select("Email").where("CustomerId", "=", 1n).executeTakeFirstOrThrow();
+      if (!interfered) {
+        interfered = true;
+        // Another process changes the row after this transaction's snapshot.
+        await db.updateTable("customers").set({ City: "elsewhere" }).where("CustomerId", "=", 1n).execute();
+      }
+      await tx.updateTable("customers").set({ Email: `x${Email}` }).where("CustomerId", "=", 1n).execute();
+      return Email;
+    });
+
+    expect(email).toBe("luisg@embraer.com.br");
+    expect(runs).toBe(2);
+    expect(retries).toHaveLength(1);
+    expect(isRetryable(retries[0])).toBe(true);
+    const row = await db.selectFrom("customers").select(["Email", "City"]).where("CustomerId", "=", 1n).executeTakeFirstOrThrow();
+    expect(row).toEqual({ Email: "xluisg@embraer.com.br", City: "elsewhere" });
+  });
+
+  it("gives up with ABORTED when every attempt conflicts", async () => {
+    const { db } = await fresh();
+    const transactions = postgresTransactions({ attempts: 3, backoffMs: 1 });
+    let runs = 0;
+
+    const outcome = transactions.write(db, async (tx) => {
+      runs++;
+      await tx.selectFrom("customers").select("Email").where("CustomerId", "=", 1n).execute();
+      await db.updateTable("customers").set({ City: `run ${runs}` }).where("CustomerId", "=", 1n).execute();
+      await tx.updateTable("customers").set({ Fax: "0" }).where("CustomerId", "=", 1n).execute();
+    });
+
+    await expect(outcome).rejects.toBeInstanceOf(AbortedError);
+    await expect(outcome).rejects.toThrow("the transaction conflicted with another one; retry");
+    expect(runs).toBe(3);
+  });
+
+  it("runs work in the transaction it is given, and reads on one snapshot, read-only", async () => {
+    const { db } = await fresh();
+    const transactions = postgresTransactions();
+
+    await transactions.batch(db, async (tx) => {
+      await transactions.write(tx, (same) => same.updateTable("customers").set({ City: "A" }).where("CustomerId", "=", 1n).execute());
+      const { City } = await tx.selectFrom("customers").select("City").where("CustomerId", "=", 1n).executeTakeFirstOrThrow();
+      expect(City).toBe("A");
+    });
+    const cities = await transactions.read(db, async (tx) => {
+      const before = await tx.selectFrom("customers").select("City").where("CustomerId", "=", 1n).executeTakeFirstOrThrow();
+      await db.updateTable("customers").set({ City: "B" }).where("CustomerId", "=", 1n).execute();
+      const after = await tx.selectFrom("customers").select("City").where("CustomerId", "=", 1n).executeTakeFirstOrThrow();
+      return [before.City, after.City];
+    });
+    expect(cities).toEqual(["A", "A"]);
+    await expect(transactions.read(db, (tx) => tx.deleteFrom("request_ids").execute())).rejects.toThrow();
+  });
+
+  it("translates errors out of every kind of unit", async () => {
+    const { db } = await fresh();
+    const transactions = postgresTransactions();
+    const duplicate = (tx: Kysely<Database>) => tx.updateTable("customers").set({ Email: "luisg@embraer.com.br" }).where("CustomerId", "=", 2n).execute();
+
+    await expect(transactions.write(db, duplicate)).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(transactions.batch(db, duplicate)).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(transactions.run(() => duplicate(db))).rejects.toBeInstanceOf(AlreadyExistsError);
+  });
+});
+
+describe("chinook_fold", () => {
+  it.each([
+    ["ΝΊΚΟΣ", "νίκος"],
+    ["ΝΊΚΟΣ", "νίκοσ"],
+    ["STRAẞE", "straße"],
+    ["Luís", "LUÍS"],
+    ["Ada.Lovelace@Example.COM", "ada.lovelace@example.com"],
+  ])("folds %s and %s alike", async (a, b) => {
+    const { db } = await fresh();
+    const row = await one(db, sql<{ same: boolean }>`SELECT chinook_fold(${a}) = chinook_fold(${b}) AS same`);
+    expect(row.same).toBe(true);
+  });
+
+  it("keeps different letters apart", async () => {
+    const { db } = await fresh();
+    const row = await one(db, sql<{ same: boolean }>`SELECT chinook_fold('luis') = chinook_fold('luís') AS same`);
+    expect(row.same).toBe(false);
+  });
+
+  it("makes live emails unique across case classes, and lets a deleted customer's email be reused", async () => {
+    const { db } = await fresh();
+    const values = { FirstName: "N", LastName: "K", created_at: "2026-01-01T00:00:00.000Z", updated_at: "2026-01-01T00:00:00.000Z" };
+    await db.insertInto("customers").values({ ...values, Email: "νίκος@example.gr" }).execute();
+
+    await expect(translatingErrors(() => db.insertInto("customers").values({ ...values, Email: "ΝΊΚΟΣ@EXAMPLE.GR" }).execute())).rejects.toBeInstanceOf(
+      AlreadyExistsError,
+    );
+    await db.updateTable("customers").set({ status: 4 }).where("Email", "=", "νίκος@example.gr").execute();
+    await db.insertInto("customers").values({ ...values, Email: "ΝΊΚΟΣ@EXAMPLE.GR" }).execute();
+  });
+});
+
+describe("PostgreSQL migrations", () => {
+  it("reverts to plain Chinook and applies again", async () => {
+    const { db } = await fresh();
+    const names = Object.keys(POSTGRES_MIGRATIONS.migrations);
+
+    expect((await migrationStatus(db, POSTGRES_MIGRATIONS)).every((migration) => migration.appliedAt !== undefined)).toBe(true);
+    expect(await migrateToEmpty(db, POSTGRES_MIGRATIONS)).toEqual([...names].reverse());
+    const columns = await sql<{ column_name: string }>`SELECT column_name FROM information_schema.columns WHERE table_name = 'customers' AND column_name IN ('status', 'data', 'created_at', 'updated_at')`.execute(db);
+    expect(columns.rows).toEqual([]);
+    const leftovers = await sql<{ name: string }>`SELECT relname AS name FROM pg_class WHERE relname IN ('request_ids', 'customers_live_email_key', 'invoices_customer_date_idx')
+      UNION ALL SELECT proname FROM pg_proc WHERE proname = 'chinook_fold'`.execute(db);
+    expect(leftovers.rows).toEqual([]);
+
+    expect(await migrateToLatest(db, POSTGRES_MIGRATIONS)).toEqual(names);
+    const customer = await db.selectFrom("customers").select(["status", "created_at"]).where("CustomerId", "=", 59n).executeTakeFirstOrThrow();
+    expect(customer.status).toBe(1n);
+    expect(customer.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  });
+
+  it("walks customers by index for each order and filter", async () => {
+    const { db } = await fresh();
+    await sql`SET enable_seqscan = off`.execute(db);
+    const plans: string[] = [];
+    for (const query of [
+      sql`SELECT * FROM customers WHERE chinook_fold("Email") COLLATE "C" = chinook_fold('LUISG@embraer.com.br')`,
+      sql`SELECT * FROM customers ORDER BY lower("LastName" COLLATE "C"), "CustomerId" LIMIT 5`,
+      sql`SELECT * FROM customers ORDER BY "Country" COLLATE "C" DESC NULLS LAST, "CustomerId" DESC LIMIT 5`,
+      sql`SELECT * FROM customers WHERE chinook_fold("FirstName") COLLATE "C" LIKE 'lu%'`,
+      sql`SELECT * FROM customers WHERE data->'tags' @> '["vip"]'`,
+    ]) {
+      const { rows } = await sql<{ "QUERY PLAN": string }>`EXPLAIN ${query}`.execute(db);
+      plans.push(rows.map((row) => row["QUERY PLAN"]).join("\n"));
+    }
+    for (const plan of plans) expect(plan).not.toContain("Seq Scan");
+  });
+});
+
+describe("npm run migrate with DATABASE_URL", () => {
+  it("loads Chinook and migrates an empty database; status creates nothing", async () => {
+    const database = await freshPostgresDatabase();
+    created.push(database);
+    const connection = openPostgres(database.url, { poolSize: 1 });
+    opened.push(connection);
+    // An empty database: what is left once everything is dropped.
+    await sql`DROP SCHEMA public CASCADE`.execute(connection.db);
+    await sql`CREATE SCHEMA public`.execute(connection.db);
+    const lines: string[] = [];
+    const out = { stdout: (line: string) => lines.push(line), stderr: (line: string) => lines.push(`! ${line}`) };
+    const env = { DATABASE_URL: database.url, CHINOOK_DB: CHINOOK_SOURCE };
+
+    expect(await runMigrateCli(["status"], env, out)).toBe(0);
+    const tables = await sql<{ n: bigint }>`SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'`.execute(connection.db);
+    expect(tables.rows[0]?.n).toBe(0n);
+    expect(lines.every((line) => line.startsWith("pending"))).toBe(true);
+
+    lines.length = 0;
+    expect(await runMigrateCli(["up"], env, out)).toBe(0);
+    expect(lines[0]).toMatch(/^! loaded the Chinook database into postgres:\/\/postgres:\*\*\*@/);
+    expect(lines.slice(1)).toEqual(Object.keys(POSTGRES_MIGRATIONS.migrations).map((name) => `applied ${name}`));
+
+    lines.length = 0;
+    expect(await runMigrateCli(["down"], env, out)).toBe(0);
+    expect(lines).toEqual(["reverted 0004_invoice_indexes"]);
+  });
+});
