@@ -14,13 +14,14 @@ import os from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { CustomerSchema, LoyaltyTier, type Customer } from "../gen/chinook/v1/customer_pb";
-import { CustomerRepository } from "../src/customers/repository";
+import { Customers } from "../src/customers/customers";
+import { SqliteCustomerStore } from "../src/customers/stores/sqlite";
+import { sqliteTransactions } from "../src/db/sqlite/transactions";
 import { customerFromRow } from "../src/customers/rows";
 import { openDatabase, type Database } from "../src/db/sqlite/connection";
 import { migrateToLatest } from "../src/db/migrate";
-import { RequestIds } from "../src/db/request-ids";
-import { createInvoice } from "../src/invoices/create-invoice";
-import { InvoiceRepository } from "../src/invoices/repository";
+import { Invoices } from "../src/invoices/invoices";
+import { SqliteInvoiceStore } from "../src/invoices/stores/sqlite";
 import type { CustomerRow } from "../src/db/schema";
 import { Flags } from "./flags";
 import { Random } from "./random";
@@ -36,9 +37,8 @@ const BATCH_SIZE = 1000;
 
 interface Context {
   database: Database;
-  repository: CustomerRepository;
-  invoices: InvoiceRepository;
-  requestIds: RequestIds;
+  repository: Customers;
+  invoices: Invoices;
   random: Random;
   minId: number;
   maxId: number;
@@ -91,8 +91,7 @@ const STEPS: Record<Exclude<Operation, "open">, Step> = {
       trackId: BigInt(context.random.integer(1, TRACKS)),
       quantity: context.random.integer(1, 3),
     }));
-    const deps = { db: context.database.db, invoices: context.invoices, requestIds: context.requestIds };
-    await createInvoice(deps, { customerId: await activeCustomerId(context), lines }, new Uint8Array());
+    await context.invoices.create({ customerId: await activeCustomerId(context), lines }, new Uint8Array());
     return 1;
   },
   stream: async (context) => {
@@ -189,9 +188,8 @@ async function contextFor(database: Database, seed: number): Promise<Context> {
     .get() as { minId: bigint; maxId: bigint };
   return {
     database,
-    repository: new CustomerRepository(database.db),
-    invoices: new InvoiceRepository(database.db),
-    requestIds: new RequestIds(database.db),
+    repository: new Customers(new SqliteCustomerStore(database.db, sqliteTransactions())),
+    invoices: new Invoices(new SqliteInvoiceStore(database.db, sqliteTransactions())),
     random: new Random(seed),
     minId: Number(bounds.minId),
     maxId: Number(bounds.maxId),

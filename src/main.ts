@@ -5,20 +5,25 @@ import type { Registry } from "prom-client";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
-import { ConfigError, loadConfig, type Config } from "./config";
+import { ConfigError, loadConfig, type Config, type PostgresConfig } from "./config";
 import { CachedCustomers } from "./customers/cache";
 import { Customers, type CustomerApi } from "./customers/customers";
 import { customerService } from "./customers/service";
+import { PostgresCustomerStore } from "./customers/stores/postgres";
 import { SqliteCustomerStore } from "./customers/stores/sqlite";
-import { BootstrapError, ensureDatabase } from "./db/bootstrap";
+import type { CustomerStore } from "./customers/store";
+import { BootstrapError, ensureDatabase, withVerifiedChinook } from "./db/bootstrap";
+import { MigrationError, migrateToLatest, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from "./db/migrate";
+import { chinookLoaded, loadChinook } from "./db/postgres/chinook";
+import { openPostgres, type PostgresDatabase } from "./db/postgres/connection";
+import { registerPoolGauges } from "./db/postgres/monitoring";
+import { postgresTransactions } from "./db/postgres/transactions";
 import { openDatabase, type Database } from "./db/sqlite/connection";
 import { SqliteError } from "./db/sqlite/driver";
 import { GroupCommit } from "./db/sqlite/group-commit";
 import { DatabaseMaintenance } from "./db/sqlite/maintenance";
-import { MigrationError, migrateToLatest } from "./db/migrate";
 import { healthProbeRecorder, registerDatabaseGauges } from "./db/sqlite/monitoring";
 import { queryLog } from "./db/query-log";
-import { RequestIds } from "./db/request-ids";
 import { isBusy } from "./db/sqlite/errors";
 import { sqliteTransactions } from "./db/sqlite/transactions";
 import { UnavailableError } from "./errors";
@@ -31,8 +36,11 @@ import { reflectionServices } from "./grpc/reflection";
 import { RpcMetrics } from "./grpc/rpc-metrics";
 import { BindError, bind, createGrpcServer, logGrpcJsDiagnostics, shutdownGracefully } from "./grpc/server";
 import { isUnexpected } from "./grpc/status";
-import { InvoiceRepository } from "./invoices/repository";
+import { Invoices } from "./invoices/invoices";
 import { invoiceService } from "./invoices/service";
+import type { InvoiceStore } from "./invoices/store";
+import { PostgresInvoiceStore } from "./invoices/stores/postgres";
+import { SqliteInvoiceStore } from "./invoices/stores/sqlite";
 import { createLogger, type Logger } from "./logger";
 import { createMetricsRegistry, serveMetrics, type MetricsServer } from "./metrics";
 
@@ -43,71 +51,150 @@ export interface App {
   /** The port /metrics is served on; undefined when METRICS_ADDR is unset. */
   readonly metricsPort: number | undefined;
   readonly health: HealthMonitor;
-  readonly database: Database;
+  readonly storage: Storage;
   /** Health NOT_SERVING, drain calls for the grace period, final maintenance, close the database. */
   stop(): Promise<void>;
 }
 
+/** What a storage engine gives the service: its stores, a health probe, and its upkeep. */
+export type Storage = SqliteStorage | PostgresStorage;
+
+interface Stores {
+  readonly customers: CustomerStore;
+  readonly invoices: InvoiceStore;
+}
+
+interface SqliteStorage extends Stores {
+  readonly engine: "sqlite";
+  readonly database: Database;
+}
+
+interface PostgresStorage extends Stores {
+  readonly engine: "postgres";
+  readonly database: PostgresDatabase;
+}
+
 /** The single composition root: every dependency is built and wired here. */
 export async function startApp(config: Config, logger: Logger): Promise<App> {
-  await ensureDatabase({ databasePath: config.databasePath, ...config.chinook }, logger);
   // The app's own registry, not prom-client's global one: tests run several apps in one process.
   const registry = createMetricsRegistry();
+  const rpcs = new RpcObserver({ logger, metrics: new RpcMetrics(registry), inFlightServices: APPLICATION_SERVICES });
+  const storage =
+    config.database.engine === "postgres"
+      ? await openPostgresStorage(config, config.database, logger, registry)
+      : await openSqliteStorage(config, logger, registry, () => rpcs.inFlight === 0);
+  try {
+    return await serve(config, logger, storage.value, registry, rpcs, storage.upkeep);
+  } catch (error) {
+    await storage.upkeep.stop();
+    throw error;
+  }
+}
+
+/** Background work an engine does while serving, and the close that ends it. */
+interface Upkeep {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+const APPLICATION_SERVICES = [CustomerService.typeName, InvoiceService.typeName];
+
+async function openSqliteStorage(
+  config: Config,
+  logger: Logger,
+  registry: Registry,
+  isIdle: () => boolean,
+): Promise<{ value: SqliteStorage; upkeep: Upkeep }> {
+  await ensureDatabase({ databasePath: config.databasePath, ...config.chinook }, logger);
   const database = openDatabase(config.databasePath, {
     log: queryLog({ logger, registry }),
     walAutocheckpointBytes: config.maintenance.walCheckpointBytes,
   });
   try {
-    return await serve(config, logger, database, registry);
+    const applied = await migrateToLatest(database.db, SQLITE_MIGRATIONS);
+    if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
   } catch (error) {
     await database.close();
     throw error;
   }
+  registerDatabaseGauges(database, registry);
+  const { db } = database;
+  const transactions = sqliteTransactions(new GroupCommit(db, { registry }));
+  const maintenance = new DatabaseMaintenance({ database, logger, registry, ...config.maintenance, isIdle });
+  // Fresh planner statistics before serving (deferred to the first check if another process is writing).
+  maintenance.optimize();
+  const value: SqliteStorage = {
+    engine: "sqlite",
+    database,
+    customers: new SqliteCustomerStore(db, transactions),
+    invoices: new SqliteInvoiceStore(db, transactions),
+  };
+  const upkeep: Upkeep = {
+    start: () => maintenance.start(),
+    stop: async () => {
+      await maintenance.stop();
+      await database.close();
+    },
+  };
+  return { value, upkeep };
 }
 
-async function serve(config: Config, logger: Logger, database: Database, registry: Registry): Promise<App> {
-  const applied = await migrateToLatest(database.db);
-  if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
-  registerDatabaseGauges(database, registry);
+async function openPostgresStorage(
+  config: Config,
+  settings: PostgresConfig,
+  logger: Logger,
+  registry: Registry,
+): Promise<{ value: PostgresStorage; upkeep: Upkeep }> {
+  const database = openPostgres(settings.url, { ...settings, log: queryLog({ logger, registry }), logger });
+  try {
+    // Chinook is obtained (and downloaded, without CHINOOK_DB) only for a database that lacks it.
+    if (!(await chinookLoaded(database.db))) {
+      await withVerifiedChinook(config.chinook, (chinook) => loadChinook(database.db, chinook, logger), logger);
+    }
+    const applied = await migrateToLatest(database.db, POSTGRES_MIGRATIONS);
+    if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  registerPoolGauges(database, registry);
+  const transactions = postgresTransactions();
+  const value: PostgresStorage = {
+    engine: "postgres",
+    database,
+    customers: new PostgresCustomerStore(database.db, transactions),
+    invoices: new PostgresInvoiceStore(database.db, transactions),
+  };
+  return { value, upkeep: { start: () => undefined, stop: () => database.close() } };
+}
 
-  const { db } = database;
-  const writes = new GroupCommit(db, { registry });
-  const transactions = sqliteTransactions(writes);
-  const customers = withReadCache(new Customers(new SqliteCustomerStore(db, transactions)), config.cache, registry);
-  const invoices = new InvoiceRepository(db);
-  const requestIds = new RequestIds(db);
-  const applicationServices = [CustomerService.typeName, InvoiceService.typeName];
+async function serve(
+  config: Config,
+  logger: Logger,
+  storage: Storage,
+  registry: Registry,
+  rpcs: RpcObserver,
+  upkeep: Upkeep,
+): Promise<App> {
+  const customers = withReadCache(new Customers(storage.customers), config.cache, registry);
+  const invoices = new Invoices(storage.invoices);
   const health = new HealthMonitor({
-    services: applicationServices,
-    probe: () => database.isReachable(),
+    services: APPLICATION_SERVICES,
+    probe: () => storage.database.isReachable(),
     intervalMs: config.healthProbeIntervalMs,
     logger,
     onProbe: healthProbeRecorder(registry),
   });
-  const rpcs = new RpcObserver({
-    logger,
-    metrics: new RpcMetrics(registry),
-    inFlightServices: applicationServices,
-  });
-  const maintenance = new DatabaseMaintenance({
-    database,
-    logger,
-    registry,
-    ...config.maintenance,
-    isIdle: () => rpcs.inFlight === 0,
-  });
-  // Fresh planner statistics before serving (deferred to the first check if another process is writing).
-  maintenance.optimize();
 
   const options = { onError: logHandlerErrors(logger) };
   const server = createGrpcServer(
     [
       adaptService(CustomerService, customerService(customers), options),
-      adaptService(InvoiceService, invoiceService({ db, invoices, requestIds, writes }), options),
+      adaptService(InvoiceService, invoiceService(invoices), options),
       ...reflectionServices({ services: [CustomerService, InvoiceService, Health], ...options }),
     ],
     // The observer first, innermost: it also sees the statuses the availability gate sends.
-    { interceptors: [rpcs.interceptor, refusingWhileUnavailable(applicationServices, () => health.databaseReachable)] },
+    { interceptors: [rpcs.interceptor, refusingWhileUnavailable(APPLICATION_SERVICES, () => health.databaseReachable)] },
   );
   health.addToServer(server);
 
@@ -115,9 +202,9 @@ async function serve(config: Config, logger: Logger, database: Database, registr
   const port = await bind(server, config.grpcAddress, transport.credentials);
   const metrics = await serveMetricsOrStop(server, registry, config.metricsAddress, logger);
   health.start();
-  maintenance.start();
+  upkeep.start();
   logger.info(
-    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: config.cache },
+    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: config.cache, engine: storage.engine },
     SERVING_MESSAGE[transport.security],
   );
 
@@ -125,13 +212,12 @@ async function serve(config: Config, logger: Logger, database: Database, registr
     port,
     metricsPort: metrics?.port,
     health,
-    database,
+    storage,
     async stop() {
       health.shutdown();
       await shutdownGracefully(server, config.shutdownGraceMs);
-      await maintenance.stop();
       await metrics?.close();
-      await database.close();
+      await upkeep.stop();
     },
   };
 }

@@ -24,7 +24,7 @@ import {
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import type { TypedClient } from "../src/grpc/client";
 import { CHINOOK_CUSTOMER_1, CHINOOK_CUSTOMERS } from "./support/chinook";
-import { startTestServer, type TestServer } from "./support/server";
+import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
 import { readAll } from "./support/streams";
 
 type Client = TypedClient<typeof CustomerService>;
@@ -493,7 +493,7 @@ describe("CustomerService writes", () => {
   }
 
   function storedColumn(id: bigint, column: "Company" | "data"): unknown {
-    return server.app.database.sqlite.prepare(`SELECT ${column} FROM customers WHERE CustomerId = ?`).pluck().get(id);
+    return sqliteDatabaseOf(server.app).sqlite.prepare(`SELECT ${column} FROM customers WHERE CustomerId = ?`).pluck().get(id);
   }
 
   describe("CreateCustomer", () => {
@@ -871,7 +871,7 @@ describe("CustomerService writes", () => {
       await client.deleteCustomer({ customerId: 2n });
 
       expect(await invoiceIdsOf()).toEqual(before);
-      const stored = server.app.database.sqlite.prepare("SELECT count(*) FROM invoices WHERE CustomerId = 2").pluck().get();
+      const stored = sqliteDatabaseOf(server.app).sqlite.prepare("SELECT count(*) FROM invoices WHERE CustomerId = 2").pluck().get();
       expect(stored).toBe(7n);
       expect((await client.getCustomer({ customerId: 2n })).status).toBe(CustomerStatus.DELETED);
     });

@@ -7,7 +7,7 @@ import {
   HealthCheckResponse_ServingStatus as ServingStatus,
   type HealthCheckResponse,
 } from "../gen/grpc/health/v1/health_pb";
-import { startTestServer, type TestServer } from "./support/server";
+import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
 import { readAll } from "./support/streams";
 
 const WAIT_MS = 5000;
@@ -49,7 +49,7 @@ function codeOf(error: unknown): number {
 
 /** Takes the database file away under the running server, for real, until `restore()`. */
 function takeDatabaseAway(server: TestServer): { restore(): void } {
-  const { path } = server.app.database;
+  const { path } = sqliteDatabaseOf(server.app);
   renameSync(path, `${path}.away`);
   return { restore: () => renameSync(`${path}.away`, path) };
 }
@@ -105,7 +105,7 @@ describe("health", () => {
 
     const database = takeDatabaseAway(server);
     try {
-      expect(server.app.health.check()).toBe(false);
+      expect(await server.app.health.check()).toBe(false);
       const unavailable = { code: GrpcStatus.UNAVAILABLE, details: expect.stringMatching(/database/) };
       await expect(customers.getCustomer({ customerId: 1n })).rejects.toMatchObject(unavailable);
       const customer = { firstName: "Lost", lastName: "Write", email: "lost.write@example.test" };
@@ -117,7 +117,7 @@ describe("health", () => {
       database.restore();
     }
 
-    expect(server.app.health.check()).toBe(true);
+    expect(await server.app.health.check()).toBe(true);
     expect((await customers.getCustomer({ customerId: 1n })).customerId).toBe(1n);
     expect((await customers.listCustomers({ showDeleted: true })).totalSize).toBe(before.totalSize);
   });
@@ -131,7 +131,7 @@ describe("health", () => {
 
       const database = takeDatabaseAway(server);
       try {
-        expect(server.app.health.check()).toBe(false);
+        expect(await server.app.health.check()).toBe(false);
         expect(await statuses.next()).toBe(ServingStatus.NOT_SERVING);
         const { status } = await health.check({ service: "chinook.v1.CustomerService" });
         expect(status).toBe(ServingStatus.NOT_SERVING);
@@ -139,7 +139,7 @@ describe("health", () => {
         database.restore();
       }
 
-      expect(server.app.health.check()).toBe(true);
+      expect(await server.app.health.check()).toBe(true);
       expect(await statuses.next()).toBe(ServingStatus.SERVING);
       expect((await health.check({ service: "chinook.v1.InvoiceService" })).status).toBe(ServingStatus.SERVING);
     } finally {
@@ -168,6 +168,6 @@ describe("health during shutdown", () => {
     expect(await statuses.end()).toBe("ended");
     await withinBound(stopped, "end of app.stop() well inside its 60 s grace period");
     // Once the database is closed the probe cannot bring SERVING back.
-    expect(server.app.health.check()).toBe(false);
+    expect(await server.app.health.check()).toBe(false);
   });
 });

@@ -24,7 +24,7 @@ import { createLogger } from "../src/logger";
 import { startApp, stopOnSignals } from "../src/main";
 import { CHINOOK_CUSTOMERS } from "./support/chinook";
 import { CHINOOK_SOURCE, copyChinook } from "./support/database";
-import { startTestServer, type TestServer } from "./support/server";
+import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
 
 const WAIT_MS = 10_000;
 const MAIN_JS = path.resolve(__dirname, "../dist/src/main.js");
@@ -134,7 +134,7 @@ describe("graceful shutdown", () => {
       expect(exporting.received).toHaveLength(CHINOOK_CUSTOMERS + BULKY_CUSTOMERS);
 
       await withinBound(stopped, "end of app.stop()");
-      expect(server.app.database.isReachable()).toBe(false);
+      expect(sqliteDatabaseOf(server.app).isReachable()).toBe(false);
     });
   });
 
@@ -158,7 +158,7 @@ describe("graceful shutdown", () => {
 
       expect([GrpcStatus.CANCELLED, GrpcStatus.UNAVAILABLE]).toContain((await exporting.status()).code);
       expect(exporting.received.length).toBeLessThan(CHINOOK_CUSTOMERS + BULKY_CUSTOMERS);
-      expect(server.app.database.isReachable()).toBe(false);
+      expect(sqliteDatabaseOf(server.app).isReachable()).toBe(false);
       // Cancelling a call is shutdown doing its job, not a fault to report.
       expect(server.logs.filter((line) => Number(line.level) >= 50)).toEqual([]);
     });
@@ -177,7 +177,7 @@ describe("a call whose deadline has already passed", () => {
   });
 
   function customerCount(): bigint {
-    const count: unknown = server.app.database.sqlite.prepare("SELECT COUNT(*) FROM customers").pluck().get();
+    const count: unknown = sqliteDatabaseOf(server.app).sqlite.prepare("SELECT COUNT(*) FROM customers").pluck().get();
     if (typeof count !== "bigint") throw new Error(`unexpected count ${String(count)}`);
     return count;
   }

@@ -10,7 +10,7 @@ import { createLogger } from "../src/logger";
 import { eventually } from "./support/eventually";
 import { freshDatabase, type TestDatabase } from "./support/database";
 import { parseSamples, registryValue, sampleValue } from "./support/prometheus";
-import { startTestServer } from "./support/server";
+import { sqliteDatabaseOf, startTestServer } from "./support/server";
 
 const silentLogger = createLogger({
   level: "info",
@@ -197,7 +197,7 @@ describe("maintenance in the running service", () => {
         return (
           sampleValue(samples, "db_wal_checkpoints_total", { result: "complete" }) > 0 &&
           sampleValue(samples, "db_optimize_runs_total", { result: "ok" }) > 0 &&
-          walSizeBytes(server.app.database) === 0
+          walSizeBytes(sqliteDatabaseOf(server.app)) === 0
         );
       });
       const samples = await scrape();

@@ -8,7 +8,7 @@ import { REQUEST_ID_KEY } from "../src/grpc/interceptors";
 import { createLogger } from "../src/logger";
 import { eventually } from "./support/eventually";
 import { labelValues, parseSamples, sampleValue, type Sample } from "./support/prometheus";
-import { startTestServer, type TestServer } from "./support/server";
+import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
 
 type LogLine = Record<string, unknown>;
 
@@ -149,7 +149,7 @@ describe("an unexpected error", () => {
   beforeAll(async () => {
     server = await startTestServer();
     // GetInvoice now fails in a way no domain rule expects.
-    server.app.database.sqlite.exec("DROP TABLE invoice_items");
+    sqliteDatabaseOf(server.app).sqlite.exec("DROP TABLE invoice_items");
   });
 
   afterAll(async () => {
@@ -181,7 +181,7 @@ describe("an UNAVAILABLE answer", () => {
   it("tells the client to retry, and logs why for the operator: here a full disk, at error level", async () => {
     const server = await startTestServer();
     try {
-      const { sqlite } = server.app.database;
+      const { sqlite } = sqliteDatabaseOf(server.app);
       sqlite.pragma(`max_page_count = ${String(sqlite.pragma("page_count", { simple: true }))}`);
       const requestId = randomUUID();
       const requests = Array.from({ length: 200 }, () => ({ customer: newCustomer({ profile: { notes: "n".repeat(4000) } }) }));

@@ -9,7 +9,7 @@ export interface HealthMonitorOptions {
   /** Service names reported besides "" (the whole server). */
   services: readonly string[];
   /** True when the database answers; run periodically and on demand. */
-  probe: () => boolean;
+  probe: () => boolean | Promise<boolean>;
   intervalMs: number;
   logger: Logger;
   /** Called after every probe, e.g. to record its latency. */
@@ -67,8 +67,8 @@ export class HealthMonitor {
   }
 
   start(): void {
-    this.check();
-    this.timer = setInterval(() => this.check(), this.options.intervalMs);
+    void this.check();
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs);
     this.timer.unref();
   }
 
@@ -78,9 +78,9 @@ export class HealthMonitor {
   }
 
   /** Probes now and publishes the result; returns whether the database is healthy. */
-  check(): boolean {
+  async check(): Promise<boolean> {
     const started = process.hrtime.bigint();
-    const healthy = this.options.probe();
+    const healthy = await this.options.probe();
     this.reachable = healthy;
     this.options.onProbe?.(healthy, Number(process.hrtime.bigint() - started) / 1e9);
     if (!this.shuttingDown) this.publish(healthy ? "SERVING" : "NOT_SERVING");

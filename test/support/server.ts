@@ -7,6 +7,7 @@ import path from "node:path";
 import { loadConfig, type Config } from "../../src/config";
 import { typedClient, type TypedClient } from "../../src/grpc/client";
 import { createLogger } from "../../src/logger";
+import type { Database } from "../../src/db/sqlite/connection";
 import { startApp, type App } from "../../src/main";
 import { CHINOOK_SOURCE } from "./database";
 
@@ -78,4 +79,10 @@ function collectLines(into: Array<Record<string, unknown>>): Writable {
       done();
     },
   });
+}
+
+/** The SQLite database under a server that runs on SQLite; a test of SQLite's own behaviour fails on any other engine. */
+export function sqliteDatabaseOf(app: App): Database {
+  if (app.storage.engine !== "sqlite") throw new Error(`this test needs SQLite; the server runs on ${app.storage.engine}`);
+  return app.storage.database;
 }

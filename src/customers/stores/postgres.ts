@@ -1,0 +1,204 @@
+import { sql } from "kysely";
+import { uniqueViolationConstraint } from "../../db/postgres/errors";
+import { RequestIds, type RecordedRequest } from "../../db/request-ids";
+import type { CustomerRow } from "../../db/schema";
+import type { Executor, Transactions } from "../../db/transactions";
+import { emailTaken } from "../customers";
+import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type RowKey } from "../listing";
+import { CUSTOMER_COLUMNS } from "../rows";
+import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
+import { EXACT_COUNT_LIMIT, estimatedTotal } from "../total-size";
+import { inOrder, matchingFilter, runsAfter, sortKeyOf, type RowCondition } from "./postgres-query";
+
+/** The partial unique index on live emails, folded as case-insensitive.ts folds them (migrations/postgres). */
+const LIVE_EMAIL_KEY = "customers_live_email_key";
+
+/**
+ * Customers in a PostgreSQL database. Writes return the row as PostgreSQL
+ * stored it (RETURNING): jsonb keeps its own spelling of `data`, which the
+ * etag hashes.
+ */
+export class PostgresCustomerStore implements CustomerStore {
+  constructor(
+    private readonly db: Executor,
+    private readonly transactions: Transactions,
+  ) {}
+
+  write<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
+    return this.transactions.write(this.db, (tx) => work(this.withTx(tx)));
+  }
+
+  batch<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
+    return this.transactions.batch(this.db, (tx) => work(this.withTx(tx)));
+  }
+
+  snapshot<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
+    return this.transactions.read(this.db, (tx) => work(this.withTx(tx)));
+  }
+
+  find(id: bigint): Promise<CustomerRow | undefined> {
+    return this.transactions.run(() =>
+      this.db.selectFrom("customers").select(CUSTOMER_COLUMNS).where("CustomerId", "=", id).executeTakeFirst(),
+    );
+  }
+
+  findMany(ids: readonly bigint[]): Promise<Map<bigint, CustomerRow>> {
+    return this.transactions.run(async () => {
+      const rows = await this.db
+        .selectFrom("customers")
+        .select(CUSTOMER_COLUMNS)
+        .where("CustomerId", "=", (eb) => eb.fn.any(eb.val([...new Set(ids)])))
+        .execute();
+      return new Map(rows.map((row) => [row.CustomerId, row]));
+    });
+  }
+
+  listRows(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<CustomerRow[]> {
+    return this.readRuns(order, cursor, limit, (run, left) =>
+      inOrder(this.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order).limit(left).execute(),
+    );
+  }
+
+  listKeys(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<RowKey[]> {
+    return this.readRuns(order, cursor, limit, (run, left) => {
+      const matching = this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
+      return inOrder(matching, order).limit(left).execute();
+    });
+  }
+
+  /**
+   * One statement read through a server-side cursor (pg-cursor), `batchSize`
+   * rows at a time: it holds a pooled connection until the stream ends.
+   */
+  async *stream(filter: CustomerFilter, batchSize: number): AsyncGenerator<CustomerRow> {
+    const query = inOrder(this.matchingRun(filter, () => sql`true`).select(CUSTOMER_COLUMNS), ID_ORDER);
+    const rows = query.stream(batchSize)[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        const next = await this.transactions.run(() => rows.next());
+        if (next.done === true) return;
+        yield next.value;
+      }
+    } finally {
+      // A consumer that stops early (a cancelled export) closes the cursor and frees its connection.
+      await rows.return?.();
+    }
+  }
+
+  countMatching(filter: CustomerFilter): Promise<number> {
+    return this.transactions.run(async () => {
+      const matches = await this.boundedCount(filter);
+      if (matches <= EXACT_COUNT_LIMIT) return matches;
+      return estimatedTotal({ matches: BigInt(matches), ...(await this.idPositions(filter)) }, EXACT_COUNT_LIMIT);
+    });
+  }
+
+  existingEmployees(ids: readonly bigint[]): Promise<Set<bigint>> {
+    return this.transactions.run(async () => {
+      const employees = await this.db
+        .selectFrom("employees")
+        .select("EmployeeId")
+        .where("EmployeeId", "=", (eb) => eb.fn.any(eb.val([...ids])))
+        .execute();
+      return new Set(employees.map((employee) => employee.EmployeeId));
+    });
+  }
+
+  insert(row: NewCustomerRow): Promise<CustomerRow> {
+    return this.transactions.run(() =>
+      refusingDuplicateEmail(() => this.db.insertInto("customers").values(row).returning(CUSTOMER_COLUMNS).executeTakeFirstOrThrow()),
+    );
+  }
+
+  update(row: CustomerRow, changes: CustomerChanges): Promise<CustomerRow> {
+    return this.transactions.run(() =>
+      refusingDuplicateEmail(() =>
+        this.db
+          .updateTable("customers")
+          .set(changes)
+          .where("CustomerId", "=", row.CustomerId)
+          .returning(CUSTOMER_COLUMNS)
+          .executeTakeFirstOrThrow(),
+      ),
+    );
+  }
+
+  findRequest(operation: string, requestId: string, request: Uint8Array): Promise<RecordedRequest | undefined> {
+    return this.transactions.run(() => new RequestIds(this.db).find(operation, requestId, request));
+  }
+
+  recordRequest(operation: string, requestId: string, request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
+    return this.transactions.run(() => new RequestIds(this.db).record(operation, requestId, request, customerId, response));
+  }
+
+  private withTx(tx: Executor): PostgresCustomerStore {
+    return new PostgresCustomerStore(tx, this.transactions);
+  }
+
+  /** A page reads its runs in turn (see runsAfter) until it has `limit` rows. */
+  private readRuns<R>(
+    order: CustomerOrder,
+    cursor: Cursor | undefined,
+    limit: number,
+    readRun: (run: RowCondition, limit: number) => Promise<R[]>,
+  ): Promise<R[]> {
+    return this.transactions.run(async () => {
+      const rows: R[] = [];
+      for (const run of runsAfter(order, cursor)) {
+        if (rows.length >= limit) break;
+        rows.push(...(await readRun(run, limit - rows.length)));
+      }
+      return rows;
+    });
+  }
+
+  private matchingRun(filter: CustomerFilter, run: RowCondition) {
+    return this.db
+      .selectFrom("customers")
+      .where((eb) => matchingFilter(eb, filter))
+      .where(run);
+  }
+
+  /** At most EXACT_COUNT_LIMIT + 1. */
+  private async boundedCount(filter: CustomerFilter): Promise<number> {
+    const firstMatches = this.db
+      .selectFrom("customers")
+      .select(sql.lit(1).as("one"))
+      .where((eb) => matchingFilter(eb, filter))
+      .limit(EXACT_COUNT_LIMIT + 1);
+    const { matches } = await this.db
+      .selectFrom(firstMatches.as("first_matches"))
+      .select((eb) => eb.fn.countAll<bigint>().as("matches"))
+      .executeTakeFirstOrThrow();
+    return Number(matches);
+  }
+
+  /** Where along the ids the first and last matches lie, and those EXACT_COUNT_LIMIT places inwards from them. */
+  private idPositions(filter: CustomerFilter) {
+    const at = (descending: boolean, offset: number) =>
+      this.db
+        .selectFrom("customers")
+        .select("CustomerId")
+        .where((eb) => matchingFilter(eb, filter))
+        .orderBy("CustomerId", descending ? "desc" : "asc")
+        .limit(1)
+        .offset(offset);
+    return this.db
+      .selectNoFrom([
+        at(false, 0).as("firstMatchAt"),
+        at(false, EXACT_COUNT_LIMIT).as("frontEndAt"),
+        at(true, EXACT_COUNT_LIMIT).as("backStartAt"),
+        at(true, 0).as("lastMatchAt"),
+      ])
+      .executeTakeFirstOrThrow();
+  }
+}
+
+async function refusingDuplicateEmail<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (uniqueViolationConstraint(error) === LIVE_EMAIL_KEY) throw emailTaken();
+    throw error;
+  }
+}
