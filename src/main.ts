@@ -176,7 +176,7 @@ async function serve(
   rpcs: RpcObserver,
   upkeep: Upkeep,
 ): Promise<App> {
-  const customers = withReadCache(new Customers(storage.customers), config.cache, registry);
+  const customers = withReadCache(new Customers(storage.customers), cacheFor(storage, config.cache), registry);
   const invoices = new Invoices(storage.invoices);
   const health = new HealthMonitor({
     services: APPLICATION_SERVICES,
@@ -204,7 +204,7 @@ async function serve(
   health.start();
   upkeep.start();
   logger.info(
-    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: config.cache, engine: storage.engine },
+    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: cacheFor(storage, config.cache), engine: storage.engine },
     SERVING_MESSAGE[transport.security],
   );
 
@@ -227,6 +227,15 @@ const SERVING_MESSAGE: Record<TransportSecurity, string> = {
   tls: "serving gRPC over TLS",
   mtls: "serving gRPC over mTLS (client certificates required)",
 };
+
+/**
+ * No read cache on PostgreSQL, whatever CACHE_SIZE says: replicas share the
+ * database, and a cache that other processes' writes do not invalidate would
+ * serve a customer another replica has just changed.
+ */
+function cacheFor(storage: Storage, cache: Config["cache"]): Config["cache"] {
+  return storage.engine === "postgres" ? { ...cache, maxEntries: 0 } : cache;
+}
 
 /** CACHE_SIZE=0 serves straight from the domain. */
 function withReadCache(customers: Customers, cache: Config["cache"], registry: Registry): CustomerApi {

@@ -24,7 +24,7 @@ import {
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import type { TypedClient } from "../src/grpc/client";
 import { CHINOOK_CUSTOMER_1, CHINOOK_CUSTOMERS } from "./support/chinook";
-import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
+import { startTestServer, type TestServer } from "./support/server";
 import { readAll } from "./support/streams";
 
 type Client = TypedClient<typeof CustomerService>;
@@ -492,8 +492,9 @@ describe("CustomerService writes", () => {
     return client.createCustomer({ customer: newCustomer(overrides), ...request });
   }
 
-  function storedColumn(id: bigint, column: "Company" | "data"): unknown {
-    return sqliteDatabaseOf(server.app).sqlite.prepare(`SELECT ${column} FROM customers WHERE CustomerId = ?`).pluck().get(id);
+  async function storedColumn(id: bigint, column: "Company" | "data"): Promise<unknown> {
+    const { db } = server.app.storage.database;
+    return (await db.selectFrom("customers").select(column).where("CustomerId", "=", id).executeTakeFirstOrThrow())[column];
   }
 
   describe("CreateCustomer", () => {
@@ -528,7 +529,7 @@ describe("CustomerService writes", () => {
       expect(created.profile).toEqual(create(CustomerProfileSchema, fullProfile));
       expect(await client.getCustomer({ customerId: created.customerId })).toEqual(created);
       // An empty string is not NULL.
-      expect(storedColumn(created.customerId, "Company")).toBe("");
+      expect(await storedColumn(created.customerId, "Company")).toBe("");
     });
 
     test("int64 beyond 2^53 round-trips exactly", async () => {
@@ -537,7 +538,7 @@ describe("CustomerService writes", () => {
       const read = await client.getCustomer({ customerId: created.customerId });
 
       expect(read.profile?.favoriteGenreIds).toEqual([9007199254740993n]);
-      expect(String(storedColumn(created.customerId, "data"))).toContain('"9007199254740993"');
+      expect(String(await storedColumn(created.customerId, "data"))).toContain('"9007199254740993"');
     });
 
     test.each([
@@ -779,7 +780,7 @@ describe("CustomerService writes", () => {
 
       expect(updated.company).toBeUndefined();
       expect((await client.getCustomer({ customerId: created.customerId })).company).toBeUndefined();
-      expect(storedColumn(created.customerId, "Company")).toBeNull();
+      expect(await storedColumn(created.customerId, "Company")).toBeNull();
     });
 
     test("an update that breaks a rule is INVALID_ARGUMENT naming the field and changes nothing", async () => {
@@ -871,7 +872,12 @@ describe("CustomerService writes", () => {
       await client.deleteCustomer({ customerId: 2n });
 
       expect(await invoiceIdsOf()).toEqual(before);
-      const stored = sqliteDatabaseOf(server.app).sqlite.prepare("SELECT count(*) FROM invoices WHERE CustomerId = 2").pluck().get();
+      const { db } = server.app.storage.database;
+      const { stored } = await db
+        .selectFrom("invoices")
+        .select((eb) => eb.fn.countAll<bigint>().as("stored"))
+        .where("CustomerId", "=", 2n)
+        .executeTakeFirstOrThrow();
       expect(stored).toBe(7n);
       expect((await client.getCustomer({ customerId: 2n })).status).toBe(CustomerStatus.DELETED);
     });

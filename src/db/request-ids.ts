@@ -62,6 +62,38 @@ export class RequestIds {
 }
 
 /**
+ * For engines whose transactions run side by side (PostgreSQL): a create
+ * claims its request_id before it writes anything else, so that of two
+ * concurrent requests with one id the second waits on the claim's primary
+ * key, fails as a duplicate, and runs again to find the first one's answer,
+ * rather than failing on whatever else the first one wrote (a live email).
+ */
+export class ClaimedRequestIds {
+  constructor(private readonly db: Executor) {}
+
+  /** As RequestIds.find; when there is no earlier request, claims the id for this one. */
+  async findOrClaim(operation: string, requestId: string, request: Uint8Array): Promise<RecordedRequest | undefined> {
+    const requestIds = new RequestIds(this.db);
+    const earlier = await requestIds.find(operation, requestId, request);
+    if (earlier === undefined) await requestIds.record(operation, requestId, request, UNCLAIMED_RESOURCE);
+    return earlier;
+  }
+
+  /** Completes a claim with what the request created. */
+  async complete(operation: string, requestId: string, resourceId: bigint, response?: Uint8Array): Promise<void> {
+    await this.db
+      .updateTable("request_ids")
+      .set({ resource_id: resourceId, response })
+      .where("operation", "=", operation)
+      .where("request_id", "=", requestId)
+      .execute();
+  }
+}
+
+/** A claim's resource until it is completed, in the same transaction: ids are positive. */
+const UNCLAIMED_RESOURCE = 0n;
+
+/**
  * Forgets up to `limit` keys recorded before `before`, oldest first, and says
  * how many: a retry after that creates anew (AIP-155 keeps keys for a while,
  * not for ever).

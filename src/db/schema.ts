@@ -102,7 +102,7 @@ export interface RequestIdsTable {
   resource_id: Integer;
   created_at: string;
   /** The first answer, as protobuf bytes, where the operation keeps it. */
-  response: ColumnType<Uint8Array | null, Uint8Array | undefined, never>;
+  response: ColumnType<Uint8Array | null, Uint8Array | undefined, Uint8Array | undefined>;
 }
 
 export type CustomerRow = Selectable<CustomersTable>;

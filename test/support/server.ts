@@ -10,6 +10,10 @@ import { createLogger } from "../../src/logger";
 import type { Database } from "../../src/db/sqlite/connection";
 import { startApp, type App } from "../../src/main";
 import { CHINOOK_SOURCE } from "./database";
+import { freshPostgresDatabase } from "./postgres";
+
+/** The engine the end-to-end tests run on: the jest project "postgres" sets TEST_ENGINE. */
+export const TEST_ENGINE = process.env.TEST_ENGINE === "postgres" ? "postgres" : "sqlite";
 
 export interface TestServer {
   readonly app: App;
@@ -27,11 +31,15 @@ export interface TestServer {
 
 /**
  * The real service on an ephemeral loopback port, over a fresh copy of the real
- * Chinook database, exactly as main() wires it. `env` adds configuration.
+ * Chinook database (a SQLite file, or a PostgreSQL database cloned from a
+ * Chinook-filled template, per TEST_ENGINE), exactly as main() wires it.
+ * `env` adds configuration.
  */
 export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const dir = mkdtempSync(path.join(tmpdir(), "chinook-server-"));
+  const postgres = TEST_ENGINE === "postgres" ? await freshPostgresDatabase() : undefined;
   const config = loadConfig({
+    ...(postgres === undefined ? {} : { DATABASE_URL: postgres.url }),
     DATABASE_PATH: path.join(dir, "chinook.db"),
     CHINOOK_DB: CHINOOK_SOURCE,
     GRPC_ADDR: "127.0.0.1:0",
@@ -66,6 +74,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
       if (!stopped) await app.stop();
       stopped = true;
       rmSync(dir, { recursive: true, force: true });
+      await postgres?.drop();
     },
   };
 }

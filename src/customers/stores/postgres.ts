@@ -1,6 +1,6 @@
 import { sql } from "kysely";
 import { uniqueViolationConstraint } from "../../db/postgres/errors";
-import { RequestIds, type RecordedRequest } from "../../db/request-ids";
+import { ClaimedRequestIds, type RecordedRequest } from "../../db/request-ids";
 import type { CustomerRow } from "../../db/schema";
 import type { Executor, Transactions } from "../../db/transactions";
 import { emailTaken } from "../customers";
@@ -123,12 +123,13 @@ export class PostgresCustomerStore implements CustomerStore {
     );
   }
 
+  /** Claims the id when it is new: a concurrent retry then waits for this one (ClaimedRequestIds). */
   findRequest(operation: string, requestId: string, request: Uint8Array): Promise<RecordedRequest | undefined> {
-    return this.transactions.run(() => new RequestIds(this.db).find(operation, requestId, request));
+    return this.transactions.run(() => new ClaimedRequestIds(this.db).findOrClaim(operation, requestId, request));
   }
 
-  recordRequest(operation: string, requestId: string, request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
-    return this.transactions.run(() => new RequestIds(this.db).record(operation, requestId, request, customerId, response));
+  recordRequest(operation: string, requestId: string, _request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
+    return this.transactions.run(() => new ClaimedRequestIds(this.db).complete(operation, requestId, customerId, response));
   }
 
   private withTx(tx: Executor): PostgresCustomerStore {

@@ -1,0 +1,2 @@
+// The jest project "postgres": startTestServer serves from a fresh PostgreSQL database.
+process.env.TEST_ENGINE = "postgres";
