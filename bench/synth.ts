@@ -178,11 +178,18 @@ async function databaseReady(databasePath: string): Promise<void> {
 
 const USAGE = "usage: npm run db:synth -- --customers N [--database PATH] [--seed N]";
 
+/** DATABASE_PATH, as the service reads it; db:synth does not write to PostgreSQL yet. */
+function configuredSqlitePath(): string {
+  const { database } = loadConfig();
+  if (database.engine !== "sqlite") throw new UsageError("db:synth writes to SQLite only: pass --database PATH, or unset DATABASE_URL");
+  return database.path;
+}
+
 async function main(): Promise<void> {
   const flags = new Flags(process.argv.slice(2), ["customers", "database", "seed"]);
   const customers = flags.integer("customers", 0, 1);
   if (customers === 0) throw new UsageError("--customers N is required");
-  const databasePath = flags.optionalString("database") ?? loadConfig().databasePath;
+  const databasePath = flags.optionalString("database") ?? configuredSqlitePath();
   await databaseReady(databasePath);
   const report = await synthesize({
     databasePath,

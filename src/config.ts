@@ -7,9 +7,7 @@ import { POSTGRES_PROTOCOLS, redactedUrl } from "./db/postgres/url";
  * rest of the code receives a Config and never reads process.env itself.
  */
 export interface Config {
-  /** The working database, created from Chinook when missing. DATABASE_PATH. */
-  databasePath: string;
-  /** Which engine stores the data: PostgreSQL when DATABASE_URL is set, else SQLite at databasePath. */
+  /** Which engine stores the data: PostgreSQL when DATABASE_URL is set, else SQLite at DATABASE_PATH. */
   database: DatabaseConfig;
   chinook: {
     /** A local chinook.db to copy from instead of downloading. CHINOOK_DB. */
@@ -56,7 +54,7 @@ export type DatabaseConfig = SqliteConfig | PostgresConfig;
 
 export interface SqliteConfig {
   engine: "sqlite";
-  /** DATABASE_PATH; the same as Config.databasePath. */
+  /** The working database, created from Chinook when missing. DATABASE_PATH. */
   path: string;
 }
 
@@ -95,10 +93,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_CACHE_ENTRIES = 1_000_000;
 
 export function loadConfig(env: Env = process.env): Config {
-  const databasePath = path.resolve(text(env, "DATABASE_PATH") ?? "data/chinook.db");
   return {
-    databasePath,
-    database: databaseConfig(env, databasePath),
+    database: databaseConfig(env),
     chinook: {
       sourcePath: optionalPath(text(env, "CHINOOK_DB")),
       downloadUrl: url(env, "CHINOOK_URL", DEFAULT_CHINOOK_URL),
@@ -124,9 +120,9 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-function databaseConfig(env: Env, databasePath: string): DatabaseConfig {
+function databaseConfig(env: Env): DatabaseConfig {
   const url = text(env, "DATABASE_URL");
-  if (url === undefined) return { engine: "sqlite", path: databasePath };
+  if (url === undefined) return { engine: "sqlite", path: path.resolve(text(env, "DATABASE_PATH") ?? "data/chinook.db") };
   return {
     engine: "postgres",
     url: postgresUrl(url),

@@ -5,16 +5,16 @@ import type { Registry } from "prom-client";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
-import { ConfigError, loadConfig, type Config, type PostgresConfig } from "./config";
+import { ConfigError, loadConfig, type Config, type PostgresConfig, type SqliteConfig } from "./config";
 import { CachedCustomers } from "./customers/cache";
 import { Customers, type CustomerApi } from "./customers/customers";
 import { customerService } from "./customers/service";
 import { PostgresCustomerStore } from "./customers/stores/postgres";
 import { SqliteCustomerStore } from "./customers/stores/sqlite";
 import type { CustomerStore } from "./customers/store";
-import { BootstrapError, ensureDatabase, withVerifiedChinook } from "./db/bootstrap";
+import { BootstrapError, ensureDatabase } from "./db/bootstrap";
 import { MigrationError, migrateToLatest, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from "./db/migrate";
-import { chinookLoaded, loadChinook } from "./db/postgres/chinook";
+import { ensureChinookLoaded } from "./db/postgres/chinook";
 import { openPostgres, type PostgresDatabase } from "./db/postgres/connection";
 import { registerPoolGauges } from "./db/postgres/monitoring";
 import { postgresTransactions } from "./db/postgres/transactions";
@@ -82,7 +82,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const storage =
     config.database.engine === "postgres"
       ? await openPostgresStorage(config, config.database, logger, registry)
-      : await openSqliteStorage(config, logger, registry, () => rpcs.inFlight === 0);
+      : await openSqliteStorage(config, config.database, logger, registry, () => rpcs.inFlight === 0);
   try {
     return await serve(config, logger, storage.value, registry, rpcs, storage.upkeep);
   } catch (error) {
@@ -101,12 +101,13 @@ const APPLICATION_SERVICES = [CustomerService.typeName, InvoiceService.typeName]
 
 async function openSqliteStorage(
   config: Config,
+  { path }: SqliteConfig,
   logger: Logger,
   registry: Registry,
   isIdle: () => boolean,
 ): Promise<{ value: SqliteStorage; upkeep: Upkeep }> {
-  await ensureDatabase({ databasePath: config.databasePath, ...config.chinook }, logger);
-  const database = openDatabase(config.databasePath, {
+  await ensureDatabase({ databasePath: path, ...config.chinook }, logger);
+  const database = openDatabase(path, {
     log: queryLog({ logger, registry }),
     walAutocheckpointBytes: config.maintenance.walCheckpointBytes,
   });
@@ -147,10 +148,7 @@ async function openPostgresStorage(
 ): Promise<{ value: PostgresStorage; upkeep: Upkeep }> {
   const database = openPostgres(settings.url, { ...settings, log: queryLog({ logger, registry }), logger });
   try {
-    // Chinook is obtained (and downloaded, without CHINOOK_DB) only for a database that lacks it.
-    if (!(await chinookLoaded(database.db))) {
-      await withVerifiedChinook(config.chinook, (chinook) => loadChinook(database.db, chinook, logger), logger);
-    }
+    await ensureChinookLoaded(database.db, config.chinook, logger);
     const applied = await migrateToLatest(database.db, POSTGRES_MIGRATIONS);
     if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
   } catch (error) {
@@ -281,7 +279,7 @@ function isExpectedStartupFailure(error: unknown): error is Error {
 
 /** SQLite's own messages ("file is not a database") never say which file. */
 function describeStartupFailure(error: Error, config: Config): string {
-  return error instanceof SqliteError ? `${config.databasePath}: ${error.message}` : error.message;
+  return error instanceof SqliteError && config.database.engine === "sqlite" ? `${config.database.path}: ${error.message}` : error.message;
 }
 
 async function main(): Promise<void> {

@@ -347,7 +347,7 @@ describe("CreateInvoice refuses, writing nothing,", () => {
     ));
 
   it("when the database stays locked by another writer, as UNAVAILABLE", async () => {
-    const otherWriter = new SqliteDatabase(server.config.databasePath);
+    const otherWriter = new SqliteDatabase(sqliteDatabaseOf(server.app).path);
     otherWriter.exec("BEGIN IMMEDIATE");
     try {
       await expectRefusedWithoutWrites(() => sell(BUYER.lockedOut, [line]), grpc.status.UNAVAILABLE, "unavailable");
@@ -634,7 +634,7 @@ describe("CreateInvoice cancelled by its client", () => {
     );
     const requests = requested.map((lines) => ({ customerId: BUYER.cancelled, lines, requestId: randomUUID() }));
     // A connection of its own sees only committed data, whatever the server's connection is in the middle of.
-    const reader = new SqliteDatabase(server.config.databasePath, { readonly: true });
+    const reader = new SqliteDatabase(sqliteDatabaseOf(server.app).path, { readonly: true });
     reader.defaultSafeIntegers(true);
     try {
       const before = rowCounts(reader);

@@ -225,7 +225,7 @@ describe("PostgreSQL transactions", () => {
 
     await expect(transactions.write(db, duplicate)).rejects.toBeInstanceOf(AlreadyExistsError);
     await expect(transactions.batch(db, duplicate)).rejects.toBeInstanceOf(AlreadyExistsError);
-    await expect(transactions.run(() => duplicate(db))).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(transactions.run(db, () => duplicate(db))).rejects.toBeInstanceOf(AlreadyExistsError);
   });
 });
 

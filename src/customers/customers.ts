@@ -215,7 +215,7 @@ export class Customers implements CustomerApi {
       const columns = columnsFromCustomer(next, row.data);
       // Left alone, the stored profile stays as written: it may hold values this build cannot read.
       const data = sameProfile(current.profile, next.profile) ? row.data : columns.data;
-      return customerFromRow(await this.write(store, row, { ...columns, data }));
+      return customerFromRow(await this.writeChanged(store, row, { ...columns, data }));
     });
   }
 
@@ -226,7 +226,7 @@ export class Customers implements CustomerApi {
       requireEtag(row, expectedEtag, "etag");
       // AIP-164: deleting a deleted resource is NOT_FOUND, as deleting a missing one is.
       if (isDeleted(row)) throw new NotFoundError(`customer ${id} is already deleted`);
-      return customerFromRow(await this.write(store, row, { status: statusToColumn(CustomerStatus.DELETED) }));
+      return customerFromRow(await this.writeChanged(store, row, { status: statusToColumn(CustomerStatus.DELETED) }));
     });
   }
 
@@ -239,7 +239,7 @@ export class Customers implements CustomerApi {
       const row = foundOrThrow(await store.find(id), id);
       // AIP-164: undeleting a resource that is not deleted is ALREADY_EXISTS.
       if (!isDeleted(row)) throw new AlreadyExistsError(`customer ${id} is not deleted`);
-      return customerFromRow(await this.write(store, row, { status: statusToColumn(CustomerStatus.ACTIVE) }));
+      return customerFromRow(await this.writeChanged(store, row, { status: statusToColumn(CustomerStatus.ACTIVE) }));
     });
   }
 
@@ -273,7 +273,7 @@ export class Customers implements CustomerApi {
    * With nothing to write, the customer, its update time and its etag stay as
    * they are.
    */
-  private async write(store: CustomerStore, row: CustomerRow, columns: Partial<CustomerColumns>): Promise<CustomerRow> {
+  private async writeChanged(store: CustomerStore, row: CustomerRow, columns: Partial<CustomerColumns>): Promise<CustomerRow> {
     const changed = changedColumns(row, columns);
     if (Object.keys(changed).length === 0) return row;
     const changes: CustomerChanges = { ...changed, updated_at: timeToColumn(this.clock()) };

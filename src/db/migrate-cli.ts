@@ -5,9 +5,9 @@
  */
 import type { Kysely } from "kysely";
 import { DatabaseError } from "pg";
-import { ConfigError, loadConfig, type Config, type PostgresConfig } from "../config";
-import { BootstrapError, ensureDatabase, withVerifiedChinook } from "./bootstrap";
-import { chinookLoaded, loadChinook } from "./postgres/chinook";
+import { ConfigError, loadConfig, type Config, type PostgresConfig, type SqliteConfig } from "../config";
+import { BootstrapError, ensureDatabase } from "./bootstrap";
+import { ensureChinookLoaded } from "./postgres/chinook";
 import { openPostgres } from "./postgres/connection";
 import type { Database as Schema } from "./schema";
 import { openDatabase } from "./sqlite/connection";
@@ -55,7 +55,7 @@ export async function runMigrateCli(argv: readonly string[], env: Env, out: CliO
     const config = loadConfig(env);
     const run = (target: Target) => RUNNERS[command](target, out);
     if (config.database.engine === "postgres") await withPostgres(config, config.database, command, out, run);
-    else await withDatabase(config, out, run);
+    else await withDatabase(config, config.database, out, run);
     return EXIT_OK;
   } catch (error) {
     out.stderr(`migrate ${command} failed: ${describeFailure(error)}`);
@@ -69,13 +69,13 @@ function parseCommand(argv: readonly string[]): Command | undefined {
   return command === "up" || command === "down" || command === "status" ? command : undefined;
 }
 
-async function withDatabase(config: Config, out: CliOutput, work: (target: Target) => Promise<void>): Promise<void> {
-  const outcome = await ensureDatabase({ databasePath: config.databasePath, ...config.chinook });
+async function withDatabase(config: Config, { path }: SqliteConfig, out: CliOutput, work: (target: Target) => Promise<void>): Promise<void> {
+  const outcome = await ensureDatabase({ databasePath: path, ...config.chinook });
   if (outcome !== "existing") {
     // On stderr so that stdout stays the command's own answer.
-    out.stderr(`${outcome} the Chinook database to ${config.databasePath}`);
+    out.stderr(`${outcome} the Chinook database to ${path}`);
   }
-  const database = openDatabase(config.databasePath);
+  const database = openDatabase(path);
   try {
     await work({ db: database.db, migrations: SQLITE_MIGRATIONS });
   } finally {
@@ -90,9 +90,8 @@ async function withDatabase(config: Config, out: CliOutput, work: (target: Targe
 async function withPostgres(config: Config, postgres: PostgresConfig, command: Command, out: CliOutput, work: (target: Target) => Promise<void>): Promise<void> {
   const database = openPostgres(postgres.url, { poolSize: 1, connectTimeoutMs: postgres.connectTimeoutMs, statementTimeoutMs: 0 });
   try {
-    if (command === "up" && !(await chinookLoaded(database.db))) {
-      const loaded = await withVerifiedChinook(config.chinook, (file) => loadChinook(database.db, file));
-      if (loaded) out.stderr(`loaded the Chinook database into ${database.redactedUrl}`);
+    if (command === "up" && (await ensureChinookLoaded(database.db, config.chinook))) {
+      out.stderr(`loaded the Chinook database into ${database.redactedUrl}`);
     }
     await work({ db: database.db, migrations: POSTGRES_MIGRATIONS });
   } finally {

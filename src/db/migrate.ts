@@ -11,15 +11,18 @@ export interface MigrationState {
 
 export class MigrationError extends Error {}
 
-/** One engine's migrations. */
+/** One engine's migrations, and how a run of them waits for another process migrating or writing. */
 export interface EngineMigrations {
-  readonly engine: "sqlite" | "postgres";
   readonly migrations: Readonly<Record<string, Migration>>;
+  waitingForOthers(run: () => Promise<string[]>): Promise<string[]>;
 }
 
-export const SQLITE_MIGRATIONS: EngineMigrations = { engine: "sqlite", migrations: sqliteMigrations };
-/** Applied over the Chinook tables src/db/postgres/chinook.ts loads. */
-export const POSTGRES_MIGRATIONS: EngineMigrations = { engine: "postgres", migrations: postgresMigrations };
+export const SQLITE_MIGRATIONS: EngineMigrations = { migrations: sqliteMigrations, waitingForOthers: waitingForTheWriteLock };
+/**
+ * Applied over the Chinook tables src/db/postgres/chinook.ts loads. Kysely's
+ * Migrator waits for an advisory lock on PostgreSQL by itself.
+ */
+export const POSTGRES_MIGRATIONS: EngineMigrations = { migrations: postgresMigrations, waitingForOthers: (run) => run() };
 
 // Migrations see the schema as it was when they were written, never the current one.
 function migrator<DB>(db: Kysely<DB>, { migrations }: EngineMigrations): Migrator {
@@ -34,21 +37,20 @@ function migrator<DB>(db: Kysely<DB>, { migrations }: EngineMigrations): Migrato
 export async function migrateToLatest<DB>(db: Kysely<DB>, engine: EngineMigrations = SQLITE_MIGRATIONS): Promise<string[]> {
   const pending = (await migrator(db, engine).getMigrations()).filter((migration) => migration.executedAt === undefined);
   if (pending.length === 0) return [];
-  return waitingForTheLock(engine, async () => applied(await migrator(db, engine).migrateToLatest()));
+  return engine.waitingForOthers(async () => applied(await migrator(db, engine).migrateToLatest()));
 }
 
 /** Reverts the most recent migration; returns its name, if any. */
 export function migrateDown<DB>(db: Kysely<DB>, engine: EngineMigrations = SQLITE_MIGRATIONS): Promise<string[]> {
-  return waitingForTheLock(engine, async () => applied(await migrator(db, engine).migrateDown()));
+  return engine.waitingForOthers(async () => applied(await migrator(db, engine).migrateDown()));
 }
 
 /**
  * While another process holds SQLite's write lock, a run fails before it
  * changes anything (each migration is one transaction): try it again, as a
- * write would. On PostgreSQL, Kysely's Migrator waits for an advisory lock.
+ * write would.
  */
-async function waitingForTheLock(engine: EngineMigrations, run: () => Promise<string[]>): Promise<string[]> {
-  if (engine.engine !== "sqlite") return run();
+async function waitingForTheWriteLock(run: () => Promise<string[]>): Promise<string[]> {
   const lockedElsewhere = (error: unknown) => error instanceof MigrationError && isBusy(error.cause);
   try {
     return await retryingWhileLocked(run, lockedElsewhere, Date.now() + WRITE_LOCK_WAIT_MS);

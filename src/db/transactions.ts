@@ -23,6 +23,11 @@ export interface Transactions {
   batch<T>(executor: Executor, work: (tx: Executor) => Promise<T>): Promise<T>;
   /** Reads on one snapshot. */
   read<T>(executor: Executor, work: (tx: Executor) => Promise<T>): Promise<T>;
-  /** Runs statements outside any transaction the engine starts, translating its errors. */
-  run<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * Runs a store's statements on `executor`. Outside a transaction it
+   * translates their errors; inside one they reach the unit of work as they
+   * are, which decides by the driver's error what to run again (PostgreSQL's
+   * serialization failures), then translates them itself.
+   */
+  run<T>(executor: Executor, work: () => Promise<T>): Promise<T>;
 }

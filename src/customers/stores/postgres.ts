@@ -9,6 +9,7 @@ import { CUSTOMER_COLUMNS } from "../rows";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
 import { EXACT_COUNT_LIMIT, estimatedTotal } from "../total-size";
 import { inOrder, matchingFilter, runsAfter, sortKeyOf, type RowCondition } from "./postgres-query";
+import { readRuns } from "./runs";
 
 /** The partial unique index on live emails, folded as case-insensitive.ts folds them (migrations/postgres). */
 const LIVE_EMAIL_KEY = "customers_live_email_key";
@@ -37,13 +38,13 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   find(id: bigint): Promise<CustomerRow | undefined> {
-    return this.transactions.run(() =>
+    return this.transactions.run(this.db, () =>
       this.db.selectFrom("customers").select(CUSTOMER_COLUMNS).where("CustomerId", "=", id).executeTakeFirst(),
     );
   }
 
   findMany(ids: readonly bigint[]): Promise<Map<bigint, CustomerRow>> {
-    return this.transactions.run(async () => {
+    return this.transactions.run(this.db, async () => {
       const rows = await this.db
         .selectFrom("customers")
         .select(CUSTOMER_COLUMNS)
@@ -54,16 +55,16 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   listRows(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<CustomerRow[]> {
-    return this.readRuns(order, cursor, limit, (run, left) =>
+    return this.transactions.run(this.db, () => readRuns(runsAfter(order, cursor), limit, (run, left) =>
       inOrder(this.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order).limit(left).execute(),
-    );
+    ));
   }
 
   listKeys(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<RowKey[]> {
-    return this.readRuns(order, cursor, limit, (run, left) => {
+    return this.transactions.run(this.db, () => readRuns(runsAfter(order, cursor), limit, (run, left) => {
       const matching = this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
       return inOrder(matching, order).limit(left).execute();
-    });
+    }));
   }
 
   /**
@@ -75,7 +76,7 @@ export class PostgresCustomerStore implements CustomerStore {
     const rows = query.stream(batchSize)[Symbol.asyncIterator]();
     try {
       for (;;) {
-        const next = await this.transactions.run(() => rows.next());
+        const next = await this.transactions.run(this.db, () => rows.next());
         if (next.done === true) return;
         yield next.value;
       }
@@ -86,7 +87,7 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   countMatching(filter: CustomerFilter): Promise<number> {
-    return this.transactions.run(async () => {
+    return this.transactions.run(this.db, async () => {
       const matches = await this.boundedCount(filter);
       if (matches <= EXACT_COUNT_LIMIT) return matches;
       return estimatedTotal({ matches: BigInt(matches), ...(await this.idPositions(filter)) }, EXACT_COUNT_LIMIT);
@@ -94,7 +95,7 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   existingEmployees(ids: readonly bigint[]): Promise<Set<bigint>> {
-    return this.transactions.run(async () => {
+    return this.transactions.run(this.db, async () => {
       const employees = await this.db
         .selectFrom("employees")
         .select("EmployeeId")
@@ -105,13 +106,13 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   insert(row: NewCustomerRow): Promise<CustomerRow> {
-    return this.transactions.run(() =>
+    return this.transactions.run(this.db, () =>
       refusingDuplicateEmail(() => this.db.insertInto("customers").values(row).returning(CUSTOMER_COLUMNS).executeTakeFirstOrThrow()),
     );
   }
 
   update(row: CustomerRow, changes: CustomerChanges): Promise<CustomerRow> {
-    return this.transactions.run(() =>
+    return this.transactions.run(this.db, () =>
       refusingDuplicateEmail(() =>
         this.db
           .updateTable("customers")
@@ -125,32 +126,15 @@ export class PostgresCustomerStore implements CustomerStore {
 
   /** Claims the id when it is new: a concurrent retry then waits for this one (ClaimedRequestIds). */
   findRequest(operation: string, requestId: string, request: Uint8Array): Promise<RecordedRequest | undefined> {
-    return this.transactions.run(() => new ClaimedRequestIds(this.db).findOrClaim(operation, requestId, request));
+    return this.transactions.run(this.db, () => new ClaimedRequestIds(this.db).findOrClaim(operation, requestId, request));
   }
 
   recordRequest(operation: string, requestId: string, _request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
-    return this.transactions.run(() => new ClaimedRequestIds(this.db).complete(operation, requestId, customerId, response));
+    return this.transactions.run(this.db, () => new ClaimedRequestIds(this.db).complete(operation, requestId, customerId, response));
   }
 
   private withTx(tx: Executor): PostgresCustomerStore {
     return new PostgresCustomerStore(tx, this.transactions);
-  }
-
-  /** A page reads its runs in turn (see runsAfter) until it has `limit` rows. */
-  private readRuns<R>(
-    order: CustomerOrder,
-    cursor: Cursor | undefined,
-    limit: number,
-    readRun: (run: RowCondition, limit: number) => Promise<R[]>,
-  ): Promise<R[]> {
-    return this.transactions.run(async () => {
-      const rows: R[] = [];
-      for (const run of runsAfter(order, cursor)) {
-        if (rows.length >= limit) break;
-        rows.push(...(await readRun(run, limit - rows.length)));
-      }
-      return rows;
-    });
   }
 
   private matchingRun(filter: CustomerFilter, run: RowCondition) {

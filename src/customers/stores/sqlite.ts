@@ -11,6 +11,7 @@ import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type Ro
 import { CUSTOMER_COLUMNS, columnsFromCustomer, statusToColumn } from "../rows";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
 import { inOrder, matchingFilter, runsAfter, sortByFor, sortKeyOf, type RowCondition } from "./sqlite-query";
+import { readRuns } from "./runs";
 import { estimatedCount } from "./sqlite-total-size";
 
 /** The partial UNIQUE index on live emails reports itself as `customers.Email`. */
@@ -25,9 +26,6 @@ const INSERT_TEMPLATE: NewCustomerRow = { ...columnsFromCustomer(create(Customer
 const INSERT_CUSTOMER = compileOnly.insertInto("customers").values(INSERT_TEMPLATE).returning("CustomerId").compile();
 /** The INSERT's parameters, in the order it was compiled with. */
 const INSERTED_COLUMNS = Object.keys(INSERT_TEMPLATE) as ReadonlyArray<keyof NewCustomerRow>;
-
-/** Reads up to `limit` rows of one run of a page (see runsAfter). */
-type RunReader<R> = (run: RowCondition, limit: number) => Promise<R[]>;
 
 /**
  * Customers in a SQLite database. Writes return the row as written without
@@ -52,11 +50,11 @@ export class SqliteCustomerStore implements CustomerStore {
   }
 
   find(id: bigint): Promise<CustomerRow | undefined> {
-    return this.transactions.run(async () => (await this.db.executeQuery(withParameters(SELECT_BY_ID, [id]))).rows[0]);
+    return this.transactions.run(this.db, async () => (await this.db.executeQuery(withParameters(SELECT_BY_ID, [id]))).rows[0]);
   }
 
   findMany(ids: readonly bigint[]): Promise<Map<bigint, CustomerRow>> {
-    return this.transactions.run(async () => {
+    return this.transactions.run(this.db, async () => {
       const rows = await this.db
         .selectFrom("customers")
         .select(CUSTOMER_COLUMNS)
@@ -67,17 +65,17 @@ export class SqliteCustomerStore implements CustomerStore {
   }
 
   listRows(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<CustomerRow[]> {
-    return this.readRuns(order, cursor, filter, limit, (run, left) => {
+    return this.transactions.run(this.db, () => readRuns(runsAfter(order, cursor, sortByFor(filter)), limit, (run, left) => {
       const matching = this.matchingRun(filter, run).select(CUSTOMER_COLUMNS);
       return inOrder(matching, order, sortByFor(filter)).limit(left).execute();
-    });
+    }));
   }
 
   listKeys(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<RowKey[]> {
-    return this.readRuns(order, cursor, filter, limit, (run, left) => {
+    return this.transactions.run(this.db, () => readRuns(runsAfter(order, cursor, sortByFor(filter)), limit, (run, left) => {
       const matching = this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
       return inOrder(matching, order, sortByFor(filter)).limit(left).execute();
-    });
+    }));
   }
 
   /** Keyset batches, each its own statement: no statement stays open between batches. */
@@ -93,11 +91,11 @@ export class SqliteCustomerStore implements CustomerStore {
   }
 
   countMatching(filter: CustomerFilter): Promise<number> {
-    return this.transactions.run(() => estimatedCount(this.db, filter));
+    return this.transactions.run(this.db, () => estimatedCount(this.db, filter));
   }
 
   existingEmployees(ids: readonly bigint[]): Promise<Set<bigint>> {
-    return this.transactions.run(async () => {
+    return this.transactions.run(this.db, async () => {
       const employees = await this.db.selectFrom("employees").select("EmployeeId").where("EmployeeId", "in", ids).execute();
       return new Set(employees.map((employee) => employee.EmployeeId));
     });
@@ -105,7 +103,7 @@ export class SqliteCustomerStore implements CustomerStore {
 
   /** An ASCII email is left to the unique index alone (see requireEmailFree). */
   insert(row: NewCustomerRow): Promise<CustomerRow> {
-    return this.transactions.run(async () => {
+    return this.transactions.run(this.db, async () => {
       if (!comparesAsNoCase(row.Email)) await this.requireEmailFree(row.Email);
       const { rows } = await refusingDuplicateEmail(() =>
         this.db.executeQuery(withParameters(INSERT_CUSTOMER, INSERTED_COLUMNS.map((column) => row[column]))),
@@ -121,7 +119,7 @@ export class SqliteCustomerStore implements CustomerStore {
    * index on a column an UPDATE sets, changed or not.
    */
   update(row: CustomerRow, changes: CustomerChanges): Promise<CustomerRow> {
-    return this.transactions.run(async () => {
+    return this.transactions.run(this.db, async () => {
       const undeleting = row.status === DELETED && changes.status !== undefined && changes.status !== DELETED;
       if (changes.Email !== undefined || undeleting) await this.requireEmailFree(changes.Email ?? row.Email, row.CustomerId);
       await refusingDuplicateEmail(() =>
@@ -132,33 +130,15 @@ export class SqliteCustomerStore implements CustomerStore {
   }
 
   findRequest(operation: string, requestId: string, request: Uint8Array): Promise<RecordedRequest | undefined> {
-    return this.transactions.run(() => new RequestIds(this.db).find(operation, requestId, request));
+    return this.transactions.run(this.db, () => new RequestIds(this.db).find(operation, requestId, request));
   }
 
   recordRequest(operation: string, requestId: string, request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
-    return this.transactions.run(() => new RequestIds(this.db).record(operation, requestId, request, customerId, response));
+    return this.transactions.run(this.db, () => new RequestIds(this.db).record(operation, requestId, request, customerId, response));
   }
 
   private withTx(tx: Executor): SqliteCustomerStore {
     return new SqliteCustomerStore(tx, this.transactions);
-  }
-
-  /** A page reads its runs in turn (see runsAfter) until it has `limit` rows. */
-  private readRuns<R>(
-    order: CustomerOrder,
-    cursor: Cursor | undefined,
-    filter: CustomerFilter,
-    limit: number,
-    readRun: RunReader<R>,
-  ): Promise<R[]> {
-    return this.transactions.run(async () => {
-      const rows: R[] = [];
-      for (const run of runsAfter(order, cursor, sortByFor(filter))) {
-        if (rows.length >= limit) break;
-        rows.push(...(await readRun(run, limit - rows.length)));
-      }
-      return rows;
-    });
   }
 
   private matchingRun(filter: CustomerFilter, run: RowCondition) {

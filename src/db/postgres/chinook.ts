@@ -6,6 +6,7 @@
  */
 import { sql, type Kysely, type RawBuilder } from "kysely";
 import type { Logger } from "pino";
+import { withVerifiedChinook, type ChinookOrigin } from "../bootstrap";
 import { SqliteDatabase } from "../sqlite/driver";
 
 /**
@@ -240,6 +241,15 @@ export async function loadChinook<DB>(db: Kysely<DB>, sqliteSourcePath: string, 
   if (rows === undefined) return false;
   logger?.info({ rows, ms: Date.now() - started }, "loaded Chinook into PostgreSQL");
   return true;
+}
+
+/**
+ * Loads Chinook unless its tables are there, obtaining and verifying the file
+ * (CHINOOK_DB, else a download) only then. Returns whether this call loaded.
+ */
+export async function ensureChinookLoaded<DB>(db: Kysely<DB>, origin: ChinookOrigin, logger?: Logger): Promise<boolean> {
+  if (await chinookLoaded(db)) return false;
+  return withVerifiedChinook(origin, (file) => loadChinook(db, file, logger), logger);
 }
 
 function columnType(column: Column): RawBuilder<unknown> {

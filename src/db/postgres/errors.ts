@@ -63,8 +63,7 @@ function isUnavailable(error: unknown): boolean {
  * again finds the first one's answer.
  */
 export function isRetryable(error: unknown): boolean {
-  // A store inside the unit of work may have translated it already (AbortedError, with the driver's error as cause).
-  const state = sqlState(error instanceof DomainError ? error.cause : error);
+  const state = sqlState(error);
   if (state === SERIALIZATION_FAILURE || state === DEADLOCK_DETECTED) return true;
   return uniqueViolationConstraint(error) === REQUEST_IDS_PRIMARY_KEY;
 }

@@ -50,6 +50,6 @@ export function postgresTransactions(options: PostgresTransactionsOptions = {}):
         executor.transaction().setIsolationLevel("repeatable read").setAccessMode("read only").execute(work),
       );
     },
-    run: translatingErrors,
+    run: (executor, work) => (executor.isTransaction ? work() : translatingErrors(work)),
   };
 }

@@ -13,6 +13,6 @@ export function sqliteTransactions(writes?: GroupCommit): Transactions {
     write: (executor, work) => translatingErrors(() => inWriteTransaction(executor, writes, work)),
     batch: (executor, work) => translatingErrors(() => inTransaction(executor, work)),
     read: (executor, work) => translatingErrors(() => inReadTransaction(executor, work)),
-    run: translatingErrors,
+    run: (executor, work) => (executor.isTransaction ? work() : translatingErrors(work)),
   };
 }
