@@ -132,7 +132,7 @@ describe("PostgreSQL errors as domain errors", () => {
   });
 
   it("makes a connection the server ends mid-query UNAVAILABLE (an admin shutdown), and goes on with a new one", async () => {
-    const { db, url } = await fresh();
+    const { db, pool, url } = await fresh();
     const running = translatingErrors(() => sql`SELECT pg_sleep(10)`.execute(db)).catch((caught: unknown) => caught);
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
@@ -150,6 +150,8 @@ describe("PostgreSQL errors as domain errors", () => {
     const error = await running;
     expect(error).toBeInstanceOf(UnavailableError);
     expect(((error as Error).cause as { code?: string }).code).toBe("57P01");
+    // The pool drops the dead connection when its socket closes, a moment after the error.
+    while (pool.totalCount > 0) await new Promise((resolve) => setImmediate(resolve));
     await expect(sql`SELECT 1`.execute(db)).resolves.toBeDefined();
   });
 });

@@ -77,10 +77,15 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Postgr
   const probe = new pg.Pool({ ...poolConfig, max: 1, idleTimeoutMillis: 30_000, query_timeout: PROBE_TIMEOUT_MS });
   const redacted = redactedUrl(url);
   for (const [name, target] of [["pool", pool], ["probe", probe]] as const) {
-    // An idle connection the server drops emits "error" on the pool; unhandled, it would end the process.
-    target.on("error", (error) => {
-      options.logger?.warn({ err: error, database: redacted, pool: name }, "an idle PostgreSQL connection failed");
+    // A connection the server drops (a restart, pg_terminate_backend) emits "error" on its client,
+    // checked out or not; pg-pool listens only while it is idle, and an unheard "error" ends the process.
+    target.on("connect", (client) => {
+      client.on("error", (error) => {
+        options.logger?.warn({ err: error, database: redacted, pool: name }, "a PostgreSQL connection failed");
+      });
     });
+    // pg-pool re-emits an idle client's error here after dropping it; the client's listener has logged it.
+    target.on("error", () => undefined);
   }
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool, cursor: Cursor }), log: options.log });
   return {
