@@ -174,7 +174,7 @@ async function serve(
   rpcs: RpcObserver,
   upkeep: Upkeep,
 ): Promise<App> {
-  const customers = withReadCache(new Customers(storage.customers), cacheFor(storage, config.cache), registry);
+  const customers = withReadCache(new Customers(storage.customers), storage, registry, cacheFor(storage, config.cache));
   const invoices = new Invoices(storage.invoices);
   const health = new HealthMonitor({
     services: APPLICATION_SERVICES,
@@ -228,16 +228,22 @@ const SERVING_MESSAGE: Record<TransportSecurity, string> = {
 
 /**
  * No read cache on PostgreSQL, whatever CACHE_SIZE says: replicas share the
- * database, and a cache that other processes' writes do not invalidate would
- * serve a customer another replica has just changed.
+ * database, and learning whether another one wrote takes a round trip to the
+ * server, which costs what the read it would save costs (bench/RESULTS.md).
  */
 function cacheFor(storage: Storage, cache: Config["cache"]): Config["cache"] {
   return storage.engine === "postgres" ? { ...cache, maxEntries: 0 } : cache;
 }
 
-/** CACHE_SIZE=0 serves straight from the domain. */
-function withReadCache(customers: Customers, cache: Config["cache"], registry: Registry): CustomerApi {
-  return cache.maxEntries === 0 ? customers : new CachedCustomers(customers, { ...cache, registry });
+/**
+ * CACHE_SIZE=0 serves straight from the domain. On SQLite the cache asks the
+ * file, before each read, whether another process committed since (a read of
+ * shared memory), and drops everything when one did.
+ */
+function withReadCache(customers: Customers, storage: Storage, registry: Registry, cache: Config["cache"]): CustomerApi {
+  if (cache.maxEntries === 0) return customers;
+  const otherWrites = storage.engine === "sqlite" ? storage.database.otherWrites : undefined;
+  return new CachedCustomers(customers, { ...cache, registry, otherWrites });
 }
 
 /** A metrics port that cannot be bound fails the start, and the bound gRPC port must not stay open. */

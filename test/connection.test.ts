@@ -234,3 +234,43 @@ describe("isReachable", () => {
     }
   });
 });
+
+describe("otherWrites", () => {
+  test("says 'some' once after another connection commits, and 'none' after this connection's own commits", async () => {
+    const other = openDatabase(file);
+    try {
+      expect(database.otherWrites()).toBe("none");
+      await sql`UPDATE customers SET City = 'Own' WHERE CustomerId = 1`.execute(database.db);
+      expect(database.otherWrites()).toBe("none");
+
+      await sql`UPDATE customers SET City = 'Other' WHERE CustomerId = 1`.execute(other.db);
+      expect(database.otherWrites()).toBe("some");
+      expect(database.otherWrites()).toBe("none");
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("answers once until the microtask queue drains: a commit meanwhile shows at the first call after", async () => {
+    const other = openDatabase(file);
+    try {
+      expect(database.otherWrites()).toBe("none");
+      other.sqlite.prepare("UPDATE customers SET City = 'Other' WHERE CustomerId = 1").run();
+      expect(database.otherWrites()).toBe("none");
+
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(database.otherWrites()).toBe("some");
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("says 'unknown' inside an open transaction, and on a closed handle", async () => {
+    await database.db.transaction().execute(async () => {
+      expect(database.otherWrites()).toBe("unknown");
+    });
+    expect(database.otherWrites()).toBe("none");
+    await database.close();
+    expect(database.otherWrites()).toBe("unknown");
+  });
+});

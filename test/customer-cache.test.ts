@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
-import { CachedCustomers, ESTIMATE_TTL_MS, type CacheableCustomers } from "../src/customers/cache";
+import { CachedCustomers, ESTIMATE_TTL_MS, type CacheableCustomers, type CustomerCacheOptions } from "../src/customers/cache";
 import {
   parseOrderBy,
   type CreateCustomerRequest,
@@ -103,11 +103,13 @@ function customer(id: bigint, company: string): Customer {
   return create(CustomerSchema, { customerId: id, firstName: "Ada", lastName: "Lovelace", company });
 }
 
-function setup(maxEntries = 100): { inner: ControllableStore; cache: CachedCustomers; registry: Registry } {
+type OtherWrites = NonNullable<CustomerCacheOptions["otherWrites"]>;
+
+function setup(maxEntries = 100, otherWrites?: OtherWrites): { inner: ControllableStore; cache: CachedCustomers; registry: Registry } {
   const inner = new ControllableStore();
   for (const id of [1n, 2n, 3n]) inner.rows.set(id, customer(id, "v1"));
   const registry = new Registry();
-  return { inner, cache: new CachedCustomers(inner, { maxEntries, maxBytes: MAX_BYTES, ttlMs: 0, registry }), registry };
+  return { inner, cache: new CachedCustomers(inner, { maxEntries, maxBytes: MAX_BYTES, ttlMs: 0, registry, otherWrites }), registry };
 }
 
 const setCompany = (company: string) => (current: Customer) => ({ ...current, company });
@@ -335,5 +337,69 @@ describe("CachedCustomers", () => {
     await cached(cache, 1n, 2n, 3n);
     expect(await registryValue(registry, "customer_cache_evictions_total", { reason: "size" })).toBe(1);
     expect(await registryValue(registry, "customer_cache_entries")).toBe(2);
+  });
+});
+
+describe("CachedCustomers beside other processes", () => {
+  /** What the database says of other processes' writes, asked before each read; "none" unless a test says otherwise. */
+  function otherProcesses(): { says: ReturnType<OtherWrites>; ask: OtherWrites } {
+    const state = { says: "none" as ReturnType<OtherWrites>, ask: () => state.says };
+    return state;
+  }
+
+  /** The answer once, then "none" again: the database says "some" only on the first ask after a write. */
+  function wroteOnce(other: ReturnType<typeof otherProcesses>): void {
+    other.says = "some";
+    const ask = other.ask;
+    other.ask = () => {
+      other.ask = ask;
+      const said = other.says;
+      other.says = "none";
+      return said;
+    };
+  }
+
+  it("drops every customer when another process wrote, and counts the flush", async () => {
+    const other = otherProcesses();
+    const { inner, cache, registry } = setup(100, () => other.ask());
+    await cached(cache, 1n, 2n);
+    inner.rows.set(1n, customer(1n, "written elsewhere"));
+    wroteOnce(other);
+
+    expect((await cache.get(1n)).company).toBe("written elsewhere");
+    await cache.get(2n);
+    expect(inner.reads.slice(4)).toEqual([[1n], [2n]]);
+    expect(await registryValue(registry, "customer_cache_flushes_total")).toBe(1);
+    expect(await registryValue(registry, "customer_cache_entries")).toBe(0);
+  });
+
+  it("reads past the cache while it cannot tell, and keeps what it holds", async () => {
+    const other = otherProcesses();
+    const { inner, cache, registry } = setup(100, () => other.ask());
+    await cached(cache, 1n);
+    other.says = "unknown";
+    await cache.batchGet([1n]);
+    expect(inner.reads).toEqual([[1n], [1n], [1n]]);
+
+    other.says = "none";
+    await cache.get(1n);
+    expect(inner.reads).toHaveLength(3);
+    expect(await registryValue(registry, "customer_cache_flushes_total")).toBe(0);
+  });
+
+  it("does not store a read that began before another process's write was noticed", async () => {
+    const other = otherProcesses();
+    const { inner, cache } = setup(100, () => other.ask());
+    await cache.get(1n); // the next read would be cached
+    inner.holdReads();
+    const staleRead = cache.get(1n); // has read v1, not yet returned
+    inner.rows.set(1n, customer(1n, "written elsewhere"));
+    wroteOnce(other);
+    const noticing = cache.get(2n); // the next read notices, and flushes
+    inner.releaseReads();
+    expect((await staleRead).company).toBe("v1");
+    await noticing;
+
+    expect((await cache.get(1n)).company).toBe("written elsewhere");
   });
 });

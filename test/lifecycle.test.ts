@@ -1,9 +1,8 @@
 import { credentials, status as GrpcStatus, type ClientReadableStream, type StatusObject } from "@grpc/grpc-js";
 import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import type BetterSqlite3 from "better-sqlite3";
-import { spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { existsSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import http2 from "node:http2";
 import { createServer, type Server as NetServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -23,21 +22,9 @@ import { typedClient } from "../src/grpc/client";
 import { createLogger } from "../src/logger";
 import { startApp, stopOnSignals } from "../src/main";
 import { CHINOOK_CUSTOMERS } from "./support/chinook";
+import { assertBuilt, runMain, withinBound, type MainProcess } from "./support/main-process";
 import { CHINOOK_SOURCE, copyChinook } from "./support/database";
 import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
-
-const WAIT_MS = 10_000;
-const MAIN_JS = path.resolve(__dirname, "../dist/src/main.js");
-
-type LogLine = Record<string, unknown>;
-
-function withinBound<T>(promise: Promise<T>, waitingFor: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no ${waitingFor} within ${WAIT_MS} ms`)), WAIT_MS);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function temporaryDirectory(): string {
   return realpathSync(mkdtempSync(path.join(tmpdir(), "chinook-lifecycle-")));
@@ -348,59 +335,16 @@ function portOf(server: NetServer): number {
   return address.port;
 }
 
-/** `node dist/src/main.js`, as `npm start` runs it, with only the environment given. */
-function runMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, [MAIN_JS], { env, stdio: ["ignore", "pipe", "pipe"] });
-  const output = { stdout: "", stderr: "" };
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output.stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output.stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  const lines = () => output.stdout.split("\n").filter((line) => line.trim() !== "").map(parsedLine);
-  return {
-    child,
-    lines,
-    stderr: () => output.stderr,
-    exitCode: () => withinBound(exited, "exit of the service"),
-    /** The first log line whose message starts with `prefix`, once written. */
-    logLine(prefix: string): Promise<LogLine> {
-      const found = () => lines().find((line) => String(line.msg).startsWith(prefix));
-      return withinBound(
-        new Promise<LogLine>((resolve, reject) => {
-          const look = () => {
-            const line = found();
-            if (line !== undefined) resolve(line);
-          };
-          child.stdout.on("data", look);
-          void exited.then(() => {
-            look();
-            reject(new Error(`exited without logging "${prefix}": ${output.stdout}${output.stderr}`));
-          });
-          look();
-        }),
-        `"${prefix}" log line`,
-      );
-    },
-  };
-}
-
-function parsedLine(line: string): LogLine {
-  try {
-    return JSON.parse(line) as LogLine;
-  } catch {
-    return { notJson: line };
-  }
-}
-
-function allOutputLines(run: ReturnType<typeof runMain>): string[] {
+function allOutputLines(run: MainProcess): string[] {
   return [...run.lines().map((line) => JSON.stringify(line)), ...run.stderr().split("\n")].filter((line) => line !== "");
 }
 
 describe("the process, through its compiled entry point", () => {
-  const running: Array<ReturnType<typeof runMain>> = [];
+  const running: MainProcess[] = [];
   let dir: string;
 
   beforeAll(() => {
-    if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run "npm run build" (npm test does)`);
+    assertBuilt();
   });
 
   beforeEach(() => {

@@ -32,6 +32,13 @@ export interface CustomerCacheOptions {
   /** How long an entry may be served, in ms; 0 keeps it until evicted or invalidated. */
   ttlMs: number;
   registry: Registry;
+  /**
+   * Asked before each read, when other processes share the database: "some"
+   * when one may have written since the last ask (the whole cache is dropped),
+   * "unknown" when that cannot be told now (the read skips the cache). Unset,
+   * only this process writes.
+   */
+  otherWrites?: () => "none" | "some" | "unknown";
   /** Where the TTLs read the time in ms; performance.now() unless a test sets its own. */
   clock?: Perf;
 }
@@ -95,6 +102,8 @@ export class CachedCustomers implements CustomerApi {
   private readonly hits: Counter;
   private readonly misses: Counter;
   private readonly evictions: Counter<"reason">;
+  private readonly flushes: Counter;
+  private readonly otherWrites: () => "none" | "some" | "unknown";
 
   constructor(
     private readonly inner: CacheableCustomers,
@@ -124,11 +133,17 @@ export class CachedCustomers implements CustomerApi {
       labelNames: ["reason"],
       registers,
     });
+    this.flushes = new Counter({
+      name: "customer_cache_flushes_total",
+      help: "Times the whole cache was dropped because another process wrote to the database.",
+      registers,
+    });
+    this.otherWrites = options.otherWrites ?? (() => "none");
     registerCacheGauges(this.entries, this.hits, this.misses, registers);
   }
 
   async get(id: bigint): Promise<Customer> {
-    const cached = this.lookup(id);
+    const cached = this.lookup(id, this.servable());
     if (cached !== undefined) return cached;
     const ticket = this.beginRead(id);
     try {
@@ -141,8 +156,9 @@ export class CachedCustomers implements CustomerApi {
   async batchGet(ids: readonly bigint[]): Promise<Customer[]> {
     const found = new Map<bigint, Customer>();
     const missing: bigint[] = [];
+    const servable = this.servable();
     for (const id of new Set(ids)) {
-      const cached = this.lookup(id);
+      const cached = this.lookup(id, servable);
       if (cached === undefined) missing.push(id);
       else found.set(id, cached);
     }
@@ -203,8 +219,15 @@ export class CachedCustomers implements CustomerApi {
     }
   }
 
-  private lookup(id: bigint): Customer | undefined {
-    const cached = this.entries.get(id);
+  /** Whether this read may be served from the cache; first drops it all if another process wrote meanwhile. */
+  private servable(): boolean {
+    const otherWrites = this.otherWrites();
+    if (otherWrites === "some") this.flush();
+    return otherWrites === "none";
+  }
+
+  private lookup(id: bigint, servable: boolean): Customer | undefined {
+    const cached = servable ? this.entries.get(id) : undefined;
     (cached === undefined ? this.misses : this.hits).inc();
     return cached;
   }
@@ -247,6 +270,13 @@ export class CachedCustomers implements CustomerApi {
       const reads = this.readsInFlight.get(id);
       if (reads !== undefined) reads.generation += 1;
     }
+  }
+
+  /** Drops every customer, and keeps reads under way from storing what they read before. */
+  private flush(): void {
+    this.entries.clear();
+    for (const reads of this.readsInFlight.values()) reads.generation += 1;
+    this.flushes.inc();
   }
 
   private countEviction(reason: LRUCache.DisposeReason): void {

@@ -17,6 +17,7 @@ import { isBusy } from "./errors";
 import { WRITE_LOCK_WAIT_MS } from "./transaction";
 import type { Database as Schema } from "../schema";
 import { StatementCache, type StatementCacheStats } from "./statement-cache";
+import { watchOtherWrites, type OtherWrites } from "./data-version";
 
 /**
  * SQLite's own wait for a lock. It sleeps on the thread that runs the event
@@ -49,6 +50,8 @@ export interface Database {
   optimize(): void;
   /** How often Kysely's queries reused a prepared statement. */
   statementCacheStats(): StatementCacheStats;
+  /** Whether another connection, e.g. another server process, committed since the last call. */
+  otherWrites(): OtherWrites;
   close(): Promise<void>;
 }
 
@@ -162,6 +165,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Database 
     isReachable: () => isReachable(sqlite, path, opened),
     optimize: () => optimize(sqlite),
     statementCacheStats: () => statements.stats(),
+    otherWrites: watchOtherWrites(sqlite),
     close: async () => {
       await db.destroy();
       // Kysely's destroy() is a no-op when it never ran a query; the handle must close anyway.
