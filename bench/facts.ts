@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
-import type BetterSqlite3 from "better-sqlite3";
+import type { Kysely } from "kysely";
 import { LoyaltyTier } from "../gen/chinook/v1/customer_pb";
-import { SqliteDatabase } from "../src/db/sqlite/driver";
+import type { Database } from "../src/db/schema";
 import { arrayAt, asRecord, numberAt, numbersAt, parseJsonRecord, type JsonRecord } from "./json";
 import { Random } from "./random";
 
@@ -34,53 +34,54 @@ export interface ListFilter {
 const ACTIVE_SAMPLE = 1000;
 const LIST_COUNTRIES = ["USA", "Canada", "France", "Brazil"];
 const LIST_TIERS = [LoyaltyTier.SILVER, LoyaltyTier.GOLD];
-const ACTIVE = 1;
-const DELETED = 4;
+const ACTIVE = 1n;
+const DELETED = 4n;
 
-export function readFacts(databasePath: string): DatasetFacts {
-  const sqlite = new SqliteDatabase(databasePath, { readonly: true, fileMustExist: true });
-  try {
-    const customers = integers(sqlite, "SELECT count(*), min(CustomerId), max(CustomerId) FROM customers");
-    const tracks = integers(sqlite, "SELECT min(TrackId), max(TrackId) FROM tracks");
-    const [rows = 0, minCustomerId = 0, maxCustomerId = 0] = customers;
-    return {
-      rows,
-      minCustomerId,
-      maxCustomerId,
-      activeCustomerIds: sampleActiveIds(sqlite, minCustomerId, maxCustomerId),
-      minTrackId: tracks[0] ?? 0,
-      maxTrackId: tracks[1] ?? 0,
-      listFilters: listFilters(hasProfiles(sqlite)),
-      exportCount: integers(sqlite, `SELECT count(*) FROM customers WHERE status <> ${DELETED}`)[0] ?? 0,
-    };
-  } finally {
-    sqlite.close();
-  }
-}
-
-function integers(sqlite: BetterSqlite3.Database, query: string): number[] {
-  const row: unknown = sqlite.prepare(query).raw().get();
-  if (!Array.isArray(row)) throw new Error(`no row from ${query}`);
-  return row.map(Number);
+/** The facts of the database `db` reads, on either engine. */
+export async function readFacts(db: Kysely<Database>): Promise<DatasetFacts> {
+  const customers = await db
+    .selectFrom("customers")
+    .select((eb) => [eb.fn.countAll().as("rows"), eb.fn.min("CustomerId").as("minId"), eb.fn.max("CustomerId").as("maxId")])
+    .executeTakeFirstOrThrow();
+  const tracks = await db
+    .selectFrom("tracks")
+    .select((eb) => [eb.fn.min("TrackId").as("minId"), eb.fn.max("TrackId").as("maxId")])
+    .executeTakeFirstOrThrow();
+  const exported = await db.selectFrom("customers").select((eb) => eb.fn.countAll().as("rows")).where("status", "<>", DELETED).executeTakeFirstOrThrow();
+  const [minCustomerId, maxCustomerId] = [Number(customers.minId), Number(customers.maxId)];
+  return {
+    rows: Number(customers.rows),
+    minCustomerId,
+    maxCustomerId,
+    activeCustomerIds: await sampleActiveIds(db, minCustomerId, maxCustomerId),
+    minTrackId: Number(tracks.minId),
+    maxTrackId: Number(tracks.maxId),
+    listFilters: listFilters(await hasProfiles(db)),
+    exportCount: Number(exported.rows),
+  };
 }
 
 /** Random probes into the id range: an index seek each, where ORDER BY random() would scan a million rows. */
-function sampleActiveIds(sqlite: BetterSqlite3.Database, minId: number, maxId: number): number[] {
-  const probe = sqlite.prepare(
-    `SELECT CustomerId FROM customers WHERE status = ${ACTIVE} AND CustomerId >= ? ORDER BY CustomerId LIMIT 1`,
-  );
+async function sampleActiveIds(db: Kysely<Database>, minId: number, maxId: number): Promise<number[]> {
   const random = new Random(6);
   const ids = new Set<number>();
   for (let attempt = 0; attempt < ACTIVE_SAMPLE; attempt++) {
-    const row: unknown = probe.raw().get(random.integer(minId, maxId));
-    if (Array.isArray(row)) ids.add(Number(row[0]));
+    const row = await db
+      .selectFrom("customers")
+      .select("CustomerId")
+      .where("status", "=", ACTIVE)
+      .where("CustomerId", ">=", BigInt(random.integer(minId, maxId)))
+      .orderBy("CustomerId")
+      .limit(1)
+      .executeTakeFirst();
+    if (row !== undefined) ids.add(Number(row.CustomerId));
   }
   if (ids.size === 0) throw new Error("no ACTIVE customer to invoice");
   return [...ids];
 }
 
-function hasProfiles(sqlite: BetterSqlite3.Database): boolean {
-  return sqlite.prepare("SELECT 1 FROM customers WHERE data IS NOT NULL LIMIT 1").get() !== undefined;
+async function hasProfiles(db: Kysely<Database>): Promise<boolean> {
+  return (await db.selectFrom("customers").select("CustomerId").where("data", "is not", null).limit(1).executeTakeFirst()) !== undefined;
 }
 
 function listFilters(withTiers: boolean): ListFilter[] {

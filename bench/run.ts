@@ -3,12 +3,11 @@
  * server and the real service (on a fresh copy of the database), drives both
  * with the same load generator process, and prints medians and ratios.
  *
- *   npm run bench -- [--runs 3] [--seconds 5] [--warmup 2] [--sizes 59,1000000]
+ *   npm run bench -- [--engines sqlite,postgres] [--database-url URL] [--runs 3] [--seconds 5] [--warmup 2] [--sizes 59,1000000]
  *     [--workloads GetCustomer,ListCustomers,…] [--concurrency 16] [--export-streams 1]
  *     [--seed 1] [--profile] [--log-level info]
  */
 import {
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -20,7 +19,8 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { installChildCleanup, killAllChildren, outputOf, spawnTracked, stderrTail } from "./children";
-import { chinookDataset, syntheticDataset, type Dataset } from "./datasets";
+import { chinookDataset, syntheticDataset, type Dataset, type Engine } from "./datasets";
+import { benchPostgres, postgresChinookDataset, postgresSyntheticDataset, type BenchPostgres } from "./postgres-datasets";
 import { Flags } from "./flags";
 import { parseLoadResult, type LoadResult } from "./load-result";
 import { CHINOOK_SOURCE, REPO_ROOT, RESULTS_DIR, benchScript } from "./paths";
@@ -30,6 +30,10 @@ import { startCeiling, startService, type RunningServer } from "./servers";
 import { isStreaming, WORKLOADS, type StreamingWorkload, type UnaryWorkload, type Workload } from "./workloads";
 
 interface RunOptions {
+  /** The engines measured, each against the same ceiling measurements. */
+  engines: Engine[];
+  /** A PostgreSQL superuser's URL to build datasets on; else a server kept under bench/.data/postgres. */
+  databaseUrl: string | undefined;
   runs: number;
   seconds: number;
   warmupSeconds: number;
@@ -58,9 +62,11 @@ const LOAD_GRACE_MS = 60_000;
 
 function optionsFrom(argv: readonly string[]): RunOptions {
   const flags = new Flags(argv, [
-    "runs", "seconds", "warmup", "sizes", "workloads", "concurrency", "export-streams", "seed", "profile", "log-level",
+    "engines", "database-url", "runs", "seconds", "warmup", "sizes", "workloads", "concurrency", "export-streams", "seed", "profile", "log-level",
   ]);
   return {
+    engines: flags.list("engines", ENGINES).map(engineFrom),
+    databaseUrl: flags.optionalString("database-url") ?? process.env.BENCH_DATABASE_URL,
     runs: flags.integer("runs", 3, 1),
     seconds: flags.number("seconds", 5, 0.5),
     warmupSeconds: flags.number("warmup", 2),
@@ -78,6 +84,14 @@ function logLevelFrom(text: string): string {
   const levels = ["fatal", "error", "warn", "info", "debug", "trace"];
   if (!levels.includes(text)) throw new Error(`--log-level: "${text}" is not one of ${levels.join(", ")}`);
   return text;
+}
+
+const ENGINES: readonly Engine[] = ["sqlite", "postgres"];
+
+function engineFrom(text: string): Engine {
+  const engine = ENGINES.find((name) => name === text.toLowerCase());
+  if (engine === undefined) throw new Error(`--engines: "${text}" is not one of ${ENGINES.join(", ")}`);
+  return engine;
 }
 
 function sizeFrom(text: string): number {
@@ -124,8 +138,9 @@ function describe(result: LoadResult): string {
   return `${rate} ${unit}, p99 ${p99} ms${errors.length > 0 ? `, errors ${errors.join(" ")}` : ""}`;
 }
 
-function emptySizeReport(rows: number, workloads: readonly Workload[]): SizeReport {
+function emptySizeReport({ engine, rows }: Dataset, workloads: readonly Workload[]): SizeReport {
   return {
+    engine,
     rows,
     startupMs: [],
     serviceIdleRssBytes: [],
@@ -173,75 +188,121 @@ function recordSameSizeRatio(report: WorkloadReport, service: LoadResult): void 
   if (noOp !== undefined) report.sameSize?.serviceRatios.push(opsPerSecond(service) / opsPerSecond(noOp));
 }
 
+/** One dataset size on each engine measured, with its report. */
+interface SizeUnderTest {
+  dataset: Dataset;
+  report: SizeReport;
+}
+
 /**
- * The ceiling is measured right before the service, so that whatever else
- * the machine is doing weighs on both sides of the ratio alike. Each workload
- * gets its own service on its own fresh copy of the database, so one
- * workload's writes never shape the next (an export after a minute of
- * CreateCustomer would stream far more than the dataset), and its RSS starts
- * from the same baseline. Every start is also a start-up sample.
+ * The ceiling is measured right before the services, so that whatever else
+ * the machine is doing weighs on both sides of the ratio alike; every engine
+ * is held against the same ceiling measurement. Each workload gets its own
+ * service on its own fresh copy of the database, so one workload's writes
+ * never shape the next (an export after a minute of CreateCustomer would
+ * stream far more than the dataset), and its RSS starts from the same
+ * baseline. Every start is also a start-up sample.
  */
 async function measureWorkload(
-  workloadReport: WorkloadReport,
+  workloadIndex: number,
   ceilingServer: RunningServer,
-  context: { dataset: Dataset; run: number; report: SizeReport; options: RunOptions; output: Output },
+  context: { engines: readonly SizeUnderTest[]; run: number; options: RunOptions; output: Output },
+): Promise<void> {
+  const { engines, options } = context;
+  const [first] = engines;
+  const firstReport = first?.report.workloads[workloadIndex];
+  if (first === undefined || firstReport === undefined) return;
+  const ceiling = await measureCeiling(ceilingServer, firstReport, first.dataset, options);
+  await measureSameSizeCeiling(ceilingServer, firstReport, ceiling, { dataset: first.dataset, options });
+  for (const { dataset, report } of engines) {
+    const workloadReport = report.workloads[workloadIndex];
+    if (workloadReport === undefined) continue;
+    if (workloadReport !== firstReport) shareCeiling(firstReport, workloadReport);
+    await measureService(workloadReport, ceiling, { ...context, dataset, report });
+  }
+}
+
+/** The ceiling runs measured for one engine's report, copied to another's: they are its ceiling too. */
+function shareCeiling(from: WorkloadReport, to: WorkloadReport): void {
+  const ceiling = from.ceilingRuns.at(-1);
+  if (ceiling !== undefined) to.ceilingRuns.push(ceiling);
+  const noOp = from.sameSize?.runs.at(-1);
+  const noOpRatio = from.sameSize?.ceilingRatios.at(-1);
+  if (to.sameSize !== undefined && noOp !== undefined && noOpRatio !== undefined) {
+    to.sameSize.runs.push(noOp);
+    to.sameSize.ceilingRatios.push(noOpRatio);
+  }
+}
+
+async function measureService(
+  workloadReport: WorkloadReport,
+  ceiling: LoadResult,
+  context: { dataset: Dataset; report: SizeReport; run: number; options: RunOptions; output: Output },
 ): Promise<void> {
   const { dataset, run, report, options, output } = context;
-  const ceiling = await measureCeiling(ceilingServer, workloadReport, dataset, options);
-  await measureSameSizeCeiling(ceilingServer, workloadReport, ceiling, { dataset, options });
-  const runDir = mkdtempSync(path.join(output.workDir, `${dataset.rows}-${workloadReport.workload}-${run}-`));
-  const databasePath = path.join(runDir, "chinook.db");
-  copyFileSync(dataset.basePath, databasePath);
-  const name = `service-${dataset.rows}-${workloadReport.workload}-run${run}`;
-  const service = await startService({
-    databasePath,
-    chinookSource: CHINOOK_SOURCE,
-    logLevel: options.logLevel,
-    runLogFile: path.join(runDir, "service.log"),
-    logFile: path.join(output.logDir, `${name}.log`),
-    profile: output.profileDir === undefined ? undefined : { dir: output.profileDir, name: `${name}.cpuprofile` },
-  });
+  const label = `${dataset.engine}-${dataset.rows}-${workloadReport.workload}-run${run}`;
+  const runDir = mkdtempSync(path.join(output.workDir, `${label}-`));
+  const database = await dataset.copy(runDir);
   try {
-    report.startupMs.push(service.startupMs);
-    report.serviceIdleRssBytes.push(rssBytes(service.pid));
-    const result = await measure(service, workloadReport.workload, dataset, options);
-    const startup = `SERVING after ${service.startupMs.toFixed(0)} ms`;
-    progress(`  service ${workloadReport.workload}: ${describe(result)} (${startup})`);
-    workloadReport.runs.push(result);
-    workloadReport.ratios.push(opsPerSecond(result) / opsPerSecond(ceiling));
-    recordSameSizeRatio(workloadReport, result);
+    const service = await startService({
+      databaseEnv: database.env,
+      chinookSource: CHINOOK_SOURCE,
+      logLevel: options.logLevel,
+      runLogFile: path.join(runDir, "service.log"),
+      logFile: path.join(output.logDir, `service-${label}.log`),
+      profile: output.profileDir === undefined ? undefined : { dir: output.profileDir, name: `service-${label}.cpuprofile` },
+    });
+    try {
+      report.startupMs.push(service.startupMs);
+      report.serviceIdleRssBytes.push(rssBytes(service.pid));
+      const result = await measure(service, workloadReport.workload, dataset, options);
+      const startup = `SERVING after ${service.startupMs.toFixed(0)} ms`;
+      progress(`  service (${dataset.engine}) ${workloadReport.workload}: ${describe(result)} (${startup})`);
+      workloadReport.runs.push(result);
+      workloadReport.ratios.push(opsPerSecond(result) / opsPerSecond(ceiling));
+      recordSameSizeRatio(workloadReport, result);
+    } finally {
+      await service.stop();
+    }
   } finally {
-    await service.stop();
+    await database.drop();
     rmSync(runDir, { recursive: true, force: true });
   }
 }
 
-async function measureRun(
-  dataset: Dataset,
-  run: number,
-  report: SizeReport,
-  options: RunOptions,
-  output: Output,
-): Promise<void> {
-  progress(`${dataset.rows.toLocaleString("en-US")} customers, run ${run}/${options.runs}`);
-  const ceilingServer = await startCeiling(dataset.facts.exportCount);
+async function measureRun(engines: readonly SizeUnderTest[], run: number, options: RunOptions, output: Output): Promise<void> {
+  const [first] = engines;
+  if (first === undefined) return;
+  progress(`${first.dataset.rows.toLocaleString("en-US")} customers, run ${run}/${options.runs}`);
+  const ceilingServer = await startCeiling(first.dataset.facts.exportCount);
   try {
-    for (const workloadReport of report.workloads) {
-      await measureWorkload(workloadReport, ceilingServer, { dataset, run, report, options, output });
+    for (let workloadIndex = 0; workloadIndex < options.workloads.length; workloadIndex++) {
+      await measureWorkload(workloadIndex, ceilingServer, { engines, run, options, output });
     }
   } finally {
     await ceilingServer.stop();
   }
 }
 
-async function datasetsFor(options: RunOptions, workDir: string): Promise<Dataset[]> {
+/** Per size asked, its dataset on each engine asked, in the same order. */
+async function datasetsFor(options: RunOptions, workDir: string, postgres: BenchPostgres | undefined): Promise<Dataset[][]> {
   const chinook = await chinookDataset(workDir);
-  const datasets: Dataset[] = [];
+  const postgresChinook = postgres === undefined ? undefined : await postgresChinookDataset(postgres, workDir);
+  const sizes: Dataset[][] = [];
   for (const rows of options.sizes) {
     if (rows < chinook.rows) throw new Error(`--sizes: the smallest dataset is Chinook's ${chinook.rows} customers`);
-    datasets.push(rows === chinook.rows ? chinook : await syntheticDataset(chinook, rows, options.seed, workDir));
+    const engines: Dataset[] = [];
+    for (const engine of options.engines) {
+      if (engine === "sqlite") {
+        engines.push(rows === chinook.rows ? chinook : await syntheticDataset(chinook, rows, options.seed, workDir));
+      } else if (postgres !== undefined && postgresChinook !== undefined) {
+        const same = rows === postgresChinook.rows;
+        engines.push(same ? postgresChinook : await postgresSyntheticDataset(postgres, postgresChinook, rows, options.seed, workDir));
+      }
+    }
+    sizes.push(engines);
   }
-  return datasets;
+  return sizes;
 }
 
 function prepareOutput(startedAt: Date, options: RunOptions): Output {
@@ -287,13 +348,16 @@ async function main(): Promise<void> {
   process.once("exit", () => cleanUp(output));
   progress(`service LOG_LEVEL=${options.logLevel}`);
   if (options.profile) progress(`profiling the service (numbers are slower than usual): ${output.profileDir}`);
+  const postgres = options.engines.includes("postgres") ? await benchPostgres(options.databaseUrl) : undefined;
   try {
     const sizes: SizeReport[] = [];
-    for (const dataset of await datasetsFor(options, output.workDir)) {
-      const report = emptySizeReport(dataset.rows, options.workloads);
-      for (let run = 1; run <= options.runs; run++) await measureRun(dataset, run, report, options, output);
-      sizes.push(report);
-      process.stdout.write(`\n${formatSize(report)}\nissue 6 targets:\n${formatTargets(report)}\n`);
+    for (const datasets of await datasetsFor(options, output.workDir, postgres)) {
+      const engines = datasets.map((dataset) => ({ dataset, report: emptySizeReport(dataset, options.workloads) }));
+      for (let run = 1; run <= options.runs; run++) await measureRun(engines, run, options, output);
+      for (const { report } of engines) {
+        sizes.push(report);
+        process.stdout.write(`\n${formatSize(report)}\ntargets:\n${formatTargets(report)}\n`);
+      }
     }
     const results = { startedAt, finishedAt: new Date(), machine: machine(), options, sizes };
     writeFileSync(output.resultsFile, `${JSON.stringify(results, null, 2)}\n`);
@@ -304,6 +368,7 @@ async function main(): Promise<void> {
     }
   } finally {
     cleanUp(output);
+    await postgres?.stop();
   }
 }
 

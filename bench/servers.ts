@@ -22,7 +22,8 @@ export interface ServiceProcess extends RunningServer {
 }
 
 export interface ServiceOptions {
-  databasePath: string;
+  /** What points the service at its database: DATABASE_PATH or DATABASE_URL. */
+  databaseEnv: Record<string, string>;
   chinookSource: string;
   /** The service's LOG_LEVEL; at info (its default) it writes one line per call, a cost it has in production. */
   logLevel: string;
@@ -74,7 +75,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
     cwd: REPO_ROOT,
     env: {
       ...process.env,
-      DATABASE_PATH: options.databasePath,
+      ...options.databaseEnv,
       CHINOOK_DB: options.chinookSource,
       GRPC_ADDR: address,
       LOG_LEVEL: options.logLevel,

@@ -34,3 +34,10 @@ export function redactedUrl(url: string): string {
 export function isPostgresUrl(url: string): boolean {
   return URL.canParse(url) && POSTGRES_PROTOCOLS.includes(new URL(url).protocol);
 }
+
+/** `url` naming another database of the same server, as the same user. */
+export function databaseUrl(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
