@@ -4,13 +4,12 @@
  * database of its own and copied (CREATE DATABASE … TEMPLATE) for every
  * measurement, as the SQLite path copies its file.
  */
-import pg from "pg";
 import path from "node:path";
 import { POSTGRES_MIGRATIONS, migrateToLatest } from "../src/db/migrate";
 import { loadChinook } from "../src/db/postgres/chinook";
 import { openPostgres } from "../src/db/postgres/connection";
 import { databaseUrl } from "../src/db/postgres/url";
-import { startEmbedded, type EmbeddedPostgres } from "../tools/embedded-postgres";
+import { asAdmin, startEmbedded, type EmbeddedPostgres } from "../tools/embedded-postgres";
 import { described, synthesize, type Dataset, type DatasetCopy } from "./datasets";
 import { CHINOOK_SOURCE, DATA_DIR } from "./paths";
 
@@ -84,13 +83,13 @@ async function buildDatabase(
   fill: (url: string) => Promise<void>,
 ): Promise<void> {
   const partial = `${name}_partial`;
-  await admin(server, async (client) => {
+  await asAdmin(server.adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(partial)} WITH (FORCE)`);
     const from = template === undefined ? "" : ` TEMPLATE ${client.escapeIdentifier(template)} STRATEGY FILE_COPY`;
     await client.query(`CREATE DATABASE ${client.escapeIdentifier(partial)}${from}`);
   });
   await fill(databaseUrl(server.adminUrl, partial));
-  await admin(server, (client) =>
+  await asAdmin(server.adminUrl, (client) =>
     client.query(`ALTER DATABASE ${client.escapeIdentifier(partial)} RENAME TO ${client.escapeIdentifier(name)}`),
   );
 }
@@ -112,25 +111,15 @@ let copies = 0;
 /** A database of its own for one measurement; FILE_COPY copies files instead of writing every page to the WAL. */
 async function copyOf(server: BenchPostgres, template: string, runDir: string): Promise<DatasetCopy> {
   const name = `bench_run_${process.pid}_${++copies}_${path.basename(runDir).replace(/\W/g, "_")}`.slice(0, 63);
-  await admin(server, (client) =>
+  await asAdmin(server.adminUrl, (client) =>
     client.query(`CREATE DATABASE ${client.escapeIdentifier(name)} TEMPLATE ${client.escapeIdentifier(template)} STRATEGY FILE_COPY`),
   );
   return {
     env: { DATABASE_URL: databaseUrl(server.adminUrl, name) },
-    drop: () => admin(server, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
+    drop: () => asAdmin(server.adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
   };
 }
 
 async function databaseExists(server: BenchPostgres, name: string): Promise<boolean> {
-  return admin(server, async (client) => (await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])).rowCount === 1);
-}
-
-async function admin<T>(server: BenchPostgres, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: server.adminUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+  return asAdmin(server.adminUrl, async (client) => (await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name])).rowCount === 1);
 }

@@ -199,7 +199,7 @@ async function serve(
   const transport = serverTransport(config.tls);
   const port = await bind(server, config.grpcAddress, transport.credentials);
   const metrics = await serveMetricsOrStop(server, registry, config.metricsAddress, logger);
-  health.start();
+  await health.start();
   upkeep.start();
   logger.info(
     { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: cacheFor(storage, config.cache), engine: storage.engine },

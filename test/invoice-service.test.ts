@@ -1,20 +1,23 @@
 import * as grpc from "@grpc/grpc-js";
-import type BetterSqlite3 from "better-sqlite3";
+import { sql, type Kysely } from "kysely";
 import { randomUUID } from "node:crypto";
 import { CustomerStatus } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import type { Invoice } from "../gen/chinook/v1/invoice_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
+import type { Database } from "../src/db/schema";
 import { SqliteDatabase } from "../src/db/sqlite/driver";
 import type { CallOptions, TypedClient } from "../src/grpc/client";
-import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
+import { bigintSum, centsOf, databaseOf, openCommittedReader, type CommittedReader } from "./support/database-reads";
+import { sqliteDatabaseOf, startTestServer, TEST_ENGINE, type TestServer } from "./support/server";
 
 /**
  * InvoiceService end to end: real gRPC clients against the real service over a
- * fresh copy of Chinook. Expected money is computed here in integer cents from
- * prices SQLite itself reads (ROUND(x * 100)), never with the service's own
- * money code, and every write is checked through the raw database handle.
- * Every error a client receives is also checked for leaked internals.
+ * fresh copy of Chinook, on the engine TEST_ENGINE names. Expected money is
+ * computed here in integer cents from prices the database itself reads
+ * (ROUND(x * 100)), never with the service's own money code, and every write
+ * is checked by reading the database directly. Every error a client receives
+ * is also checked for leaked internals.
  */
 
 const MISSING_ID = 999_999n;
@@ -41,13 +44,16 @@ const BUYER = {
 
 /** What a client must never read in an error: driver codes, SQL, file paths, stack frames. */
 const INTERNALS = [
-  /sqlite/i,
+  /sqlite|postgres|sqlstate/i,
   /\b(select|insert|update|delete)\b[\s\S]*\b(from|into|set)\b/i,
-  /\b(constraint|syntax error|no such (table|column))\b/i,
+  /\b(constraint|syntax error|no such (table|column)|relation)\b/i,
   /(^|[\s(])\/[\w.-]+\/[\w./-]+/,
   /\.(ts|js|db)\b/,
   /\n\s+at\s/,
 ];
+
+/** SQLite's own behaviour (one writer at a time, file locks), which PostgreSQL does not share. */
+const describeOnSqlite = TEST_ENGINE === "sqlite" ? describe : describe.skip;
 
 type Line = { trackId: bigint; quantity: number };
 type RowCounts = { invoices: bigint; items: bigint };
@@ -56,13 +62,13 @@ type StoredLine = { InvoiceLineId: bigint; InvoiceId: bigint; TrackId: bigint; Q
 let server: TestServer;
 let invoices: TypedClient<typeof InvoiceService>;
 let customers: TypedClient<typeof CustomerService>;
-let raw: BetterSqlite3.Database;
+let db: Kysely<Database>;
 
 beforeAll(async () => {
   server = await startTestServer();
   invoices = server.client(InvoiceService);
   customers = server.client(CustomerService);
-  raw = sqliteDatabaseOf(server.app).sqlite;
+  db = databaseOf(server.app);
 });
 
 afterAll(async () => {
@@ -76,64 +82,63 @@ function only<T>(value: T | undefined, what: string): T {
   return value;
 }
 
-function rowCounts(database: BetterSqlite3.Database = raw): RowCounts {
-  const counts = database
-    .prepare<[], RowCounts>("SELECT (SELECT COUNT(*) FROM invoices) AS invoices, (SELECT COUNT(*) FROM invoice_items) AS items")
-    .get();
-  return only(counts, "row counts");
+async function rowCounts(reader: Kysely<Database> = db): Promise<RowCounts> {
+  const { rows } = await sql<RowCounts>`SELECT (SELECT COUNT(*) FROM invoices) AS invoices, (SELECT COUNT(*) FROM invoice_items) AS items`.execute(
+    reader,
+  );
+  return only(rows[0], "row counts");
 }
 
-/** Each track's price in cents, as SQLite rounds the stored REAL. */
-function priceCentsOf(trackIds: readonly bigint[]): Map<bigint, bigint> {
-  const rows = raw
-    .prepare<[string], { TrackId: bigint; cents: bigint }>(
-      "SELECT TrackId, CAST(ROUND(UnitPrice * 100) AS INTEGER) AS cents FROM tracks WHERE TrackId IN (SELECT value FROM json_each(?))",
-    )
-    .all(JSON.stringify(trackIds.map(String)));
+/** Each track's price in cents, as the database rounds the stored amount. */
+async function priceCentsOf(trackIds: readonly bigint[]): Promise<Map<bigint, bigint>> {
+  const rows = await db.selectFrom("tracks").select(["TrackId", centsOf("UnitPrice").as("cents")]).where("TrackId", "in", trackIds).execute();
   return new Map(rows.map((row) => [row.TrackId, row.cents]));
 }
 
-function trackNamesOf(trackIds: readonly bigint[]): Map<bigint, string> {
-  const rows = raw
-    .prepare<[string], { TrackId: bigint; Name: string }>("SELECT TrackId, Name FROM tracks WHERE TrackId IN (SELECT value FROM json_each(?))")
-    .all(JSON.stringify(trackIds.map(String)));
+async function trackNamesOf(trackIds: readonly bigint[]): Promise<Map<bigint, string>> {
+  const rows = await db.selectFrom("tracks").select(["TrackId", "Name"]).where("TrackId", "in", trackIds).execute();
   return new Map(rows.map((row) => [row.TrackId, row.Name]));
 }
 
-function expectedTotalCents(lines: readonly Line[]): bigint {
-  const prices = priceCentsOf(lines.map((line) => line.trackId));
+async function expectedTotalCents(lines: readonly Line[]): Promise<bigint> {
+  const prices = await priceCentsOf(lines.map((line) => line.trackId));
   return lines.reduce((sum, line) => sum + only(prices.get(line.trackId), `price of track ${line.trackId}`) * BigInt(line.quantity), 0n);
 }
 
 /** The stored Total and the sum of the stored lines, both in cents. */
-function storedCents(invoiceId: bigint): { total: bigint; lines: bigint } {
-  const row = raw
-    .prepare<[bigint], { total: bigint; lines: bigint }>(
-      `SELECT CAST(ROUND(Total * 100) AS INTEGER) AS total,
-              (SELECT SUM(CAST(ROUND(UnitPrice * 100) AS INTEGER) * Quantity) FROM invoice_items WHERE InvoiceId = invoices.InvoiceId) AS lines
-         FROM invoices WHERE InvoiceId = ?`,
-    )
-    .get(invoiceId);
-  return only(row, `invoice ${invoiceId}`);
+async function storedCents(invoiceId: bigint): Promise<{ total: bigint; lines: bigint | null }> {
+  return db
+    .selectFrom("invoices")
+    .select((eb) => [
+      centsOf("invoices.Total").as("total"),
+      eb
+        .selectFrom("invoice_items")
+        .select(bigintSum(sql<bigint>`${centsOf("invoice_items.UnitPrice")} * ${sql.ref("invoice_items.Quantity")}`).as("sum"))
+        .whereRef("invoice_items.InvoiceId", "=", "invoices.InvoiceId")
+        .$asScalar()
+        .as("lines"),
+    ])
+    .where("InvoiceId", "=", invoiceId)
+    .executeTakeFirstOrThrow();
 }
 
-function storedLines(invoiceIds: readonly bigint[]): StoredLine[] {
-  return raw
-    .prepare<[string], StoredLine>(
-      "SELECT InvoiceLineId, InvoiceId, TrackId, Quantity FROM invoice_items WHERE InvoiceId IN (SELECT value FROM json_each(?)) ORDER BY InvoiceLineId",
-    )
-    .all(JSON.stringify(invoiceIds.map(String)));
+async function storedLines(invoiceIds: readonly bigint[]): Promise<StoredLine[]> {
+  return db
+    .selectFrom("invoice_items")
+    .select(["InvoiceLineId", "InvoiceId", "TrackId", "Quantity"])
+    .where("InvoiceId", "in", invoiceIds)
+    .orderBy("InvoiceLineId")
+    .execute();
 }
 
 /** Invoices without a line, and lines without an invoice: what a half-written CreateInvoice would leave. */
-function orphans(database: BetterSqlite3.Database): { invoicesWithoutLines: bigint; linesWithoutInvoice: bigint } {
-  const row = database
-    .prepare<[], { invoicesWithoutLines: bigint; linesWithoutInvoice: bigint }>(
-      `SELECT (SELECT COUNT(*) FROM invoices i WHERE NOT EXISTS (SELECT 1 FROM invoice_items l WHERE l.InvoiceId = i.InvoiceId)) AS invoicesWithoutLines,
-              (SELECT COUNT(*) FROM invoice_items l WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE i.InvoiceId = l.InvoiceId)) AS linesWithoutInvoice`,
-    )
-    .get();
-  return only(row, "orphan counts");
+async function orphans(reader: Kysely<Database>): Promise<{ invoicesWithoutLines: bigint; linesWithoutInvoice: bigint }> {
+  const invoiceOf = (alias: string) => sql.ref(`${alias}.InvoiceId`);
+  const { rows } = await sql<{ invoicesWithoutLines: bigint; linesWithoutInvoice: bigint }>`
+    SELECT (SELECT COUNT(*) FROM invoices i WHERE NOT EXISTS (SELECT 1 FROM invoice_items l WHERE ${invoiceOf("l")} = ${invoiceOf("i")})) AS ${sql.ref("invoicesWithoutLines")},
+           (SELECT COUNT(*) FROM invoice_items l WHERE NOT EXISTS (SELECT 1 FROM invoices i WHERE ${invoiceOf("i")} = ${invoiceOf("l")})) AS ${sql.ref("linesWithoutInvoice")}
+  `.execute(reader);
+  return only(rows[0], "orphan counts");
 }
 
 /** "13.86" from 1386n: the rendering the contract promises, written independently of the service's. */
@@ -187,9 +192,9 @@ async function expectRefused(call: Promise<unknown>, code: grpc.status, messageP
 }
 
 async function expectRefusedWithoutWrites(call: () => Promise<unknown>, code: grpc.status, messagePart: string): Promise<void> {
-  const before = rowCounts();
+  const before = await rowCounts();
   await expectRefused(call(), code, messagePart);
-  expect(rowCounts()).toEqual(before);
+  expect(await rowCounts()).toEqual(before);
 }
 
 describe("CreateInvoice", () => {
@@ -199,29 +204,29 @@ describe("CreateInvoice", () => {
       { trackId: VIDEO_TRACK, quantity: 3 },
       { trackId: 3000n, quantity: 1 },
     ];
-    const prices = priceCentsOf(lines.map((line) => line.trackId));
-    const names = trackNamesOf(lines.map((line) => line.trackId));
-    const before = rowCounts();
+    const prices = await priceCentsOf(lines.map((line) => line.trackId));
+    const names = await trackNamesOf(lines.map((line) => line.trackId));
+    const expected = await expectedTotalCents(lines);
+    const before = await rowCounts();
 
     const invoice = await sell(BUYER.billingDefaults, lines);
 
     expect(invoice.customerId).toBe(BUYER.billingDefaults);
-    expect(invoice.total).toBe(decimal(expectedTotalCents(lines)));
+    expect(invoice.total).toBe(decimal(expected));
     expect(invoice.lines.map((line) => [line.trackId, line.trackName, line.unitPrice, line.quantity])).toEqual(
       lines.map((line) => [line.trackId, names.get(line.trackId), decimal(only(prices.get(line.trackId), "price")), line.quantity]),
     );
-    expect(rowCounts()).toEqual({ invoices: before.invoices + 1n, items: before.items + 3n });
-    expect(storedCents(invoice.invoiceId)).toEqual({ total: expectedTotalCents(lines), lines: expectedTotalCents(lines) });
+    expect(await rowCounts()).toEqual({ invoices: before.invoices + 1n, items: before.items + 3n });
+    expect(await storedCents(invoice.invoiceId)).toEqual({ total: expected, lines: expected });
     expect(await invoices.getInvoice({ invoiceId: invoice.invoiceId })).toEqual(invoice);
   });
 
   it("bills the customer's address by default", async () => {
-    const customer = only(
-      raw
-        .prepare<[bigint], Record<string, string | null>>("SELECT Address, City, State, Country, PostalCode FROM customers WHERE CustomerId = ?")
-        .get(BUYER.billingDefaults),
-      "customer",
-    );
+    const customer = await db
+      .selectFrom("customers")
+      .select(["Address", "City", "State", "Country", "PostalCode"])
+      .where("CustomerId", "=", BUYER.billingDefaults)
+      .executeTakeFirstOrThrow();
 
     const invoice = await sell(BUYER.billingDefaults, [{ trackId: CHEAP_TRACK, quantity: 1 }]);
 
@@ -237,14 +242,11 @@ describe("CreateInvoice", () => {
       billingCity: "Bergen",
       billingPostalCode: "",
     });
-    const stored = only(
-      raw
-        .prepare<[bigint], Record<string, string | null>>(
-          "SELECT BillingAddress, BillingCity, BillingCountry, BillingPostalCode FROM invoices WHERE InvoiceId = ?",
-        )
-        .get(invoice.invoiceId),
-      "invoice",
-    );
+    const stored = await db
+      .selectFrom("invoices")
+      .select(["BillingAddress", "BillingCity", "BillingCountry", "BillingPostalCode"])
+      .where("InvoiceId", "=", invoice.invoiceId)
+      .executeTakeFirstOrThrow();
 
     expect([invoice.billingAddress, invoice.billingCity, invoice.billingCountry, invoice.billingPostalCode]).toEqual([
       "Ullevålsveien 14",
@@ -256,7 +258,7 @@ describe("CreateInvoice", () => {
   });
 
   it("merges lines naming the same track into one line with the summed quantity", async () => {
-    const before = rowCounts();
+    const before = await rowCounts();
 
     const invoice = await sell(BUYER.mergedLines, [
       { trackId: CHEAP_TRACK, quantity: 2 },
@@ -268,26 +270,26 @@ describe("CreateInvoice", () => {
       { trackId: CHEAP_TRACK, quantity: 5 },
       { trackId: 2n, quantity: 1 },
     ]);
-    expect(invoice.total).toBe(decimal(expectedTotalCents(linesOf(invoice))));
-    expect(rowCounts()).toEqual({ invoices: before.invoices + 1n, items: before.items + 2n });
+    expect(invoice.total).toBe(decimal(await expectedTotalCents(linesOf(invoice))));
+    expect(await rowCounts()).toEqual({ invoices: before.invoices + 1n, items: before.items + 2n });
   });
 });
 
 describe("money is exact", () => {
   it("sells 1000 units of a 0.99 track for 990.00", async () => {
-    expect(decimal(only(priceCentsOf([CHEAP_TRACK]).get(CHEAP_TRACK), "price"))).toBe("0.99");
+    expect(decimal(only((await priceCentsOf([CHEAP_TRACK])).get(CHEAP_TRACK), "price"))).toBe("0.99");
 
     const invoice = await sell(BUYER.exactness, [{ trackId: CHEAP_TRACK, quantity: 1000 }]);
 
     expect(invoice.total).toBe("990.00");
-    expect(storedCents(invoice.invoiceId)).toEqual({ total: 99000n, lines: 99000n });
+    expect(await storedCents(invoice.invoiceId)).toEqual({ total: 99000n, lines: 99000n });
   });
 
   it("sums a thousand lines mixing 0.99 and 1.99 exactly, where adding floats drifts", async () => {
     const lines = trackRange(2504n, 1000, (i) => (i % 7) + 1);
-    const prices = priceCentsOf(lines.map((line) => line.trackId));
+    const prices = await priceCentsOf(lines.map((line) => line.trackId));
     const floatSum = lines.reduce((sum, line) => sum + (Number(prices.get(line.trackId)) / 100) * line.quantity, 0);
-    const expected = expectedTotalCents(lines);
+    const expected = await expectedTotalCents(lines);
 
     const invoice = await sell(BUYER.exactness, lines);
 
@@ -295,7 +297,7 @@ describe("money is exact", () => {
     expect(floatSum).not.toBe(Number(expected) / 100);
     expect(invoice.lines).toHaveLength(1000);
     expect(invoice.total).toBe(decimal(expected));
-    expect(storedCents(invoice.invoiceId)).toEqual({ total: expected, lines: expected });
+    expect(await storedCents(invoice.invoiceId)).toEqual({ total: expected, lines: expected });
   });
 });
 
@@ -345,12 +347,18 @@ describe("CreateInvoice refuses, writing nothing,", () => {
       grpc.status.INVALID_ARGUMENT,
       "request_id",
     ));
+});
 
+describeOnSqlite("CreateInvoice on SQLite refuses, writing nothing,", () => {
   it("when the database stays locked by another writer, as UNAVAILABLE", async () => {
     const otherWriter = new SqliteDatabase(sqliteDatabaseOf(server.app).path);
     otherWriter.exec("BEGIN IMMEDIATE");
     try {
-      await expectRefusedWithoutWrites(() => sell(BUYER.lockedOut, [line]), grpc.status.UNAVAILABLE, "unavailable");
+      await expectRefusedWithoutWrites(
+        () => sell(BUYER.lockedOut, [{ trackId: CHEAP_TRACK, quantity: 1 }]),
+        grpc.status.UNAVAILABLE,
+        "unavailable",
+      );
     } finally {
       otherWriter.exec("ROLLBACK");
       otherWriter.close();
@@ -363,34 +371,34 @@ describe("CreateInvoice with a request_id", () => {
 
   it("creates once and answers a retry with the same invoice", async () => {
     const request = { customerId: BUYER.idempotent, lines, requestId: randomUUID() };
-    const before = rowCounts();
+    const before = await rowCounts();
 
     const first = await invoices.createInvoice(request);
     const retry = await invoices.createInvoice(request);
 
     expect(retry).toEqual(first);
-    expect(rowCounts()).toEqual({ invoices: before.invoices + 1n, items: before.items + 2n });
+    expect(await rowCounts()).toEqual({ invoices: before.invoices + 1n, items: before.items + 2n });
   });
 
   it("treats the request_id case-insensitively, as UUIDs are", async () => {
     const requestId = randomUUID();
     const first = await invoices.createInvoice({ customerId: BUYER.idempotent, lines, requestId });
-    const before = rowCounts();
+    const before = await rowCounts();
 
     const retry = await invoices.createInvoice({ customerId: BUYER.idempotent, lines, requestId: requestId.toUpperCase() });
 
     expect(retry).toEqual(first);
-    expect(rowCounts()).toEqual(before);
+    expect(await rowCounts()).toEqual(before);
   });
 
   it("creates once when the same request arrives ten times at once", async () => {
     const request = { customerId: BUYER.idempotent, lines, requestId: randomUUID() };
-    const before = rowCounts();
+    const before = await rowCounts();
 
     const answers = await Promise.all(Array.from({ length: 10 }, () => invoices.createInvoice(request)));
 
     expect(new Set(answers.map((answer) => answer.invoiceId)).size).toBe(1);
-    expect(rowCounts()).toEqual({ invoices: before.invoices + 1n, items: before.items + 2n });
+    expect(await rowCounts()).toEqual({ invoices: before.invoices + 1n, items: before.items + 2n });
   });
 
   it("refuses the same request_id for a different request", async () => {
@@ -407,7 +415,7 @@ describe("CreateInvoice with a request_id", () => {
 
 describe("GetInvoice", () => {
   it("returns Chinook's invoice 1 with its two lines", async () => {
-    const names = trackNamesOf([2n, 4n]);
+    const names = await trackNamesOf([2n, 4n]);
 
     const invoice = await invoices.getInvoice({ invoiceId: 1n });
 
@@ -501,22 +509,23 @@ describe("concurrent CreateInvoice calls for one customer", () => {
     const requested = Array.from({ length: CALLS }, (_, call) =>
       trackRange(BigInt(100 + call * LINES_PER_CALL), LINES_PER_CALL, (i) => ((call + i) % 3) + 1),
     );
-    const before = rowCounts();
+    const before = await rowCounts();
 
     const created = await Promise.all(requested.map((lines) => sell(BUYER.concurrent, lines)));
 
     const createdIds = created.map((invoice) => invoice.invoiceId);
     expect(new Set(createdIds).size).toBe(CALLS);
-    expect(rowCounts()).toEqual({ invoices: before.invoices + BigInt(CALLS), items: before.items + BigInt(CALLS * LINES_PER_CALL) });
+    expect(await rowCounts()).toEqual({ invoices: before.invoices + BigInt(CALLS), items: before.items + BigInt(CALLS * LINES_PER_CALL) });
     const fetched = await Promise.all(createdIds.map((invoiceId) => invoices.getInvoice({ invoiceId })));
     expect(fetched).toEqual(created);
-    created.forEach((invoice, call) => {
+    for (const [call, invoice] of created.entries()) {
       const lines = requested[call] ?? [];
+      const expected = await expectedTotalCents(lines);
       expect(linesOf(invoice)).toEqual(lines);
-      expect(invoice.total).toBe(decimal(expectedTotalCents(lines)));
-      expect(storedCents(invoice.invoiceId)).toEqual({ total: expectedTotalCents(lines), lines: expectedTotalCents(lines) });
-    });
-    const stored = storedLines(createdIds);
+      expect(invoice.total).toBe(decimal(expected));
+      expect(await storedCents(invoice.invoiceId)).toEqual({ total: expected, lines: expected });
+    }
+    const stored = await storedLines(createdIds);
     expect(new Set(stored.map((row) => row.InvoiceLineId)).size).toBe(CALLS * LINES_PER_CALL);
     const storedByCall = created.map((invoice) =>
       stored
@@ -568,18 +577,22 @@ describe("CreateInvoice cancelled by its client", () => {
   }
 
   /**
-   * Runs `work` while another transaction holds the server's only connection,
-   * so the calls that reach the server are parked inside their handlers, mid-way,
-   * when their clients give up.
+   * Runs `work` while another transaction keeps the server's writes waiting, so
+   * the calls that reach the server are parked inside their handlers, mid-way,
+   * when their clients give up. On SQLite it holds the server's only
+   * connection; on PostgreSQL, on the test's own connection, a lock under which
+   * invoices can be read but not written.
    */
-  async function whileServerIsBusy<T>(work: () => Promise<T>): Promise<T> {
+  async function whileServerIsBusy<T>(reader: CommittedReader, work: () => Promise<T>): Promise<T> {
     const holding = deferred();
     const released = deferred();
-    const transaction = sqliteDatabaseOf(server.app).db.transaction().execute(async () => {
+    const onPostgres = server.app.storage.engine === "postgres";
+    const transaction = (onPostgres ? reader.db : db).transaction().execute(async (tx) => {
+      if (onPostgres) await sql`LOCK TABLE invoices IN EXCLUSIVE MODE`.execute(tx);
       holding.resolve();
       await released.promise;
     });
-    await holding.promise;
+    await Promise.race([holding.promise, transaction]);
     try {
       return await work();
     } finally {
@@ -588,19 +601,22 @@ describe("CreateInvoice cancelled by its client", () => {
     }
   }
 
-  function lastInvoiceId(reader: BetterSqlite3.Database): bigint {
-    return only(reader.prepare<[], { id: bigint }>("SELECT MAX(InvoiceId) AS id FROM invoices").get(), "invoice").id;
+  async function lastInvoiceId(reader: Kysely<Database>): Promise<bigint> {
+    const { id } = await reader.selectFrom("invoices").select((eb) => eb.fn.max("InvoiceId").as("id")).executeTakeFirstOrThrow();
+    return id;
   }
 
   /** The buyer's invoices after `since`, with their lines: each should be one requested line set, completely. */
-  function invoicesSince(reader: BetterSqlite3.Database, since: bigint): Map<bigint, { totalCents: bigint; lines: Line[] }> {
-    const rows = reader
-      .prepare<[bigint, bigint], { InvoiceId: bigint; totalCents: bigint; TrackId: bigint | null; Quantity: bigint | null }>(
-        `SELECT i.InvoiceId, CAST(ROUND(i.Total * 100) AS INTEGER) AS totalCents, l.TrackId, l.Quantity
-           FROM invoices i LEFT JOIN invoice_items l ON l.InvoiceId = i.InvoiceId
-          WHERE i.CustomerId = ? AND i.InvoiceId > ? ORDER BY i.InvoiceId, l.InvoiceLineId`,
-      )
-      .all(BUYER.cancelled, since);
+  async function invoicesSince(reader: Kysely<Database>, since: bigint): Promise<Map<bigint, { totalCents: bigint; lines: Line[] }>> {
+    const rows = await reader
+      .selectFrom("invoices as i")
+      .leftJoin("invoice_items as l", "l.InvoiceId", "i.InvoiceId")
+      .select(["i.InvoiceId", centsOf("i.Total").as("totalCents"), "l.TrackId", "l.Quantity"])
+      .where("i.CustomerId", "=", BUYER.cancelled)
+      .where("i.InvoiceId", ">", since)
+      .orderBy("i.InvoiceId")
+      .orderBy("l.InvoiceLineId")
+      .execute();
     const byInvoice = new Map<bigint, { totalCents: bigint; lines: Line[] }>();
     for (const row of rows) {
       const invoice = byInvoice.get(row.InvoiceId) ?? { totalCents: row.totalCents, lines: [] };
@@ -610,18 +626,21 @@ describe("CreateInvoice cancelled by its client", () => {
     return byInvoice;
   }
 
+  /** A requested line set and its expected total in cents. */
+  type Requested = { lines: Line[]; totalCents: bigint };
+
   /** What a half-written or misattributed invoice would show, committed; empty when there is none. */
-  function incompleteInvoices(reader: BetterSqlite3.Database, since: bigint, requested: readonly Line[][]): string[] {
+  async function incompleteInvoices(reader: Kysely<Database>, since: bigint, requested: readonly Requested[]): Promise<string[]> {
     const problems: string[] = [];
-    for (const [invoiceId, { totalCents, lines }] of invoicesSince(reader, since)) {
-      const wanted = requested.find((candidate) => candidate[0]?.trackId === lines[0]?.trackId);
-      if (wanted === undefined || !sameLines(lines, wanted)) {
+    for (const [invoiceId, { totalCents, lines }] of await invoicesSince(reader, since)) {
+      const wanted = requested.find((candidate) => candidate.lines[0]?.trackId === lines[0]?.trackId);
+      if (wanted === undefined || !sameLines(lines, wanted.lines)) {
         problems.push(`invoice ${invoiceId} has ${lines.length} lines that are not one requested set`);
-      } else if (totalCents !== expectedTotalCents(wanted)) {
-        problems.push(`invoice ${invoiceId} totals ${decimal(totalCents)}, not ${decimal(expectedTotalCents(wanted))}`);
+      } else if (totalCents !== wanted.totalCents) {
+        problems.push(`invoice ${invoiceId} totals ${decimal(totalCents)}, not ${decimal(wanted.totalCents)}`);
       }
     }
-    const { invoicesWithoutLines, linesWithoutInvoice } = orphans(reader);
+    const { invoicesWithoutLines, linesWithoutInvoice } = await orphans(reader);
     if (invoicesWithoutLines + linesWithoutInvoice > 0n) {
       problems.push(`${invoicesWithoutLines} invoices without lines, ${linesWithoutInvoice} lines without an invoice`);
     }
@@ -629,18 +648,19 @@ describe("CreateInvoice cancelled by its client", () => {
   }
 
   it("leaves each invoice complete or absent, and a retry with its request_id completes it exactly once", async () => {
-    const requested = Array.from({ length: CALLS }, (_, call) =>
+    const requestedLines = Array.from({ length: CALLS }, (_, call) =>
       trackRange(BigInt(1 + call * LINES_PER_CALL), LINES_PER_CALL, (i) => (i % 4) + 1),
     );
-    const requests = requested.map((lines) => ({ customerId: BUYER.cancelled, lines, requestId: randomUUID() }));
-    // A connection of its own sees only committed data, whatever the server's connection is in the middle of.
-    const reader = new SqliteDatabase(sqliteDatabaseOf(server.app).path, { readonly: true });
-    reader.defaultSafeIntegers(true);
+    const requested = await Promise.all(requestedLines.map(async (lines) => ({ lines, totalCents: await expectedTotalCents(lines) })));
+    const requests = requestedLines.map((lines) => ({ customerId: BUYER.cancelled, lines, requestId: randomUUID() }));
+    // The calls must find the channel connected, or none may reach the server before its client gives up.
+    await invoices.getInvoice({ invoiceId: 1n });
+    const reader = openCommittedReader(server);
     try {
-      const before = rowCounts(reader);
-      const since = lastInvoiceId(reader);
+      const before = await rowCounts(reader.db);
+      const since = await lastInvoiceId(reader.db);
 
-      const outcomes = await whileServerIsBusy(() =>
+      const outcomes = await whileServerIsBusy(reader, () =>
         Promise.allSettled(requests.map((request, call) => invoices.createInvoice(request, cancellationFor(call)))),
       );
 
@@ -652,26 +672,29 @@ describe("CreateInvoice cancelled by its client", () => {
       }
 
       // The parked handlers are now running to their end: whatever they have committed so far is whole.
-      expect(incompleteInvoices(reader, since, requested)).toEqual([]);
+      expect(await incompleteInvoices(reader.db, since, requested)).toEqual([]);
 
       // A retry waits for its original, or takes over from one that never reached the server.
       const retried = await Promise.all(requests.map((request) => invoices.createInvoice(request)));
 
-      expect(retried.map(linesOf)).toEqual(requested);
-      expect(retried.map((invoice) => invoice.total)).toEqual(requested.map((lines) => decimal(expectedTotalCents(lines))));
+      expect(retried.map(linesOf)).toEqual(requestedLines);
+      expect(retried.map((invoice) => invoice.total)).toEqual(requested.map(({ totalCents }) => decimal(totalCents)));
       expect(new Set(retried.map((invoice) => invoice.invoiceId)).size).toBe(CALLS);
-      expect(new Set(invoicesSince(reader, since).keys())).toEqual(new Set(retried.map((invoice) => invoice.invoiceId)));
-      expect(incompleteInvoices(reader, since, requested)).toEqual([]);
-      expect(rowCounts(reader)).toEqual({ invoices: before.invoices + BigInt(CALLS), items: before.items + BigInt(CALLS * LINES_PER_CALL) });
+      expect(new Set((await invoicesSince(reader.db, since)).keys())).toEqual(new Set(retried.map((invoice) => invoice.invoiceId)));
+      expect(await incompleteInvoices(reader.db, since, requested)).toEqual([]);
+      expect(await rowCounts(reader.db)).toEqual({
+        invoices: before.invoices + BigInt(CALLS),
+        items: before.items + BigInt(CALLS * LINES_PER_CALL),
+      });
     } finally {
-      reader.close();
+      await reader.close();
     }
   });
 });
 
 describe("the database as a whole", () => {
-  it("has no invoice without lines and no line without an invoice", () => {
-    expect(orphans(raw)).toEqual({ invoicesWithoutLines: 0n, linesWithoutInvoice: 0n });
+  it("has no invoice without lines and no line without an invoice", async () => {
+    expect(await orphans(db)).toEqual({ invoicesWithoutLines: 0n, linesWithoutInvoice: 0n });
   });
 
   it("logged no unexpected error", () => {

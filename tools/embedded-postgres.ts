@@ -10,6 +10,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import pg from "pg";
 
 export interface EmbeddedOptions {
   /**
@@ -55,8 +56,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     password,
     // Removed here, by stop(), when it is ours to remove.
     persistent: true,
-    // PostgreSQL refuses to run as root, which CI and containers often are.
-    createPostgresUser: true,
+    // PostgreSQL refuses to run as root, which CI and containers often are: it then runs as the user `postgres`.
+    createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=400", ...(options.postgresFlags ?? [])],
     onLog: (message) => {
@@ -85,6 +86,17 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
       if (!kept) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `work` on a client connected to `url` (a superuser's, for CREATE and DROP DATABASE), then disconnects. */
+export async function asAdmin<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
 }
 
 /** A port nothing listens on now. */

