@@ -2,8 +2,6 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Invoice } from "../gen/chinook/v1/invoice_pb";
 import { CreateInvoiceRequestSchema } from "../gen/chinook/v1/invoice_service_pb";
-import { openPostgres } from "../src/db/postgres/connection";
-import { postgresTransactions } from "../src/db/postgres/transactions";
 import type { Executor } from "../src/db/transactions";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../src/errors";
 import { Invoices, MAX_LINES_PER_PAGE, type CreateInvoiceInput } from "../src/invoices/invoices";
@@ -11,16 +9,12 @@ import { centsFromColumn, formatCents } from "../src/invoices/money";
 import { MAX_LINES } from "../src/invoices/requests";
 import type { InvoiceStore } from "../src/invoices/store";
 import { postgresEngine, recording, sqliteEngine, type InvoiceEngine, type InvoiceEngineSetup } from "./support/invoice-engines";
-import { freshPostgresDatabase } from "./support/postgres";
 
 /**
  * The invoices domain over each engine's store: the same assertions on
  * SQLite and on PostgreSQL, each on a fresh Chinook database of its own.
  */
-const ENGINES: InvoiceEngineSetup[] = [
-  sqliteEngine,
-  postgresEngine({ freshPostgresDatabase, openPostgres, postgresTransactions }),
-];
+const ENGINES: InvoiceEngineSetup[] = [sqliteEngine, postgresEngine];
 
 const SEEDED_INVOICES = 412;
 const MISSING_ID = 999_999n;

@@ -7,15 +7,14 @@ import type {
   RootOperationNode,
   UnknownRow,
 } from "kysely";
-import { sqliteTransactions } from "../../src/db/sqlite/transactions";
-import type { Executor, Transactions } from "../../src/db/transactions";
+import type { Executor } from "../../src/db/transactions";
 import { centsToReal, formatCents } from "../../src/invoices/money";
 import type { InvoiceStore } from "../../src/invoices/store";
 import { PostgresInvoiceStore } from "../../src/invoices/stores/postgres";
 import { SqliteInvoiceStore } from "../../src/invoices/stores/sqlite";
-import { freshDatabase } from "./database";
+import { postgresDatabases, sqliteDatabases, type EngineName } from "./engines";
 
-/** One engine's invoice store over a fresh, migrated Chinook database of its own. */
+/** One engine's invoice store over a fresh, migrated Chinook database of its own (engines.ts). */
 export interface InvoiceEngine {
   /** The database, for the tests' own reads and writes. */
   readonly db: Executor;
@@ -29,22 +28,21 @@ export interface InvoiceEngine {
 }
 
 export interface InvoiceEngineSetup {
-  readonly name: "sqlite" | "postgres";
+  readonly name: EngineName;
   open(): Promise<InvoiceEngine>;
 }
 
 export const sqliteEngine: InvoiceEngineSetup = {
   name: "sqlite",
   async open() {
-    const database = await freshDatabase();
-    const transactions = sqliteTransactions();
+    const database = await sqliteDatabases.open();
     return {
       db: database.db,
-      store: (db = database.db) => new SqliteInvoiceStore(db, transactions),
+      store: (db = database.db) => new SqliteInvoiceStore(db, database.transactions),
       // NUMERIC affinity keeps a whole amount as INTEGER, which safe integers read as bigint.
       moneyAsStored: (cents) => (cents % 100n === 0n ? cents / 100n : centsToReal(cents)),
       queryPlan: (query) =>
-        database.sqlite
+        database.sqlite.sqlite
           .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${query.sql}`)
           .all(...query.parameters)
           .map((row) => row.detail),
@@ -53,32 +51,18 @@ export const sqliteEngine: InvoiceEngineSetup = {
   },
 };
 
-/** What the PostgreSQL engine needs from test/support/postgres.ts and src/db/postgres/. */
-export interface PostgresSupport {
-  freshPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }>;
-  openPostgres(url: string): { db: Executor; close(): Promise<void> };
-  postgresTransactions(): Transactions;
-}
-
-export function postgresEngine(support: PostgresSupport): InvoiceEngineSetup {
-  return {
-    name: "postgres",
-    async open() {
-      const fresh = await support.freshPostgresDatabase();
-      const { db, close } = support.openPostgres(fresh.url);
-      const transactions = support.postgresTransactions();
-      return {
-        db,
-        store: (executor = db) => new PostgresInvoiceStore(executor, transactions),
-        moneyAsStored: formatCents,
-        dispose: async () => {
-          await close();
-          await fresh.drop();
-        },
-      };
-    },
-  };
-}
+export const postgresEngine: InvoiceEngineSetup = {
+  name: "postgres",
+  async open() {
+    const database = await postgresDatabases.open();
+    return {
+      db: database.db,
+      store: (db = database.db) => new PostgresInvoiceStore(db, database.transactions),
+      moneyAsStored: formatCents,
+      dispose: () => database.dispose(),
+    };
+  },
+};
 
 /** `db`, recording every query it (or a transaction it starts) runs, as compiled for its engine. */
 export function recording(db: Executor): { db: Executor; queries: CompiledQuery[] } {
