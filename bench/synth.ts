@@ -3,28 +3,34 @@
  * batch path (Customers.batchCreate, one transaction per chunk), so
  * what it measures is what the service's BatchCreateCustomers costs.
  *
- *   npm run db:synth -- --customers N [--database PATH] [--seed S]
+ *   npm run db:synth -- --customers N [--database PATH | --database-url URL] [--seed S]
  *
- * The database defaults to DATABASE_PATH (else data/chinook.db) and is
- * created from Chinook when missing, then migrated. Prints one JSON line.
+ * As the service does, it writes to PostgreSQL at `--database-url` (else
+ * DATABASE_URL), loading Chinook into it when missing, or to the SQLite
+ * file at `--database` (else DATABASE_PATH, else data/chinook.db), created
+ * from Chinook when missing; then migrates it. Prints one JSON line.
  */
 import { existsSync } from "node:fs";
-import { create } from "@bufbuild/protobuf";
-import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
-import { loadConfig } from "../src/config";
-import { ensureDatabase } from "../src/db/bootstrap";
-import { openDatabase, type Database } from "../src/db/sqlite/connection";
-import { migrateToLatest } from "../src/db/migrate";
-import type { Executor } from "../src/db/transactions";
-import { Customers } from "../src/customers/customers";
+import { ConfigError, loadConfig } from "../src/config";
+import type { CustomerStore } from "../src/customers/store";
 import { SqliteCustomerStore } from "../src/customers/stores/sqlite";
+import { PostgresCustomerStore } from "../src/customers/stores/postgres";
+import { ensureDatabase, type ChinookOrigin } from "../src/db/bootstrap";
+import { migrateToLatest, POSTGRES_MIGRATIONS } from "../src/db/migrate";
+import { ensureChinookLoaded } from "../src/db/postgres/chinook";
+import { openPostgres, type PostgresDatabase } from "../src/db/postgres/connection";
+import { postgresTransactions } from "../src/db/postgres/transactions";
+import { isPostgresUrl, redactedUrl } from "../src/db/postgres/url";
+import { openDatabase, type Database } from "../src/db/sqlite/connection";
 import { sqliteTransactions } from "../src/db/sqlite/transactions";
+import type { Executor } from "../src/db/transactions";
+import { asksForHelp } from "../src/usage";
 import { Flags, UsageError } from "./flags";
 import { CHINOOK_SOURCE } from "./paths";
-import { Random } from "./random";
-import { FIRST_CREATED, LAST_UPDATED, syntheticCustomer } from "./synthetic-customers";
+import { loadSyntheticCustomers } from "./synthetic-customers";
 
-export const CHUNK_SIZE = 1000;
+export { CHUNK_SIZE } from "./synthetic-customers";
+
 const PROGRESS_EVERY = 50_000;
 /**
  * The WAL is copied back into the database once per this many customers
@@ -33,8 +39,11 @@ const PROGRESS_EVERY = 50_000;
  */
 const CHECKPOINT_EVERY = 50_000;
 
+/** Where the customers go: a SQLite file, or a PostgreSQL database. */
+export type SynthTarget = { engine: "sqlite"; path: string } | { engine: "postgres"; url: string };
+
 export interface SynthOptions {
-  databasePath: string;
+  target: SynthTarget;
   customers: number;
   seed: number;
   /** Progress lines go here; silent when undefined. */
@@ -42,6 +51,8 @@ export interface SynthOptions {
 }
 
 export interface SynthReport {
+  engine: SynthTarget["engine"];
+  /** The SQLite file, or the PostgreSQL URL with its password masked. */
   database: string;
   customers: number;
   seconds: number;
@@ -49,7 +60,7 @@ export interface SynthReport {
   /** Where the time went: building messages, the domain's batchCreate… */
   secondsGenerating: number;
   secondsInBatchCreate: number;
-  /** …the WAL checkpoints, and refreshing the planner's statistics at the end. */
+  /** …SQLite's WAL checkpoints, and refreshing the planner's statistics at the end. */
   secondsCheckpointing: number;
   secondsAnalyzing: number;
 }
@@ -71,41 +82,95 @@ class Stopwatch {
   }
 }
 
-export async function synthesize(options: SynthOptions): Promise<SynthReport> {
-  const database = openDatabase(options.databasePath);
+/** An engine's part in a load: where the customers go, and its upkeep between chunks and after them. */
+interface EngineLoad {
+  db: Executor;
+  store: CustomerStore;
+  /** After each chunk, with how many customers are in. */
+  afterChunk(done: number, stopwatch: Stopwatch): Promise<void>;
+  /** Leaves the database settled, its statistics describing it. */
+  finish(stopwatch: Stopwatch): Promise<void>;
+}
+
+export function synthesize(options: SynthOptions): Promise<SynthReport> {
+  const { target } = options;
+  return target.engine === "postgres" ? intoPostgres(target.url, options) : intoSqlite(target.path, options);
+}
+
+async function intoSqlite(path: string, options: SynthOptions): Promise<SynthReport> {
+  const database = openDatabase(path);
   try {
     await migrateToLatest(database.db);
-    return await insertCustomers(database, options);
+    return await insertCustomers(sqliteLoad(database), options, path);
   } finally {
     await database.close();
   }
 }
 
-async function insertCustomers(database: Database, options: SynthOptions): Promise<SynthReport> {
+/** As the service starts on PostgreSQL: Chinook loaded when missing, then migrated. */
+async function intoPostgres(url: string, options: SynthOptions): Promise<SynthReport> {
+  const database = openPostgres(url, { poolSize: 1 });
+  try {
+    if (await ensureChinookLoaded(database.db, chinookOrigin())) options.progress?.(`loaded Chinook into ${database.redactedUrl}`);
+    await migrateToLatest(database.db, POSTGRES_MIGRATIONS);
+    return await insertCustomers(postgresLoad(database), options, database.redactedUrl);
+  } finally {
+    await database.close();
+  }
+}
+
+function sqliteLoad(database: Database): EngineLoad {
   // This connection checkpoints on its own schedule (CHECKPOINT_EVERY), not every 1,000 dirty pages.
   database.sqlite.pragma("wal_autocheckpoint = 0");
-  const random = new Random(options.seed);
+  const checkpoint = () => database.sqlite.pragma("wal_checkpoint(TRUNCATE)");
+  return {
+    db: database.db,
+    store: new SqliteCustomerStore(database.db, sqliteTransactions()),
+    afterChunk: async (done, stopwatch) => {
+      if (done % CHECKPOINT_EVERY === 0) await stopwatch.time("checkpoint", checkpoint);
+    },
+    finish: async (stopwatch) => {
+      // Leave one self-contained file behind, ready to be copied…
+      await stopwatch.time("checkpoint", checkpoint);
+      // …with statistics that describe it: a table grown this much plans badly on the old ones.
+      await stopwatch.time("analyze", () => database.sqlite.exec("ANALYZE"));
+    },
+  };
+}
+
+function postgresLoad(database: PostgresDatabase): EngineLoad {
+  return {
+    db: database.db,
+    store: new PostgresCustomerStore(database.db, postgresTransactions()),
+    afterChunk: async () => undefined,
+    // Statistics for the planner, and the visibility map and hint bits set now rather than by
+    // the first reads of each copy (index-only scans, and reads that write): autovacuum's work, done.
+    finish: async (stopwatch) => {
+      await stopwatch.time("analyze", () => database.pool.query("VACUUM (ANALYZE)"));
+    },
+  };
+}
+
+async function insertCustomers(engine: EngineLoad, options: SynthOptions, database: string): Promise<SynthReport> {
   const stopwatch = new Stopwatch();
-  const firstSerial = await nextCustomerId(database.db);
-  const history = creationTimes(options.customers);
+  const firstSerial = await nextCustomerId(engine.db);
   const started = performance.now();
-  for (let done = 0; done < options.customers; ) {
-    const size = Math.min(CHUNK_SIZE, options.customers - done);
-    const chunk = await stopwatch.time("generate", () => syntheticChunk(random, firstSerial + done, history, done, size));
-    // The domain stamps each customer with its creation time, as if created then.
-    const customers = new Customers(new SqliteCustomerStore(database.db, sqliteTransactions()), { clock: clockOver(chunk.createdAt) });
-    await stopwatch.time("batchCreate", () => customers.batchCreate(chunk.requests));
-    done += size;
-    if (done % CHECKPOINT_EVERY === 0) await stopwatch.time("checkpoint", () => checkpoint(database));
-    if (done % PROGRESS_EVERY === 0) options.progress?.(progressLine(done, started));
-  }
-  // Leave one self-contained file behind, ready to be copied…
-  await stopwatch.time("checkpoint", () => checkpoint(database));
-  // …with statistics that describe it: a table grown this much plans badly on the old ones.
-  await stopwatch.time("analyze", () => database.sqlite.exec("ANALYZE"));
+  await loadSyntheticCustomers({
+    store: engine.store,
+    customers: options.customers,
+    seed: options.seed,
+    firstSerial,
+    timed: (step, work) => stopwatch.time(step, work),
+    afterChunk: async (done) => {
+      await engine.afterChunk(done, stopwatch);
+      if (done % PROGRESS_EVERY === 0) options.progress?.(progressLine(done, started));
+    },
+  });
+  await engine.finish(stopwatch);
   const seconds = (performance.now() - started) / 1000;
   return {
-    database: options.databasePath,
+    engine: options.target.engine,
+    database,
     customers: options.customers,
     seconds,
     rowsPerSecond: options.customers / seconds,
@@ -113,47 +178,6 @@ async function insertCustomers(database: Database, options: SynthOptions): Promi
     secondsInBatchCreate: stopwatch.seconds("batchCreate"),
     secondsCheckpointing: stopwatch.seconds("checkpoint"),
     secondsAnalyzing: stopwatch.seconds("analyze"),
-  };
-}
-
-function checkpoint(database: Database): void {
-  database.sqlite.pragma("wal_checkpoint(TRUNCATE)");
-}
-
-interface Chunk {
-  requests: Array<{ customer: Customer }>;
-  createdAt: Date[];
-}
-
-/** Creation times spread evenly over the synthetic decade, growing with the customer id. */
-function creationTimes(customers: number): (index: number) => Date {
-  const step = (LAST_UPDATED - FIRST_CREATED) / customers;
-  return (index) => new Date(FIRST_CREATED + Math.floor(index * step));
-}
-
-function syntheticChunk(
-  random: Random,
-  firstSerial: number,
-  history: (index: number) => Date,
-  done: number,
-  size: number,
-): Chunk {
-  const synthetic = Array.from({ length: size }, (_, index) =>
-    syntheticCustomer(random, firstSerial + index, history(done + index)),
-  );
-  return {
-    requests: synthetic.map(({ customer }) => ({ customer: create(CustomerSchema, customer) })),
-    createdAt: synthetic.map(({ createdAt }) => createdAt),
-  };
-}
-
-/** A clock that tells each time of `times` once, in order: batchCreate reads it once per customer. */
-function clockOver(times: readonly Date[]): () => Date {
-  let next = 0;
-  return () => {
-    const time = times[next++];
-    if (time === undefined) throw new Error("the domain read the clock more often than it created customers");
-    return time;
   };
 }
 
@@ -170,29 +194,44 @@ function progressLine(done: number, started: number): string {
   return `${done.toLocaleString("en-US")} customers, ${Math.round(done / seconds).toLocaleString("en-US")} rows/s`;
 }
 
-async function databaseReady(databasePath: string): Promise<void> {
-  const config = loadConfig();
-  const sourcePath = config.chinook.sourcePath ?? (existsSync(CHINOOK_SOURCE) ? CHINOOK_SOURCE : undefined);
-  await ensureDatabase({ ...config.chinook, databasePath, sourcePath });
+/** Chinook from CHINOOK_DB, else the copy the tests use when there is one, else a download. */
+function chinookOrigin(): ChinookOrigin {
+  const { chinook } = loadConfig();
+  return { ...chinook, sourcePath: chinook.sourcePath ?? (existsSync(CHINOOK_SOURCE) ? CHINOOK_SOURCE : undefined) };
 }
 
-const USAGE = "usage: npm run db:synth -- --customers N [--database PATH] [--seed N]";
+async function sqliteReady(databasePath: string): Promise<void> {
+  await ensureDatabase({ ...chinookOrigin(), databasePath });
+}
 
-/** DATABASE_PATH, as the service reads it; db:synth does not write to PostgreSQL yet. */
-function configuredSqlitePath(): string {
+const USAGE = "usage: npm run db:synth -- --customers N [--database PATH | --database-url URL] [--seed N]";
+
+/** The database the flags name, else the one the service's configuration does. */
+function targetOf(flags: Flags): SynthTarget {
+  const path = flags.optionalString("database");
+  const url = flags.optionalString("database-url");
+  if (path !== undefined && url !== undefined) throw new UsageError("pass --database PATH or --database-url URL, not both");
+  if (path !== undefined) return { engine: "sqlite", path };
+  if (url !== undefined) {
+    if (!isPostgresUrl(url)) throw new UsageError(`--database-url must be a postgres:// or postgresql:// URL, got "${redactedUrl(url)}"`);
+    return { engine: "postgres", url };
+  }
   const { database } = loadConfig();
-  if (database.engine !== "sqlite") throw new UsageError("db:synth writes to SQLite only: pass --database PATH, or unset DATABASE_URL");
-  return database.path;
+  return database.engine === "postgres" ? { engine: "postgres", url: database.url } : { engine: "sqlite", path: database.path };
 }
 
 async function main(): Promise<void> {
-  const flags = new Flags(process.argv.slice(2), ["customers", "database", "seed"]);
+  if (asksForHelp(process.argv.slice(2))) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const flags = new Flags(process.argv.slice(2), ["customers", "database", "database-url", "seed"]);
   const customers = flags.integer("customers", 0, 1);
   if (customers === 0) throw new UsageError("--customers N is required");
-  const databasePath = flags.optionalString("database") ?? configuredSqlitePath();
-  await databaseReady(databasePath);
+  const target = targetOf(flags);
+  if (target.engine === "sqlite") await sqliteReady(target.path);
   const report = await synthesize({
-    databasePath,
+    target,
     customers,
     seed: flags.integer("seed", 1),
     progress: (line) => process.stderr.write(`${line}\n`),
@@ -208,7 +247,8 @@ async function main(): Promise<void> {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
-    if (error instanceof UsageError) {
+    // DATABASE_URL and the other settings are part of the command line.
+    if (error instanceof UsageError || error instanceof ConfigError) {
       process.stderr.write(`db:synth: ${error.message}\n${USAGE}\n`);
       process.exit(2);
     }

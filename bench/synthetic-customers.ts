@@ -1,18 +1,22 @@
 /**
  * Realistic, deterministic customers: countries weighted as in Chinook's own
  * 59, their cities, plausible names, contact details, tiers, tags, genres and
- * attributes, and creation times spread over a decade.
+ * attributes, and creation times spread over a decade; and db:synth's loading
+ * of them into any engine's store.
  */
-import type { MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   ContactChannel,
   CustomerSchema,
   CustomerStatus,
   LoyaltyTier,
+  type Customer,
   type CustomerProfileSchema,
 } from "../gen/chinook/v1/customer_pb";
-import type { Random } from "./random";
+import { Customers } from "../src/customers/customers";
+import type { CustomerStore } from "../src/customers/store";
+import { Random } from "./random";
 
 export type CustomerInit = MessageInitShape<typeof CustomerSchema>;
 type ProfileInit = MessageInitShape<typeof CustomerProfileSchema>;
@@ -278,4 +282,80 @@ function emailPart(name: string): string {
     .normalize("NFD")
     .replace(/[^A-Za-z]/g, "")
     .toLowerCase();
+}
+
+/** Customers per batchCreate, each chunk one transaction. */
+export const CHUNK_SIZE = 1000;
+
+/** The steps of a load its caller times. */
+export type LoadStep = "generate" | "batchCreate";
+
+export interface SyntheticLoad {
+  /** Where the customers go, through the domain's batch path: any engine's store. */
+  store: CustomerStore;
+  customers: number;
+  seed: number;
+  /** The first new customer's serial, which makes its email unique: the next customer id. */
+  firstSerial: number;
+  /** Runs one step of a chunk, timing it. */
+  timed<T>(step: LoadStep, work: () => Promise<T> | T): Promise<T>;
+  /** Told after each chunk how many customers are in. */
+  afterChunk(done: number): Promise<void>;
+}
+
+/**
+ * Adds `load.customers` synthetic customers through Customers.batchCreate, a
+ * chunk per transaction, so that it costs what BatchCreateCustomers costs.
+ * Creation times grow with the id over the synthetic decade, as ids and
+ * creation times do in a real database.
+ */
+export async function loadSyntheticCustomers(load: SyntheticLoad): Promise<void> {
+  const random = new Random(load.seed);
+  const history = creationTimes(load.customers);
+  for (let done = 0; done < load.customers; ) {
+    const size = Math.min(CHUNK_SIZE, load.customers - done);
+    const chunk = await load.timed("generate", () => syntheticChunk(random, load.firstSerial + done, history, done, size));
+    // The domain stamps each customer with its creation time, as if created then.
+    const customers = new Customers(load.store, { clock: clockOver(chunk.createdAt) });
+    await load.timed("batchCreate", () => customers.batchCreate(chunk.requests));
+    done += size;
+    await load.afterChunk(done);
+  }
+}
+
+interface Chunk {
+  requests: Array<{ customer: Customer }>;
+  createdAt: Date[];
+}
+
+/** Creation times spread evenly over the synthetic decade, growing with the customer id. */
+function creationTimes(customers: number): (index: number) => Date {
+  const step = (LAST_UPDATED - FIRST_CREATED) / customers;
+  return (index) => new Date(FIRST_CREATED + Math.floor(index * step));
+}
+
+function syntheticChunk(
+  random: Random,
+  firstSerial: number,
+  history: (index: number) => Date,
+  done: number,
+  size: number,
+): Chunk {
+  const synthetic = Array.from({ length: size }, (_, index) =>
+    syntheticCustomer(random, firstSerial + index, history(done + index)),
+  );
+  return {
+    requests: synthetic.map(({ customer }) => ({ customer: create(CustomerSchema, customer) })),
+    createdAt: synthetic.map(({ createdAt }) => createdAt),
+  };
+}
+
+/** A clock that tells each time of `times` once, in order: batchCreate reads it once per customer. */
+function clockOver(times: readonly Date[]): () => Date {
+  let next = 0;
+  return () => {
+    const time = times[next++];
+    if (time === undefined) throw new Error("the domain read the clock more often than it created customers");
+    return time;
+  };
 }

@@ -105,7 +105,10 @@ function startsWith(column: "FirstName" | "LastName", prefix: string): Condition
 /**
  * ORDER BY the sort key, then CustomerId in the same direction: a total order.
  * NULL keys (of Country) come first ascending and last descending, as SQLite
- * orders them and as the country index stores them.
+ * orders them and as the country index stores them. The other keys are never
+ * NULL and say no NULLS clause: their indexes keep PostgreSQL's default (NULLS
+ * LAST ascending), and an ORDER BY that names another placement is not one an
+ * index walk can give, so every page would sort the whole table.
  */
 export function inOrder<O>(
   query: SelectQueryBuilder<Database, "customers", O>,
@@ -113,11 +116,19 @@ export function inOrder<O>(
 ): SelectQueryBuilder<Database, "customers", O> {
   const direction = order.descending ? "desc" : "asc";
   if (order.field === "customer_id") return query.orderBy("CustomerId", direction);
-  const key = SORT_KEYS[order.field]();
-  const sorted = order.descending
+  return byKey(query, order.field, order.descending).orderBy("CustomerId", direction);
+}
+
+function byKey<O>(
+  query: SelectQueryBuilder<Database, "customers", O>,
+  field: SortedField,
+  descending: boolean,
+): SelectQueryBuilder<Database, "customers", O> {
+  const key = SORT_KEYS[field]();
+  if (!SORT_COLUMNS[field].nullable) return query.orderBy(key, descending ? "desc" : "asc");
+  return descending
     ? query.orderBy(key, (item) => item.desc().nullsLast())
     : query.orderBy(key, (item) => item.asc().nullsFirst());
-  return sorted.orderBy("CustomerId", direction);
 }
 
 /**

@@ -86,12 +86,24 @@ export class PostgresCustomerStore implements CustomerStore {
     }
   }
 
+  /**
+   * Planned without sequential scans: the planner reckons a LIMITed Seq Scan
+   * stops early, as if matches lay evenly over the table, and on a table past
+   * a quarter of shared_buffers the scan starts wherever the last one stopped
+   * (synchronize_seqscans). Matches gathered in one part of the table
+   * (customers created before a date, a tier handed out last month) then have
+   * it read the whole table to count EXACT_COUNT_LIMIT + 1 of them; through
+   * the filter's own index it reads the matches alone.
+   */
   countMatching(filter: CustomerFilter): Promise<number> {
-    return this.transactions.run(this.db, async () => {
-      const matches = await this.boundedCount(filter);
-      if (matches <= EXACT_COUNT_LIMIT) return matches;
-      return estimatedTotal({ matches: BigInt(matches), ...(await this.idPositions(filter)) }, EXACT_COUNT_LIMIT);
-    });
+    return this.transactions.read(this.db, (tx) =>
+      withoutSequentialScans(tx, async () => {
+        const store = this.withTx(tx);
+        const matches = await store.boundedCount(filter);
+        if (matches <= EXACT_COUNT_LIMIT) return matches;
+        return estimatedTotal({ matches: BigInt(matches), ...(await store.idPositions(filter)) }, EXACT_COUNT_LIMIT);
+      }),
+    );
   }
 
   existingEmployees(ids: readonly bigint[]): Promise<Set<bigint>> {
@@ -177,6 +189,19 @@ export class PostgresCustomerStore implements CustomerStore {
       ])
       .executeTakeFirstOrThrow();
   }
+}
+
+/**
+ * Runs `work` in the open transaction `tx` with sequential scans planned only
+ * where nothing else can answer, then puts the setting back: SET LOCAL lasts
+ * to the end of the transaction. The service sets enable_seqscan nowhere, so
+ * its DEFAULT is the value it had.
+ */
+async function withoutSequentialScans<T>(tx: Executor, work: () => Promise<T>): Promise<T> {
+  await sql`SET LOCAL enable_seqscan = off`.execute(tx);
+  const result = await work();
+  await sql`SET LOCAL enable_seqscan TO DEFAULT`.execute(tx);
+  return result;
 }
 
 async function refusingDuplicateEmail<T>(write: () => Promise<T>): Promise<T> {

@@ -1,0 +1,44 @@
+/** `--help` or `-h` among a command's arguments: it prints its usage, does nothing else, and exits 0. */
+export function asksForHelp(argv: readonly string[]): boolean {
+  return argv.includes("--help") || argv.includes("-h");
+}
+
+/** What `node dist/src/main.js --help` (and `npm start -- --help`) prints. */
+export const SERVICE_USAGE = `usage: node dist/src/main.js        (npm start builds dist/ first, then runs it)
+
+Serves chinook.v1.CustomerService and InvoiceService over gRPC until SIGTERM or
+SIGINT. It takes no arguments: every setting is an environment variable
+(README.md, "Configuration", says more).
+
+Storage
+  DATABASE_PATH                the working SQLite database, created from Chinook when missing (data/chinook.db)
+  DATABASE_URL                 postgres://user:password@host:5432/db: serve from PostgreSQL instead (unset: SQLite)
+  PG_POOL_SIZE                 most PostgreSQL connections this process opens (10)
+  PG_CONNECT_TIMEOUT_MS        how long opening a PostgreSQL connection may take (5000)
+  PG_STATEMENT_TIMEOUT_MS      PostgreSQL cancels a statement running longer (30000)
+  CHINOOK_DB                   a local chinook.db to copy instead of downloading
+  CHINOOK_URL                  where to download Chinook from, zip or plain file (sqlitetutorial.net)
+  CHINOOK_SHA256               the expected sha256 of the Chinook database
+
+Serving
+  GRPC_ADDR                    host:port to serve gRPC on; 127.0.0.1:0 picks a free port (0.0.0.0:50051)
+  TLS_CERT, TLS_KEY            PEM certificate chain and private key: serve TLS (unset: plaintext)
+  TLS_CLIENT_CA                PEM CA bundle: also require client certificates it issued (mTLS)
+  SHUTDOWN_GRACE_MS            how long calls may finish after SIGTERM before they end UNAVAILABLE (10000)
+  HEALTH_PROBE_INTERVAL_MS     how often the database health probe runs (5000)
+  METRICS_ADDR                 host:port to serve Prometheus /metrics on (unset: off)
+  LOG_LEVEL                    fatal, error, warn, info, debug (adds every query) or trace (info)
+
+Read cache
+  CACHE_SIZE                   customers cached, at most 1,000,000; 0 disables the cache (10000)
+  CACHE_MAX_BYTES              roughly the most memory the cached customers may take (67108864)
+  CACHE_TTL_MS                 how long a cached customer may be served; 0 = until evicted (30000)
+
+Upkeep
+  WAL_CHECKPOINT_BYTES         checkpoint the SQLite WAL once it is larger (67108864)
+  WAL_CHECK_INTERVAL_MS        how often the WAL size and a due optimize are checked (10000)
+  OPTIMIZE_INTERVAL_MS         how often PRAGMA optimize runs, and at shutdown (3600000)
+  REQUEST_ID_RETENTION_MS      how long a request_id is remembered, at least a minute (86400000)
+  PAGE_TOKEN_KEY_ROTATION_MS   a page-token signing key signs new tokens until it is this old (604800000)
+  PAGE_TOKEN_KEY_RETENTION_MS  tokens of a replaced key stay valid this long (86400000)
+`;
