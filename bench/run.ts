@@ -18,10 +18,11 @@ import {
 } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { asksForHelp } from "../src/usage";
 import { installChildCleanup, killAllChildren, outputOf, spawnTracked, stderrTail } from "./children";
 import { chinookDataset, syntheticDataset, type Dataset, type Engine } from "./datasets";
 import { benchPostgres, postgresChinookDataset, postgresSyntheticDataset, type BenchPostgres } from "./postgres-datasets";
-import { Flags } from "./flags";
+import { Flags, UsageError } from "./flags";
 import { parseLoadResult, type LoadResult } from "./load-result";
 import { CHINOOK_SOURCE, REPO_ROOT, RESULTS_DIR, benchScript } from "./paths";
 import { rssBytes } from "./proc";
@@ -59,6 +60,14 @@ const CEILING_UNARY: UnaryWorkload = "GetCustomer";
 const SAME_SIZE_CEILINGS: ReadonlySet<Workload> = new Set<Workload>(["ListCustomers"]);
 const CEILING_STREAM: StreamingWorkload = "ExportCustomers";
 const LOAD_GRACE_MS = 60_000;
+
+const USAGE = `usage: npm run bench -- [--engines sqlite,postgres] [--database-url URL] [--runs 3] [--seconds 5] [--warmup 2]
+    [--sizes 59,1000000] [--workloads ${WORKLOADS.join(",")}]
+    [--concurrency 16] [--export-streams 1] [--seed 1] [--profile] [--log-level info]
+
+Measures the service against a no-op grpc-js server (the ceiling) at each dataset size, on each engine,
+and prints medians and ratios; the results JSON goes under bench/results/ (bench/README.md says more).
+`;
 
 function optionsFrom(argv: readonly string[]): RunOptions {
   const flags = new Flags(argv, [
@@ -340,7 +349,12 @@ function machine(): Record<string, string | number> {
 }
 
 async function main(): Promise<void> {
-  const options = optionsFrom(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (asksForHelp(argv)) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const options = optionsFrom(argv);
   installChildCleanup();
   const startedAt = new Date();
   const output = prepareOutput(startedAt, options);
@@ -381,6 +395,11 @@ function cleanUp(output: Output): void {
 
 if (require.main === module) {
   main().catch((error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`bench: ${error.message}\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
     process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
   });

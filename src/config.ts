@@ -1,6 +1,7 @@
 import path from "node:path";
 import type { Level } from "pino";
 import { POSTGRES_PROTOCOLS, redactedUrl } from "./db/postgres/url";
+import { DEFAULT_SQLITE_SYNCHRONOUS, SQLITE_SYNCHRONOUS_MODES, type SqliteSynchronous } from "./db/sqlite/synchronous";
 
 /**
  * All configuration, read from the environment once and validated here; the
@@ -48,6 +49,13 @@ export interface Config {
   };
   /** TLS for gRPC; plaintext when undefined. */
   tls: TlsConfig | undefined;
+  /** The keys in the database that sign page tokens, shared by every process on it. */
+  pageTokenKeys: {
+    /** A key signs new tokens until it is this old; then a new one does. PAGE_TOKEN_KEY_ROTATION_MS. */
+    rotationMs: number;
+    /** Tokens signed with a key stay valid this long after a newer key replaced it. PAGE_TOKEN_KEY_RETENTION_MS. */
+    retentionMs: number;
+  };
 }
 
 export type DatabaseConfig = SqliteConfig | PostgresConfig;
@@ -56,6 +64,8 @@ export interface SqliteConfig {
   engine: "sqlite";
   /** The working database, created from Chinook when missing. DATABASE_PATH. */
   path: string;
+  /** Sync the WAL on every commit (FULL) or at checkpoints only (NORMAL). SQLITE_SYNCHRONOUS. */
+  synchronous: SqliteSynchronous;
 }
 
 export interface PostgresConfig {
@@ -87,6 +97,7 @@ const DEFAULT_CHINOOK_URL = "https://www.sqlitetutorial.net/wp-content/uploads/2
 const DEFAULT_CHINOOK_SHA256 = "a3c903a61357c2059ea51ed5e3d79f33fa5f960cd948829b27f97ea8a4793c82";
 const LOG_LEVELS: readonly Level[] = ["fatal", "error", "warn", "info", "debug", "trace"];
 const MIB = 1024 * 1024;
+const DAY_MS = 86_400_000;
 /** Node runs a timer set for longer after 1 ms. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** The cache and its admission filter allocate per entry up front. */
@@ -117,12 +128,18 @@ export function loadConfig(env: Env = process.env): Config {
       requestIdRetentionMs: integer(env, "REQUEST_ID_RETENTION_MS", 86_400_000, { min: 60_000 }),
     },
     tls: tlsConfig(env),
+    pageTokenKeys: {
+      rotationMs: integer(env, "PAGE_TOKEN_KEY_ROTATION_MS", 7 * DAY_MS, { min: 60_000 }),
+      retentionMs: integer(env, "PAGE_TOKEN_KEY_RETENTION_MS", DAY_MS, { min: 60_000 }),
+    },
   };
 }
 
 function databaseConfig(env: Env): DatabaseConfig {
   const url = text(env, "DATABASE_URL");
-  if (url === undefined) return { engine: "sqlite", path: path.resolve(text(env, "DATABASE_PATH") ?? "data/chinook.db") };
+  if (url === undefined) {
+    return { engine: "sqlite", path: path.resolve(text(env, "DATABASE_PATH") ?? "data/chinook.db"), synchronous: sqliteSynchronous(env) };
+  }
   return {
     engine: "postgres",
     url: postgresUrl(url),
@@ -143,6 +160,16 @@ function postgresUrl(url: string): string {
   return url;
 }
 
+/** Any case, as SQLite reads it; OFF is refused, as it can corrupt the database on a power loss. */
+function sqliteSynchronous(env: Env): SqliteSynchronous {
+  const raw = text(env, "SQLITE_SYNCHRONOUS");
+  if (raw === undefined) return DEFAULT_SQLITE_SYNCHRONOUS;
+  const mode = SQLITE_SYNCHRONOUS_MODES.find((candidate) => candidate === raw.toUpperCase());
+  if (mode !== undefined) return mode;
+  const why = raw.toUpperCase() === "OFF" ? ": OFF can corrupt the database on a power loss or an OS crash" : "";
+  throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, got "${raw}"${why}`);
+}
+
 function tlsConfig(env: Env): TlsConfig | undefined {
   const certPath = optionalPath(text(env, "TLS_CERT"));
   const keyPath = optionalPath(text(env, "TLS_KEY"));
@@ -151,9 +178,8 @@ function tlsConfig(env: Env): TlsConfig | undefined {
     if (clientCaPath === undefined) return undefined;
     throw new ConfigError("TLS_CLIENT_CA requires TLS_CERT and TLS_KEY: mTLS is TLS plus client certificates");
   }
-  if (certPath === undefined || keyPath === undefined) {
-    throw new ConfigError("TLS_CERT and TLS_KEY must be set together (the certificate chain and its private key)");
-  }
+  if (certPath === undefined) throw new ConfigError("TLS_KEY is set without TLS_CERT: TLS needs the certificate chain that goes with the key");
+  if (keyPath === undefined) throw new ConfigError("TLS_CERT is set without TLS_KEY: TLS needs the private key of the certificate");
   return { certPath, keyPath, clientCaPath };
 }
 

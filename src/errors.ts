@@ -47,15 +47,27 @@ export class AbortedError extends DomainError {
   readonly kind = "aborted";
 }
 
+/**
+ * Why the database cannot serve, for the operator's log and metrics (never
+ * told to the client): a fixed set, whatever the engine.
+ */
+export type UnavailableReason = "disk_full" | "out_of_memory" | "io" | "read_only" | "locked" | "timeout" | "connection" | "other";
+
 /** The database cannot be reached or is busy beyond its timeout. */
 export class UnavailableError extends DomainError {
   readonly kind = "unavailable";
+  readonly reason: UnavailableReason;
+
+  constructor(message: string, options: ErrorOptions & { reason?: UnavailableReason } = {}) {
+    super(message, options);
+    this.reason = options.reason ?? "other";
+  }
 
   /**
    * What a client is told whenever the database is the reason. The driver's
    * error, when there is one, stays as the cause, for the server's log only.
    */
-  static database(cause?: unknown): UnavailableError {
-    return new UnavailableError("the database is unavailable; retry later", { cause });
+  static database(cause?: unknown, reason?: UnavailableReason): UnavailableError {
+    return new UnavailableError("the database is unavailable; retry later", { cause, reason });
   }
 }

@@ -13,6 +13,8 @@ import { PostgresCustomerStore } from "./customers/stores/postgres";
 import { SqliteCustomerStore } from "./customers/stores/sqlite";
 import type { CustomerStore } from "./customers/store";
 import { BootstrapError, ensureDatabase } from "./db/bootstrap";
+import { PageTokenKeyTable } from "./db/page-token-key-table";
+import { SharedPageTokenKeys, type PageTokenKeyStore } from "./db/page-token-keys";
 import { MigrationError, migrateToLatest, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS } from "./db/migrate";
 import { ensureChinookLoaded } from "./db/postgres/chinook";
 import { openPostgres, type PostgresDatabase } from "./db/postgres/connection";
@@ -24,8 +26,10 @@ import { GroupCommit } from "./db/sqlite/group-commit";
 import { DatabaseMaintenance } from "./db/sqlite/maintenance";
 import { healthProbeRecorder, registerDatabaseGauges } from "./db/sqlite/monitoring";
 import { queryLog } from "./db/query-log";
-import { isBusy } from "./db/sqlite/errors";
+import type { SqliteSynchronous } from "./db/sqlite/synchronous";
 import { sqliteTransactions } from "./db/sqlite/transactions";
+import { UnavailableLog } from "./db/unavailable-log";
+import { countingWriteFailures } from "./db/write-failures";
 import { UnavailableError } from "./errors";
 import { adaptService, methodPath } from "./grpc/adapter";
 import { refusingWhileUnavailable } from "./grpc/availability";
@@ -43,6 +47,7 @@ import { PostgresInvoiceStore } from "./invoices/stores/postgres";
 import { SqliteInvoiceStore } from "./invoices/stores/sqlite";
 import { createLogger, type Logger } from "./logger";
 import { createMetricsRegistry, serveMetrics, type MetricsServer } from "./metrics";
+import { asksForHelp, SERVICE_USAGE } from "./usage";
 
 /** A running service: what tests and the process entry point hold on to. */
 export interface App {
@@ -62,6 +67,7 @@ export type Storage = SqliteStorage | PostgresStorage;
 interface Stores {
   readonly customers: CustomerStore;
   readonly invoices: InvoiceStore;
+  readonly pageTokenKeys: PageTokenKeyStore;
 }
 
 interface SqliteStorage extends Stores {
@@ -101,7 +107,7 @@ const APPLICATION_SERVICES = [CustomerService.typeName, InvoiceService.typeName]
 
 async function openSqliteStorage(
   config: Config,
-  { path }: SqliteConfig,
+  { path, synchronous }: SqliteConfig,
   logger: Logger,
   registry: Registry,
   isIdle: () => boolean,
@@ -110,6 +116,7 @@ async function openSqliteStorage(
   const database = openDatabase(path, {
     log: queryLog({ logger, registry }),
     walAutocheckpointBytes: config.maintenance.walCheckpointBytes,
+    synchronous,
   });
   try {
     const applied = await migrateToLatest(database.db, SQLITE_MIGRATIONS);
@@ -120,7 +127,7 @@ async function openSqliteStorage(
   }
   registerDatabaseGauges(database, registry);
   const { db } = database;
-  const transactions = sqliteTransactions(new GroupCommit(db, { registry }));
+  const transactions = countingWriteFailures(sqliteTransactions(new GroupCommit(db, { registry })), registry);
   const maintenance = new DatabaseMaintenance({ database, logger, registry, ...config.maintenance, isIdle });
   // Fresh planner statistics before serving (deferred to the first check if another process is writing).
   maintenance.optimize();
@@ -129,6 +136,7 @@ async function openSqliteStorage(
     database,
     customers: new SqliteCustomerStore(db, transactions),
     invoices: new SqliteInvoiceStore(db, transactions),
+    pageTokenKeys: new PageTokenKeyTable(db, transactions),
   };
   const upkeep: Upkeep = {
     start: () => maintenance.start(),
@@ -156,12 +164,13 @@ async function openPostgresStorage(
     throw error;
   }
   registerPoolGauges(database, registry);
-  const transactions = postgresTransactions();
+  const transactions = countingWriteFailures(postgresTransactions(), registry);
   const value: PostgresStorage = {
     engine: "postgres",
     database,
     customers: new PostgresCustomerStore(database.db, transactions),
     invoices: new PostgresInvoiceStore(database.db, transactions),
+    pageTokenKeys: new PageTokenKeyTable(database.db, transactions),
   };
   return { value, upkeep: { start: () => undefined, stop: () => database.close() } };
 }
@@ -174,8 +183,9 @@ async function serve(
   rpcs: RpcObserver,
   upkeep: Upkeep,
 ): Promise<App> {
-  const customers = withReadCache(new Customers(storage.customers), storage, registry, cacheFor(storage, config.cache));
-  const invoices = new Invoices(storage.invoices);
+  const pageTokens = await SharedPageTokenKeys.open(storage.pageTokenKeys, { ...config.pageTokenKeys, logger });
+  const customers = withReadCache(new Customers(storage.customers, { pageTokens }), storage, registry, cacheFor(storage, config.cache));
+  const invoices = new Invoices(storage.invoices, { pageTokens });
   const health = new HealthMonitor({
     services: APPLICATION_SERVICES,
     probe: () => storage.database.isReachable(),
@@ -184,7 +194,7 @@ async function serve(
     onProbe: healthProbeRecorder(registry),
   });
 
-  const options = { onError: logHandlerErrors(logger) };
+  const options = { onError: logHandlerErrors(logger), onUndecodableRequest: rpcs.onUndecodableRequest };
   const server = createGrpcServer(
     [
       adaptService(CustomerService, customerService(customers), options),
@@ -202,7 +212,7 @@ async function serve(
   await health.start();
   upkeep.start();
   logger.info(
-    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: cacheFor(storage, config.cache), engine: storage.engine },
+    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: cacheFor(storage, config.cache), engine: storage.engine, ...durabilityOf(storage) },
     SERVING_MESSAGE[transport.security],
   );
 
@@ -225,6 +235,11 @@ const SERVING_MESSAGE: Record<TransportSecurity, string> = {
   tls: "serving gRPC over TLS",
   mtls: "serving gRPC over mTLS (client certificates required)",
 };
+
+/** How SQLite syncs its commits; PostgreSQL's server decides its own. */
+function durabilityOf(storage: Storage): { synchronous?: SqliteSynchronous } {
+  return storage.engine === "sqlite" ? { synchronous: storage.database.synchronous } : {};
+}
 
 /**
  * No read cache on PostgreSQL, whatever CACHE_SIZE says: replicas share the
@@ -264,16 +279,16 @@ async function serveMetricsOrStop(
 
 /**
  * Domain errors are the client's business; anything else is ours, logged once
- * with its detail. So is why the database was unavailable: a busy lock clears
- * by itself (warn), a full disk or a read-only file does not (error).
+ * with its detail. So is why the database was unavailable, once per reason a
+ * minute at most (UnavailableLog): a full disk fails every write.
  */
 function logHandlerErrors(logger: Logger): (method: DescMethod, error: unknown) => void {
+  const unavailable = new UnavailableLog(logger);
   return (method, error) => {
     if (isUnexpected(error)) {
       logger.error({ err: error, method: methodPath(method) }, "unexpected error in handler");
     } else if (error instanceof UnavailableError && error.cause !== undefined) {
-      const level = isBusy(error.cause) ? "warn" : "error";
-      logger[level]({ err: error.cause, method: methodPath(method) }, "database unavailable");
+      unavailable.record(error, methodPath(method));
     }
   };
 }
@@ -289,6 +304,7 @@ function describeStartupFailure(error: Error, config: Config): string {
 }
 
 async function main(): Promise<void> {
+  if (answeredArguments(process.argv.slice(2))) return;
   let config: Config;
   try {
     config = loadConfig();
@@ -309,6 +325,18 @@ async function main(): Promise<void> {
     return;
   }
   stopOnSignals(app, logger);
+}
+
+/** `--help` prints the usage; any other argument is a mistake, since every setting is an environment variable. */
+function answeredArguments(argv: readonly string[]): boolean {
+  if (argv.length === 0) return false;
+  if (asksForHelp(argv)) {
+    process.stdout.write(SERVICE_USAGE);
+  } else {
+    process.stderr.write(`chinook-grpc takes no arguments, got "${argv.join(" ")}"\n\n${SERVICE_USAGE}`);
+    process.exitCode = 2;
+  }
+  return true;
 }
 
 /**

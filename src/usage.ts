@@ -12,6 +12,8 @@ SIGINT. It takes no arguments: every setting is an environment variable
 
 Storage
   DATABASE_PATH                the working SQLite database, created from Chinook when missing (data/chinook.db)
+  SQLITE_SYNCHRONOUS           FULL syncs the SQLite WAL on every commit; NORMAL only at checkpoints, faster but a
+                               power loss may lose the last acknowledged writes; or EXTRA (FULL)
   DATABASE_URL                 postgres://user:password@host:5432/db: serve from PostgreSQL instead (unset: SQLite)
   PG_POOL_SIZE                 most PostgreSQL connections this process opens (10)
   PG_CONNECT_TIMEOUT_MS        how long opening a PostgreSQL connection may take (5000)

@@ -4,7 +4,7 @@ import { CustomerSchema } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { RawClient } from "../bench/raw-client";
 import { methodPath } from "../src/grpc/adapter";
-import { bind } from "../src/grpc/server";
+import { bind, createGrpcServer } from "../src/grpc/server";
 
 const CUSTOMER_BYTES = Buffer.from(toBinary(CustomerSchema, create(CustomerSchema, { customerId: 7n, email: "a@b.c" })));
 /** Field 1 as a length-delimited value 127 bytes long, with 1 byte following: no Customer decodes from it. */
@@ -12,7 +12,7 @@ const NOT_A_CUSTOMER = Buffer.from([0x0a, 0x7f, 0x01]);
 
 /** A server answering GetCustomer with whatever bytes it is given, unchecked. */
 async function serverAnswering(answers: Buffer[]): Promise<{ address: string; stop: () => void }> {
-  const server = new grpc.Server();
+  const server = createGrpcServer([]);
   const asIs = (bytes: Buffer): Buffer => bytes;
   server.register<Buffer, Buffer>(
     methodPath(CustomerService.method.getCustomer),

@@ -32,9 +32,24 @@ describe("openDatabase", () => {
   test("sets the server pragmas", () => {
     expect(pragma("journal_mode")).toBe("wal");
     expect(pragma("foreign_keys")).toBe(1n);
-    expect(pragma("synchronous")).toBe(1n); // NORMAL
+    expect(pragma("synchronous")).toBe(2n); // FULL: a commit is on disk before it returns
     expect(pragma("busy_timeout")).toEqual(expect.any(BigInt));
     expect(Number(pragma("busy_timeout"))).toBeGreaterThan(0);
+    expect(database.synchronous).toBe("FULL");
+  });
+
+  test.each([
+    ["NORMAL", 1n],
+    ["FULL", 2n],
+    ["EXTRA", 3n],
+  ] as const)("syncs the WAL as asked: synchronous = %s", async (synchronous, level) => {
+    const opened = openDatabase(file, { synchronous });
+    try {
+      expect(opened.sqlite.pragma("synchronous", { simple: true })).toBe(level);
+      expect(opened.synchronous).toBe(synchronous);
+    } finally {
+      await opened.close();
+    }
   });
 
   test("leaves SQLite's WAL auto-checkpoint alone, or sets it in pages from a size in bytes", async () => {

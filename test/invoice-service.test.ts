@@ -9,6 +9,7 @@ import type { Database } from "../src/db/schema";
 import { SqliteDatabase } from "../src/db/sqlite/driver";
 import type { CallOptions, TypedClient } from "../src/grpc/client";
 import { bigintSum, centsOf, databaseOf, openCommittedReader, type CommittedReader } from "./support/database-reads";
+import { acceptedByteChanges, encodedId, payloadOf, resignedWith, secretOf, withPayload } from "./support/page-tokens";
 import { sqliteDatabaseOf, startTestServer, TEST_ENGINE, type TestServer } from "./support/server";
 
 /**
@@ -475,6 +476,49 @@ describe("ListInvoices", () => {
 
   it("refuses a token that is not one of its own", () =>
     expectRefused(invoices.listInvoices({ customerId: 2n, pageToken: "bm90LWEtdG9rZW4" }), grpc.status.INVALID_ARGUMENT, "page_token"));
+
+  describe("a page token cannot be forged", () => {
+    const request = { customerId: 2n, pageSize: 3 };
+    let token: string;
+
+    beforeAll(async () => {
+      token = (await invoices.listInvoices(request)).nextPageToken;
+    });
+
+    it("continues the listing as issued", async () => {
+      const next = await invoices.listInvoices({ ...request, pageToken: token });
+
+      expect(ids(next.invoices)).toEqual((await listAll(2n, 1000)).slice(3, 6));
+    });
+
+    it("refuses a token whose cursor is changed to -9223372036854775808 as INVALID_ARGUMENT naming page_token, without quoting it", async () => {
+      const forged = withPayload(token, (payload) => ({ ...payload, k: [(payloadOf(token).k as unknown[])[0], encodedId(-(2n ** 63n))] }));
+
+      const error = await failureOf(invoices.listInvoices({ ...request, pageToken: forged }));
+      expect({ code: grpc.status[error.code], details: error.details }).toEqual({ code: "INVALID_ARGUMENT", details: expect.stringMatching(/^page_token: /) });
+      expect(error.details).not.toContain(forged);
+    });
+
+    it("refuses a token with any one byte changed as INVALID_ARGUMENT naming page_token", async () => {
+      const refusedAsInvalid = (error: unknown) =>
+        isServiceError(error) && error.code === grpc.status.INVALID_ARGUMENT && error.details.startsWith("page_token:");
+
+      const accepted = await acceptedByteChanges(token, (pageToken) => invoices.listInvoices({ ...request, pageToken }), refusedAsInvalid);
+
+      expect(accepted).toEqual([]);
+    });
+
+    it("refuses a non-positive invoice id even signed with the service's own key", async () => {
+      const secret = await secretOf(db, token);
+      const withId = (id: bigint) => resignedWith(secret, token, (payload) => ({ ...payload, k: [(payload.k as unknown[])[0], encodedId(id)] }));
+
+      const resigned = await invoices.listInvoices({ ...request, pageToken: resignedWith(secret, token, (payload) => payload) });
+      expect(ids(resigned.invoices)).toEqual((await listAll(2n, 1000)).slice(3, 6));
+      for (const id of [-(2n ** 63n), 0n]) {
+        await expectRefused(invoices.listInvoices({ ...request, pageToken: withId(id) }), grpc.status.INVALID_ARGUMENT, "page_token");
+      }
+    });
+  });
 
   it("takes page_size 0 as 50 and clamps more than 1000; a negative one is INVALID_ARGUMENT naming page_size", async () => {
     const customerId = BUYER.paged;

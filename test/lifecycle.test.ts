@@ -137,17 +137,19 @@ describe("graceful shutdown", () => {
       await server.stop();
     });
 
-    it("cancels the call that outlasts it and still stops", async () => {
+    it("ends the call that outlasts it UNAVAILABLE, for the client to retry, logs whose it was, and still stops", async () => {
       const exporting = holdBackAfterFirst(server.client(CustomerService).exportCustomers({}));
       await exporting.first();
 
       await withinBound(server.app.stop(), "end of app.stop()");
 
-      expect([GrpcStatus.CANCELLED, GrpcStatus.UNAVAILABLE]).toContain((await exporting.status()).code);
+      expect((await exporting.status()).code).toBe(GrpcStatus.UNAVAILABLE);
       expect(exporting.received.length).toBeLessThan(CHINOOK_CUSTOMERS + BULKY_CUSTOMERS);
       expect(sqliteDatabaseOf(server.app).isReachable()).toBe(false);
-      // Cancelling a call is shutdown doing its job, not a fault to report.
+      // Ending a call is shutdown doing its job, not a fault to report; its line says whose call it was.
       expect(server.logs.filter((line) => Number(line.level) >= 50)).toEqual([]);
+      const exportLines = server.logs.filter((line) => line.method === "/chinook.v1.CustomerService/ExportCustomers");
+      expect(exportLines).toEqual([expect.objectContaining({ code: "UNAVAILABLE", peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/) })]);
     });
   });
 });
@@ -252,8 +254,9 @@ describe("start-up failures", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("rejects with one line naming the address when the port is taken", async () => {
+  it("rejects with one line naming the address when the port is taken, and prints nothing", async () => {
     const occupier = await listeningOnLoopback();
+    const printed = jest.spyOn(console, "error");
     try {
       const address = `127.0.0.1:${portOf(occupier)}`;
       const config = configFor({ DATABASE_PATH: path.join(dir, "chinook.db"), GRPC_ADDR: address });
@@ -263,7 +266,10 @@ describe("start-up failures", () => {
       await expect(failure).rejects.toThrow(address);
       await expect(failure).rejects.toThrow(/^[^\n]+$/);
       expect(openFilesUnder(dir)).toEqual([]);
+      // The rejection is the report; a second, unstructured line on stderr would only repeat it.
+      expect(printed).not.toHaveBeenCalled();
     } finally {
+      printed.mockRestore();
       occupier.close();
     }
   });

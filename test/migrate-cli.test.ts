@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SqliteDatabase } from "../src/db/sqlite/driver";
@@ -47,16 +47,15 @@ function isClosed(): boolean {
 }
 
 describe("a fresh clone, walked through status, up, down and up", () => {
-  test("status creates the database from Chinook and lists every migration pending", async () => {
+  test("status lists every migration pending, and neither creates nor copies a database", async () => {
     const run = await cli(["status"]);
 
     expect(run).toEqual({
       code: EXIT_OK,
       stdout: MIGRATION_NAMES.map((name) => `pending  ${name}`),
-      stderr: [`copied the Chinook database to ${databasePath}`],
+      stderr: [expect.stringContaining(`there is no database at ${databasePath} yet`)],
     });
-    expect(existsSync(databasePath)).toBe(true);
-    expect(isClosed()).toBe(true);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   test("up applies every migration, then reports nothing to do", async () => {
@@ -107,8 +106,19 @@ describe("a fresh clone, walked through status, up, down and up", () => {
   });
 });
 
+describe("usage", () => {
+  test.each([[["--help"]], [["-h"]], [["status", "--help"]]])("%j prints the usage and exits 0 without touching anything", async (argv) => {
+    const run = await cli(argv);
+
+    expect(run).toMatchObject({ code: EXIT_OK, stderr: [] });
+    expect(run.stdout[0]).toBe(USAGE);
+    expect(run.stdout.join("\n")).toContain("status  list every migration");
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
 describe("usage errors", () => {
-  test.each([[[]], [["sideways"]], [["up", "now"]], [["--help"]]])("%j prints the usage and exits 2 without touching anything", async (argv) => {
+  test.each([[[]], [["sideways"]], [["up", "now"]]])("%j prints the usage and exits 2 without touching anything", async (argv) => {
     expect(await cli(argv)).toEqual({ code: EXIT_USAGE, stdout: [], stderr: [USAGE] });
     expect(existsSync(databasePath)).toBe(false);
   });
@@ -136,7 +146,8 @@ describe("failures", () => {
   });
 
   test("a failing migration exits 1 with one line naming it, and closes the database", async () => {
-    await cli(["status"]);
+    mkdirSync(path.dirname(databasePath));
+    copyFileSync(CHINOOK_SOURCE, databasePath);
     const sqlite = new SqliteDatabase(databasePath);
     sqlite.exec("CREATE TABLE request_ids (id INTEGER PRIMARY KEY)");
     sqlite.close();

@@ -38,7 +38,7 @@ const OUR_INDEXES = [
   "invoices_customer_date_idx",
 ];
 const OUR_TRIGGERS = ["customers_tags_after_insert", "customers_tags_after_update", "customers_tags_after_delete"];
-const OUR_TABLES = ["customer_tags", "request_ids"];
+const OUR_TABLES = ["customer_tags", "page_token_keys", "request_ids"];
 const ISO_UTC_MILLIS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const MIGRATION_NAMES = Object.keys(migrations).sort();
 

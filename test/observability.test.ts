@@ -193,7 +193,7 @@ describe("an UNAVAILABLE answer", () => {
       expect([error.code, error.details]).toEqual([grpc.status.UNAVAILABLE, "the database is unavailable; retry later"]);
       await eventually(() => linesWithRequestId(server, requestId).some((line) => "code" in line));
       expect(linesWithRequestId(server, requestId).filter((line) => line.msg === "database unavailable")).toEqual([
-        expect.objectContaining({ level: PINO_ERROR, err: expect.objectContaining({ code: "SQLITE_FULL" }) }),
+        expect.objectContaining({ level: PINO_ERROR, reason: "disk_full", error_code: "SQLITE_FULL" }),
       ]);
     } finally {
       await server.stop();

@@ -45,6 +45,39 @@ describe("operations configuration", () => {
     });
   });
 
+  it("rotates page token keys weekly and keeps a replaced one a day by default; reads both, each at least a minute", () => {
+    expect(loadConfig({}).pageTokenKeys).toEqual({ rotationMs: 7 * 86_400_000, retentionMs: 86_400_000 });
+    expect(loadConfig({ PAGE_TOKEN_KEY_ROTATION_MS: "3600000", PAGE_TOKEN_KEY_RETENTION_MS: "60000" }).pageTokenKeys).toEqual({
+      rotationMs: 3_600_000,
+      retentionMs: 60_000,
+    });
+    expect(() => loadConfig({ PAGE_TOKEN_KEY_ROTATION_MS: "59999" })).toThrow(/PAGE_TOKEN_KEY_ROTATION_MS must be a whole number ≥ 60000/);
+    expect(() => loadConfig({ PAGE_TOKEN_KEY_RETENTION_MS: "a day" })).toThrow(/PAGE_TOKEN_KEY_RETENTION_MS must be a whole number/);
+  });
+
+  it("syncs SQLite's WAL on every commit by default (SQLITE_SYNCHRONOUS=FULL), and takes NORMAL or EXTRA, in any case", () => {
+    const synchronous = (env: Record<string, string>) => {
+      const { database } = loadConfig(env);
+      return database.engine === "sqlite" ? database.synchronous : database.engine;
+    };
+
+    expect(synchronous({})).toBe("FULL");
+    expect(synchronous({ SQLITE_SYNCHRONOUS: "NORMAL" })).toBe("NORMAL");
+    expect(synchronous({ SQLITE_SYNCHRONOUS: "normal" })).toBe("NORMAL");
+    expect(synchronous({ SQLITE_SYNCHRONOUS: " extra " })).toBe("EXTRA");
+    expect(synchronous({ SQLITE_SYNCHRONOUS: "Full" })).toBe("FULL");
+  });
+
+  it.each([
+    ["OFF", /SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, got "OFF": OFF .*power loss/],
+    ["0", /SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, got "0"$/],
+    ["2", /SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, got "2"$/],
+    ["fast", /SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, got "fast"$/],
+  ])("refuses SQLITE_SYNCHRONOUS=%s", (value, message) => {
+    expect(() => loadConfig({ SQLITE_SYNCHRONOUS: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ SQLITE_SYNCHRONOUS: value })).toThrow(message);
+  });
+
   it.each(["0.0.0.0:50051", "localhost:0", "[::]:50051", "[::1]:65535", "chinook.internal:50051"])(
     "takes GRPC_ADDR=%s as written",
     (address) => {

@@ -5,7 +5,7 @@ describe("database configuration", () => {
   it("is SQLite at DATABASE_PATH when DATABASE_URL is unset", () => {
     const config = loadConfig({ DATABASE_PATH: "/var/lib/chinook/chinook.db" });
 
-    expect(config.database).toEqual({ engine: "sqlite", path: "/var/lib/chinook/chinook.db" });
+    expect(config.database).toEqual({ engine: "sqlite", path: "/var/lib/chinook/chinook.db", synchronous: "FULL" });
   });
 
   it("is PostgreSQL when DATABASE_URL is set, with a pool of 10, a 5 s connect timeout and a 30 s statement timeout", () => {

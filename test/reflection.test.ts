@@ -126,6 +126,16 @@ describe("server reflection", () => {
     );
   });
 
+  it.each([
+    ["chinook.v1.CustomerService", "chinook/v1/customer_service.proto", "Manages Chinook customers."],
+    ["chinook.v1.Customer", "chinook/v1/customer.proto", "A customer of the Chinook music store (table `customers`)."],
+  ])("describes %s with the comments of its proto file, for grpcurl describe to show", async (symbol, declaringFile, comment) => {
+    const files = filesIn(await ask({ messageRequest: { case: "fileContainingSymbol", value: symbol } }));
+    const locations = fileNamed(files, declaringFile).sourceCodeInfo?.location ?? [];
+
+    expect(locations.map(({ leadingComments }) => leadingComments.trim())).toContain(comment);
+  });
+
   it("keeps map entry messages as protoc names them (AttributesEntry, mapEntry set)", async () => {
     const files = filesIn(await ask({ messageRequest: { case: "fileContainingSymbol", value: "chinook.v1.Customer" } }));
     const profile = messageNamed(fileNamed(files, "chinook/v1/customer.proto").messageType, "CustomerProfile");

@@ -131,10 +131,11 @@ describe("with TLS_CLIENT_CA too (mTLS)", () => {
 
 describe("TLS configuration errors", () => {
   it.each([
-    [{ TLS_CERT: "server.crt" }, /TLS_CERT and TLS_KEY must be set together/],
-    [{ TLS_KEY: "server.key" }, /TLS_CERT and TLS_KEY must be set together/],
-    [{ TLS_CLIENT_CA: "ca.crt" }, /TLS_CLIENT_CA requires TLS_CERT and TLS_KEY/],
-  ])("%j is a ConfigError", (env, message) => {
+    [{ TLS_CERT: "server.crt" }, /^TLS_CERT is set without TLS_KEY/],
+    [{ TLS_KEY: "server.key" }, /^TLS_KEY is set without TLS_CERT/],
+    [{ TLS_KEY: "server.key", TLS_CLIENT_CA: "ca.crt" }, /^TLS_KEY is set without TLS_CERT/],
+    [{ TLS_CLIENT_CA: "ca.crt" }, /^TLS_CLIENT_CA requires TLS_CERT and TLS_KEY/],
+  ])("%j is a ConfigError that starts from what was set", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
   });
@@ -159,10 +160,19 @@ describe("TLS configuration errors", () => {
     expect(() => serverTransport(config.tls)).toThrow(clientCa);
   });
 
-  it("a key that does not belong to the certificate is a ConfigError", () => {
+  it("a key that does not belong to the certificate is a ConfigError naming the two files, and no client CA", () => {
     const config = loadConfig({ TLS_CERT: files.server.cert, TLS_KEY: files.client.key });
 
     expect(() => serverTransport(config.tls)).toThrow(ConfigError);
+    expect(() => serverTransport(config.tls)).toThrow(`the TLS certificate ${files.server.cert} and private key ${files.client.key} do not go together`);
+    expect(() => serverTransport(config.tls)).not.toThrow(/client CA/);
+  });
+
+  it("a key that does not belong to the certificate is about the key even with a client CA", () => {
+    const config = loadConfig({ TLS_CERT: files.server.cert, TLS_KEY: files.client.key, TLS_CLIENT_CA: files.ca });
+
+    expect(() => serverTransport(config.tls)).toThrow(`the TLS certificate ${files.server.cert} and private key ${files.client.key} do not go together`);
+    expect(() => serverTransport(config.tls)).not.toThrow(/client CA/);
   });
 
   it("stops the service from starting", async () => {

@@ -3,6 +3,7 @@ import * as extendCustomers from "./0001_extend_customers";
 import * as customerIndexes from "./0002_customer_indexes";
 import * as requestIds from "./0003_request_ids";
 import * as invoiceIndexes from "./0004_invoice_indexes";
+import * as pageTokenKeys from "./0005_page_token_keys";
 
 /**
  * PostgreSQL's migrations, by name, applied in name order over the Chinook
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   "0002_customer_indexes": customerIndexes,
   "0003_request_ids": requestIds,
   "0004_invoice_indexes": invoiceIndexes,
+  "0005_page_token_keys": pageTokenKeys,
 };

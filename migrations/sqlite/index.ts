@@ -8,6 +8,7 @@ import * as customerLiveCountryTierIndex from "./0006_customer_live_country_tier
 import * as coveringLiveCountryTierIndex from "./0007_covering_live_country_tier_index";
 import * as requestIdResponses from "./0008_request_id_responses";
 import * as requestIdsCreatedAtIndex from "./0009_request_ids_created_at_index";
+import * as pageTokenKeys from "./0010_page_token_keys";
 
 /**
  * Every migration, by name; the Migrator applies them in name order. Listed
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   "0007_covering_live_country_tier_index": coveringLiveCountryTierIndex,
   "0008_request_id_responses": requestIdResponses,
   "0009_request_ids_created_at_index": requestIdsCreatedAtIndex,
+  "0010_page_token_keys": pageTokenKeys,
 };

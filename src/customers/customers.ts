@@ -8,7 +8,7 @@ import {
 } from "../../gen/chinook/v1/customer_pb";
 import type { RecordedRequest } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
-import { countWithinBudget } from "../db/paging";
+import { countWithinBudget, PROCESS_PAGE_TOKEN_KEYS, type PageTokenKey, type PageTokenKeys } from "../db/paging";
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import {
   pageTokenAfter,
@@ -18,6 +18,7 @@ import {
   type Cursor,
   type CustomerFilter,
   type CustomerOrder,
+  type PagePosition,
   type RowKey,
 } from "./listing";
 import { columnsFromCustomer, customerFromRow, etagMatches, statusToColumn, timeToColumn, type CustomerColumns } from "./rows";
@@ -86,6 +87,14 @@ export function withinPageBytes(page: CustomerPage, tokenAfter: (count: number) 
 /** Reads up to `limit` rows after `cursor` (from the start without one). */
 type PageReader<R> = (cursor: Cursor | undefined, limit: number) => Promise<R[]>;
 
+/** What a listing's page tokens tell it and sign with, found before its snapshot opens. */
+interface Paging {
+  binding: string;
+  /** Where the page starts; undefined on the first page. */
+  position: PagePosition | undefined;
+  signingKey: PageTokenKey;
+}
+
 export interface CreateCustomerRequest {
   customer: Customer;
   requestId?: string;
@@ -97,6 +106,11 @@ export interface CustomersOptions {
    * customer written. Imports of customers created in the past pass theirs.
    */
   clock?: () => Date;
+  /**
+   * The keys that sign and verify page tokens: the service passes the ones
+   * every process on its database shares. By default, this process's own.
+   */
+  pageTokens?: PageTokenKeys;
 }
 
 /** What the service needs of customers; the domain and the read cache both provide it. */
@@ -121,12 +135,14 @@ const CREATE_OPERATION = "CreateCustomer";
  */
 export class Customers implements CustomerApi {
   private readonly clock: () => Date;
+  private readonly pageTokens: PageTokenKeys;
 
   constructor(
     private readonly store: CustomerStore,
     options: CustomersOptions = {},
   ) {
     this.clock = options.clock ?? (() => new Date());
+    this.pageTokens = options.pageTokens ?? PROCESS_PAGE_TOKEN_KEYS;
   }
 
   /** Deleted customers too. */
@@ -140,12 +156,13 @@ export class Customers implements CustomerApi {
     return ids.map((id) => customerFromRow(foundOrThrow(rows.get(id), id)));
   }
 
-  list(query: CustomerListQuery): Promise<CustomerPage> {
+  async list(query: CustomerListQuery): Promise<CustomerPage> {
     const { filter, order } = query;
+    const paging = await this.pagingOf(query);
     // One snapshot, so the total agrees with the page.
     return this.store.snapshot(async (store) => {
       const read: PageReader<CustomerRow> = (cursor, limit) => store.listRows(filter, order, cursor, limit);
-      const { rows, tokenAfter, ...page } = await pageOf(store, query, read, (row) => rowKeyOf(row, order));
+      const { rows, tokenAfter, ...page } = await pageOf(store, query, paging, read, (row) => rowKeyOf(row, order));
       return withinPageBytes({ customers: rows.map(customerFromRow), ...page }, tokenAfter);
     });
   }
@@ -154,11 +171,12 @@ export class Customers implements CustomerApi {
    * The page `list` would answer, as customer ids: read from the index that
    * serves the filter and order, without visiting the rows when it covers them.
    */
-  listIds(query: CustomerListQuery): Promise<CustomerIdPage> {
+  async listIds(query: CustomerListQuery): Promise<CustomerIdPage> {
     const { filter, order } = query;
+    const paging = await this.pagingOf(query);
     return this.store.snapshot(async (store) => {
       const read: PageReader<RowKey> = (cursor, limit) => store.listKeys(filter, order, cursor, limit);
-      const { rows, ...page } = await pageOf(store, query, read, (key) => key);
+      const { rows, ...page } = await pageOf(store, query, paging, read, (key) => key);
       return { customerIds: rows.map((key) => key.CustomerId), ...page };
     });
   }
@@ -243,6 +261,17 @@ export class Customers implements CustomerApi {
     });
   }
 
+  /**
+   * Outside the snapshot: the keys may have to be read from the database, which
+   * on SQLite is the one connection the snapshot would be holding.
+   */
+  private async pagingOf(query: CustomerListQuery): Promise<Paging> {
+    const binding = pagingBinding(query.filter, query.order);
+    const position =
+      query.pageToken === "" ? undefined : await positionFromPageToken(query.pageToken, binding, query.order, this.pageTokens);
+    return { binding, position, signingKey: await this.pageTokens.signingKey() };
+  }
+
   /** `supportReps`: which of the batch's support rep ids exist, read once for the batch. */
   private async createOne(
     store: CustomerStore,
@@ -304,11 +333,10 @@ async function firstAnswer(store: CustomerStore, { resourceId, response }: Recor
 async function pageOf<R>(
   store: CustomerStore,
   query: CustomerListQuery,
+  { binding, position, signingKey }: Paging,
   read: PageReader<R>,
   keyOf: (row: R) => RowKey,
 ): Promise<RowPage<R>> {
-  const binding = pagingBinding(query.filter, query.order);
-  const position = query.pageToken === "" ? undefined : positionFromPageToken(query.pageToken, binding, query.order);
   const rows = await read(position?.cursor, query.pageSize + 1);
   const page = rows.slice(0, query.pageSize);
   const hasMore = rows.length > query.pageSize;
@@ -316,7 +344,7 @@ async function pageOf<R>(
   const tokenAfter = (count: number) => {
     const lastKept = page[count - 1];
     if (lastKept === undefined) throw new RangeError(`a page of ${page.length} rows has no row ${count}`);
-    return pageTokenAfter(keyOf(lastKept), binding, totalSize);
+    return pageTokenAfter(keyOf(lastKept), binding, totalSize, signingKey);
   };
   return {
     rows: page,

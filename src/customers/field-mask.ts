@@ -7,6 +7,7 @@ import { clone, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import { reflect, type ReflectMessage } from "@bufbuild/protobuf/reflect";
 import type { FieldMask } from "@bufbuild/protobuf/wkt";
 import { CustomerSchema, type Customer } from "../../gen/chinook/v1/customer_pb";
+import { quoteClientValue } from "../client-text";
 import { InvalidArgumentError } from "../errors";
 
 /** Fields the server owns (AIP-203): never taken from a client, ignored in masks. */
@@ -62,7 +63,7 @@ function resolvePath(path: string): FieldPath {
   for (const name of path.split(".")) {
     const field = message?.fields.find((candidate) => candidate.name === name);
     if (field === undefined) {
-      throw new InvalidArgumentError(MASK_FIELD, `unknown field path "${path}"`);
+      throw new InvalidArgumentError(MASK_FIELD, `unknown field path ${quoteClientValue(path)}`);
     }
     fields.push(field);
     message = maskableMessage(field);

@@ -5,7 +5,7 @@
  * the rows is each engine's (src/customers/stores/).
  */
 import { CustomerStatus, LoyaltyTier } from "../../gen/chinook/v1/customer_pb";
-import { decodePageToken, encodePageToken, type CursorValue } from "../db/paging";
+import { decodePageToken, encodePageToken, type CursorValue, type PageTokenKey, type PageTokenKeys } from "../db/paging";
 import type { CustomerRow } from "../db/schema";
 import { InvalidArgumentError } from "../errors";
 import { timeToColumn } from "./rows";
@@ -121,7 +121,7 @@ function canonicalFilter(filter: CustomerFilter): Record<keyof CustomerFilter, s
 }
 
 /** Where a later page starts, and the total the listing's first page reported. */
-interface PagePosition {
+export interface PagePosition {
   cursor: Cursor;
   totalSize: number | undefined;
 }
@@ -138,16 +138,22 @@ export function rowKeyOf(row: CustomerRow, order: CustomerOrder): RowKey {
   return { CustomerId: row.CustomerId, sortKey };
 }
 
-/** The token for the page after `last`, the last row of this one. */
-export function pageTokenAfter(last: RowKey, binding: string, totalSize: number): string {
-  return encodePageToken(binding, [last.sortKey, last.CustomerId], totalSize);
+/** The token for the page after `last`, the last row of this one, signed with `key`. */
+export function pageTokenAfter(last: RowKey, binding: string, totalSize: number, key: PageTokenKey): string {
+  return encodePageToken(binding, [last.sortKey, last.CustomerId], totalSize, key);
 }
 
-/** The position in a token from pageTokenAfter; INVALID_ARGUMENT for anything else. */
-export function positionFromPageToken(token: string, binding: string, order: CustomerOrder): PagePosition {
-  const { cursor, totalSize } = decodePageToken(token, binding, 2, "filters or order_by");
+/** The position in a token from pageTokenAfter, signed with one of `keys`; INVALID_ARGUMENT for anything else. */
+export async function positionFromPageToken(
+  token: string,
+  binding: string,
+  order: CustomerOrder,
+  keys: PageTokenKeys,
+): Promise<PagePosition> {
+  const { cursor, totalSize } = await decodePageToken(token, binding, 2, "filters or order_by", keys);
   const [key, id] = cursor;
-  if (!isCursorKey(key, order) || typeof id !== "bigint") {
+  // Customer ids are positive.
+  if (!isCursorKey(key, order) || typeof id !== "bigint" || id < 1n) {
     throw new InvalidArgumentError("page_token", "is not a token this service issued");
   }
   return { cursor: { key, id }, totalSize };

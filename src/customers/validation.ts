@@ -15,6 +15,7 @@ import {
 } from "@bufbuild/protobuf/reflect";
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
+import { quoteClientValue } from "../client-text";
 import { InvalidArgumentError } from "../errors";
 import { isValidTimestamp, TIMESTAMP_RANGE } from "../timestamps";
 import { OUTPUT_ONLY_FIELDS } from "./field-mask";
@@ -134,7 +135,7 @@ function validateList(list: ReflectList, field: DescField, rule: FieldRule, at: 
 function validateMap(map: ReflectMap, field: DescField, rule: FieldRule, at: Location): void {
   checkCount(map.size, "entries", rule, at);
   for (const [key, value] of map) {
-    const entry = { ...at, path: `${at.path}[${JSON.stringify(String(key))}]` };
+    const entry = { ...at, path: `${at.path}[${quoteClientValue(String(key))}]` };
     validateValue(key, undefined, rule.keys ?? NO_RULE, { ...entry, subject: "key" });
     validateValue(value, field.enum, rule.items ?? NO_RULE, entry);
   }

@@ -1,11 +1,13 @@
 /**
  * `npm run migrate -- up|down|status`: applies, reverts or lists the schema
- * migrations of the working database, creating it from Chinook first when it
- * is missing (so it works on a fresh clone).
+ * migrations of the working database. `up` and `down` create it from Chinook
+ * first when it is missing (so they work on a fresh clone); `status` only looks.
  */
+import { existsSync } from "node:fs";
 import type { Kysely } from "kysely";
 import { DatabaseError } from "pg";
 import { ConfigError, loadConfig, type Config, type PostgresConfig, type SqliteConfig } from "../config";
+import { asksForHelp } from "../usage";
 import { BootstrapError, ensureDatabase } from "./bootstrap";
 import { ensureChinookLoaded } from "./postgres/chinook";
 import { openPostgres } from "./postgres/connection";
@@ -38,6 +40,16 @@ interface Target {
 type CommandRunner = (target: Target, out: CliOutput) => Promise<void>;
 
 export const USAGE = "usage: npm run migrate -- up|down|status";
+const HELP = [
+  USAGE,
+  "",
+  "  up      apply every pending migration, creating the database from Chinook when it is missing",
+  "  down    revert the most recent migration",
+  "  status  list every migration, applied (and when) or pending; creates nothing",
+  "",
+  "The database is DATABASE_URL's when set, else the SQLite file DATABASE_PATH (data/chinook.db);",
+  "node dist/src/main.js --help lists every setting.",
+];
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -46,6 +58,10 @@ const RUNNERS: Readonly<Record<Command, CommandRunner>> = { up, down, status };
 
 /** Runs one CLI invocation; returns the process exit code. */
 export async function runMigrateCli(argv: readonly string[], env: Env, out: CliOutput): Promise<number> {
+  if (asksForHelp(argv)) {
+    HELP.forEach((line) => out.stdout(line));
+    return EXIT_OK;
+  }
   const command = parseCommand(argv);
   if (command === undefined) {
     out.stderr(USAGE);
@@ -55,6 +71,7 @@ export async function runMigrateCli(argv: readonly string[], env: Env, out: CliO
     const config = loadConfig(env);
     const run = (target: Target) => RUNNERS[command](target, out);
     if (config.database.engine === "postgres") await withPostgres(config, config.database, command, out, run);
+    else if (command === "status" && !existsSync(config.database.path)) statusOfNoDatabase(config.database, out);
     else await withDatabase(config, config.database, out, run);
     return EXIT_OK;
   } catch (error) {
@@ -97,6 +114,12 @@ async function withPostgres(config: Config, postgres: PostgresConfig, command: C
   } finally {
     await database.close();
   }
+}
+
+/** Nothing is applied to a database that does not exist, and looking creates none. */
+function statusOfNoDatabase({ path }: SqliteConfig, out: CliOutput): void {
+  out.stderr(`there is no database at ${path} yet: "npm run migrate -- up" or "npm start" creates it from Chinook`);
+  for (const name of Object.keys(SQLITE_MIGRATIONS.migrations).sort()) out.stdout(statusLine({ name, appliedAt: undefined }));
 }
 
 async function up({ db, migrations }: Target, out: CliOutput): Promise<void> {

@@ -23,6 +23,7 @@ export interface Database {
   invoice_items: InvoiceItemsTable;
   tracks: TracksTable;
   request_ids: RequestIdsTable;
+  page_token_keys: PageTokenKeysTable;
 }
 
 type Integer = ColumnType<bigint, bigint | number, bigint | number>;
@@ -103,6 +104,15 @@ export interface RequestIdsTable {
   created_at: string;
   /** The first answer, as protobuf bytes, where the operation keeps it. */
   response: ColumnType<Uint8Array | null, Uint8Array | undefined, Uint8Array | undefined>;
+}
+
+/** The keys every process on the database signs and verifies page tokens with (src/db/page-token-keys.ts). */
+export interface PageTokenKeysTable {
+  /** Numbered from 1, in the order the keys were made; the id a token names its key by. */
+  id: Integer;
+  /** HMAC-SHA256 key material: never logged. */
+  secret: ColumnType<Uint8Array, Uint8Array, never>;
+  created_at: string;
 }
 
 export type CustomerRow = Selectable<CustomersTable>;

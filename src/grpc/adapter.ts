@@ -66,6 +66,11 @@ export type ServiceHandlers<S extends DescService> = {
 export interface AdapterOptions {
   /** Sees every error a handler threw; the caller decides what is worth logging. */
   onError?: (method: DescMethod, error: unknown) => void;
+  /**
+   * Sees why a request body did not decode. grpc-js answers such a call
+   * INTERNAL itself, below the interceptors, which are only told of a cancel.
+   */
+  onUndecodableRequest?: (method: DescMethod, error: unknown) => void;
 }
 
 /** The two arguments of `grpc.Server#addService`. */
@@ -134,21 +139,30 @@ export function adaptService<S extends DescService>(
   for (const method of service.methods) {
     implementation[method.localName] = adaptMethod(method, handlerOf(handlers, method), options);
   }
-  return { service, definition: reportingSerializeErrors(service, options), implementation };
+  return { service, definition: reportingCodecErrors(service, options), implementation };
 }
 
 /**
- * The service's definition, whose response serializers report what they throw:
- * grpc-js answers INTERNAL below the interceptors, which only see the call end.
+ * The service's definition, whose request deserializers and response
+ * serializers report what they throw: grpc-js answers INTERNAL below the
+ * interceptors, which only see the call end.
  */
-function reportingSerializeErrors(service: DescService, options: AdapterOptions): grpc.ServiceDefinition {
+function reportingCodecErrors(service: DescService, options: AdapterOptions): grpc.ServiceDefinition {
   const definition = serviceDefinition(service);
   for (const method of service.methods) {
     const methodDefinition = definition[method.localName];
     if (methodDefinition === undefined) continue;
-    const serialize = methodDefinition.responseSerialize;
+    const { requestDeserialize: deserialize, responseSerialize: serialize } = methodDefinition;
     definition[method.localName] = {
       ...methodDefinition,
+      requestDeserialize: (bytes) => {
+        try {
+          return deserialize(bytes);
+        } catch (error) {
+          reportUndecodable(options, method, error);
+          throw error;
+        }
+      },
       responseSerialize: (value) => {
         try {
           return serialize(value);
@@ -285,5 +299,13 @@ function reportError(options: AdapterOptions, method: DescMethod, error: unknown
     options.onError?.(method, error);
   } catch {
     // A failing error hook must not leave the call unanswered.
+  }
+}
+
+function reportUndecodable(options: AdapterOptions, method: DescMethod, error: unknown): void {
+  try {
+    options.onUndecodableRequest?.(method, error);
+  } catch {
+    // grpc-js answers the call whatever the hook does.
   }
 }

@@ -21,9 +21,12 @@ export function serverTransport(tls: TlsConfig | undefined): ServerTransport {
   if (tls === undefined) return { credentials: ServerCredentials.createInsecure(), security: "plaintext" };
   const cert = readPem(tls.certPath, "TLS certificate");
   const key = readPem(tls.keyPath, "TLS private key");
+  requireUsable({ cert, key }, `the TLS certificate ${tls.certPath} and private key ${tls.keyPath} do not go together`);
   const clientCa = tls.clientCaPath === undefined ? null : readPem(tls.clientCaPath, "TLS client CA");
-  if (clientCa !== null) requireCertificate(clientCa, tls.clientCaPath);
-  requireUsable({ cert, key, ca: clientCa ?? undefined });
+  if (clientCa !== null) {
+    requireCertificate(clientCa, tls.clientCaPath);
+    requireUsable({ ca: clientCa }, `the TLS client CA ${tls.clientCaPath} is not usable`);
+  }
   const mutual = clientCa !== null;
   return {
     credentials: ServerCredentials.createSsl(clientCa, [{ cert_chain: cert, private_key: key }], mutual),
@@ -51,12 +54,12 @@ function requireCertificate(pem: Buffer, path: string | undefined): void {
   }
 }
 
-/** Node's TLS checks the PEM syntax and that the key belongs to the certificate. */
-function requireUsable(pems: { cert: Buffer; key: Buffer; ca: Buffer | undefined }): void {
+/** Node's TLS checks the PEM syntax and that the key belongs to the certificate; `problem` names only the files checked. */
+function requireUsable(pems: { cert?: Buffer; key?: Buffer; ca?: Buffer }, problem: string): void {
   try {
     createSecureContext(pems);
   } catch (error) {
-    throw new ConfigError(`the TLS certificate, key and client CA are not usable together: ${reason(error)}`);
+    throw new ConfigError(`${problem}: ${reason(error)}`);
   }
 }
 

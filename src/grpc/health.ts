@@ -1,9 +1,22 @@
-import type { Server, ServerWritableStream, UntypedServiceImplementation } from "@grpc/grpc-js";
+import {
+  status as GrpcStatus,
+  type handleUnaryCall,
+  type Server,
+  type ServerWritableStream,
+  type ServiceError,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { quoteClientValue } from "../client-text";
 import type { Logger } from "../logger";
+import { serviceError } from "./status";
 
-/** grpc-health-check's Watch request and response, as its proto-loader definition reads and writes them. */
-type WatchCall = ServerWritableStream<{ service: string }, { status: ServingStatus | "SERVICE_UNKNOWN" }>;
+/** grpc-health-check's requests and responses, as its proto-loader definition reads and writes them. */
+interface HealthRequest {
+  service: string;
+}
+type CheckHandler = handleUnaryCall<HealthRequest, { status: ServingStatus }>;
+type WatchCall = ServerWritableStream<HealthRequest, { status: ServingStatus | "SERVICE_UNKNOWN" }>;
 
 export interface HealthMonitorOptions {
   /** Service names reported besides "" (the whole server). */
@@ -40,16 +53,25 @@ export class HealthMonitor {
    * every service name a Watch has asked about, for good: any client could
    * grow it without bound. A Watch of a service this server does not report is
    * answered SERVICE_UNKNOWN here instead, and leaves nothing once it ends.
+   * A Check of one is answered NOT_FOUND here too: the library's message
+   * repeats the name whole, however long.
    */
   addToServer(server: Server): void {
     const reported = new Set(["", ...this.options.services]);
     this.implementation.addToServer({
       addService: (service, handlers: UntypedServiceImplementation) => {
+        const libraryCheck = handlers.check as CheckHandler | undefined;
         const libraryWatch = handlers.watch as ((call: WatchCall) => void) | undefined;
-        if (libraryWatch === undefined) throw new Error("grpc-health-check served no Watch");
+        if (libraryCheck === undefined || libraryWatch === undefined) {
+          throw new Error("grpc-health-check served no Check or no Watch");
+        }
+        const check: CheckHandler = (call, callback) => {
+          if (reported.has(call.request.service)) libraryCheck(call, callback);
+          else callback(unknownService(call.request.service));
+        };
         const watch = (call: WatchCall): void =>
           this.watch(call, reported.has(call.request.service) ? libraryWatch : undefined);
-        server.addService(service, { ...handlers, watch });
+        server.addService(service, { ...handlers, check, watch });
       },
     });
   }
@@ -111,4 +133,8 @@ export class HealthMonitor {
   private statusMap(status: ServingStatus): Record<string, ServingStatus> {
     return Object.fromEntries(["", ...this.options.services].map((service) => [service, status]));
   }
+}
+
+function unknownService(name: string): ServiceError {
+  return serviceError(GrpcStatus.NOT_FOUND, `Health status unknown for service ${quoteClientValue(name)}`);
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { DescMethod } from "@bufbuild/protobuf";
 import {
   Metadata,
   ServerInterceptingCall,
@@ -10,10 +11,12 @@ import {
   type ServerMethodDefinition,
 } from "@grpc/grpc-js";
 import type { Level } from "pino";
+import { cutText } from "../client-text";
 import { unredactedLogger, type Logger } from "../logger";
 import { runInRequest, type RequestContext } from "../request-context";
+import { methodPath } from "./adapter";
 import { rpcMethodOf, type MethodMetrics, type RpcMethod, type RpcMetrics } from "./rpc-metrics";
-import { deadlineHasPassed } from "./status";
+import { deadlineHasPassed, withBoundedMessage } from "./status";
 
 export const REQUEST_ID_KEY = "x-request-id";
 
@@ -45,16 +48,32 @@ interface ObservedMethod {
   readonly method: RpcMethod;
   readonly countsInFlight: boolean;
   readonly metrics: MethodMetrics;
+  /** Why requests to it did not decode, each until the cancel of its call, which grpc-js reports a tick later. */
+  readonly undecodable: UndecodableRequest[];
 }
 
-type FinishHandler = (observed: ObservedMethod, code: status, seconds: number, call: ObservedCall) => void;
+interface UndecodableRequest {
+  readonly reason: string;
+}
+
+/** How a call ended: its code and, when grpc-js ended it for a reason of its own, that reason. */
+interface CallEnd {
+  readonly code: status;
+  readonly reason?: string;
+}
+
+type FinishHandler = (observed: ObservedMethod, end: CallEnd, seconds: number, call: ObservedCall) => void;
+
+/** Of why a request did not decode: the decoder's own words (wire types, field numbers), never the request's bytes. */
+const MAX_REASON_CHARACTERS = 200;
 
 /**
  * Watches every RPC from a grpc-js server interceptor: counts and times it,
  * writes its one log line, gives it a request id (the client's `x-request-id`,
  * else a new UUID) that is echoed in the response metadata and attached to
- * every log line written while serving it. Error details are not logged
- * here: the adapter's onError hook logs them once.
+ * every log line written while serving it, and cuts every status message to
+ * 1 KiB on its way out. Error details are not logged here: the adapter's
+ * onError hook logs them once.
  */
 export class RpcObserver {
   private callsInFlight = 0;
@@ -67,6 +86,24 @@ export class RpcObserver {
   constructor(private readonly options: RpcObserverOptions) {
     this.rpcLines = unredactedLogger(options.logger);
   }
+
+  /**
+   * For the adapter's onUndecodableRequest: grpc-js answers such a call
+   * INTERNAL and tells the interceptors only of a cancel, on the next tick.
+   * The reason waits for that cancel, and is dropped if none comes this turn
+   * of the event loop (the client had already gone).
+   */
+  readonly onUndecodableRequest = (method: DescMethod, error: unknown): void => {
+    const pending = this.methods.get(methodPath(method))?.undecodable;
+    if (pending === undefined) return;
+    const reason = `request did not decode: ${cutText(messageOf(error), MAX_REASON_CHARACTERS)}`;
+    const request: UndecodableRequest = { reason };
+    pending.push(request);
+    setImmediate(() => {
+      const index = pending.indexOf(request);
+      if (index >= 0) pending.splice(index, 1);
+    });
+  };
 
   /** Calls to `inFlightServices` started and not yet finished; maintenance waits for none. */
   get inFlight(): number {
@@ -91,6 +128,7 @@ export class RpcObserver {
         method,
         countsInFlight: this.options.inFlightServices.includes(method.service),
         metrics: this.options.metrics.forMethod(method),
+        undecodable: [],
       };
       this.methods.set(definition.path, observed);
     }
@@ -98,7 +136,7 @@ export class RpcObserver {
   }
 
   /** Called exactly once per call; one function for all calls. */
-  private readonly onFinish: FinishHandler = (observed, code, seconds, call) => {
+  private readonly onFinish: FinishHandler = (observed, { code, reason }, seconds, call) => {
     if (observed.countsInFlight) this.callsInFlight -= 1;
     observed.metrics.handled(code, seconds);
     const logger = this.rpcLines;
@@ -113,6 +151,8 @@ export class RpcObserver {
       duration_ms: Math.round(seconds * 1e6) / 1e3,
       peer: call.peer(),
       request_id: call.requestId(),
+      // pino leaves out an undefined field: only calls grpc-js ended for a reason of its own have one.
+      reason,
     };
     logger[level](fields, `${path} ${codeName}`);
   };
@@ -121,6 +161,8 @@ export class RpcObserver {
 /** One call's request id, clock and end, reported exactly once. */
 class ObservedCall {
   private readonly startedMs = performance.now();
+  /** Read now: once the connection is gone, as when it ends a call, grpc-js no longer knows the peer. */
+  private readonly peerAddress: string;
   private context: RequestContext | undefined;
   private headersSent = false;
   private done = false;
@@ -129,7 +171,9 @@ class ObservedCall {
     private readonly observed: ObservedMethod,
     private readonly call: ServerInterceptingCallInterface,
     private readonly onFinish: FinishHandler,
-  ) {}
+  ) {
+    this.peerAddress = call.getPeer();
+  }
 
   responder(): Responder {
     return {
@@ -140,9 +184,10 @@ class ObservedCall {
         next(metadata);
       },
       sendStatus: (callStatus, next) => {
-        this.finish(callStatus.code);
+        this.finish({ code: callStatus.code });
+        const bounded = withBoundedMessage(callStatus);
         // A status without headers travels alone (trailers-only): the id rides with it.
-        next(this.headersSent ? callStatus : withRequestId(callStatus, this.requestId()));
+        next(this.headersSent ? bounded : withRequestId(bounded, this.requestId()));
       },
     };
   }
@@ -152,7 +197,7 @@ class ObservedCall {
   }
 
   peer(): string {
-    return this.call.getPeer();
+    return this.peerAddress;
   }
 
   /** Runs the handler (called from these callbacks) inside the request's context. */
@@ -165,7 +210,9 @@ class ObservedCall {
       onReceiveMessage: (message, next) => runInRequest(this.requestContext(), () => next(message)),
       onReceiveHalfClose: (next) => runInRequest(this.requestContext(), next),
       // grpc-js also reports a cancel after every status it sent; finish() ignores those.
-      onCancel: () => this.finish(cancellationCode(this.call)),
+      onCancel: () => {
+        if (!this.done) this.finish(this.endedBelowInterceptors());
+      },
     };
   }
 
@@ -174,10 +221,26 @@ class ObservedCall {
     return this.context;
   }
 
-  private finish(code: status): void {
+  private finish(end: CallEnd): void {
     if (this.done) return;
     this.done = true;
-    this.onFinish(this.observed, code, (performance.now() - this.startedMs) / 1e3, this);
+    this.onFinish(this.observed, end, (performance.now() - this.startedMs) / 1e3, this);
+  }
+
+  /**
+   * grpc-js ends some calls itself, below the interceptors (an expired
+   * deadline; an undecodable or oversized request, an unsupported encoding),
+   * and only tells them of a cancel. An expired deadline and an undecodable
+   * request (reported by the adapter's deserializer) are told apart; the rest
+   * are logged and counted as CANCELLED. Seeing them too would take wrapping
+   * grpc-js's own call per RPC, which cost ~20 µs of CPU (mostly GC) on every
+   * GetCustomer, measured.
+   */
+  private endedBelowInterceptors(): CallEnd {
+    if (deadlineHasPassed(this.call.getDeadline())) return { code: status.DEADLINE_EXCEEDED };
+    const undecodable = this.observed.undecodable.shift();
+    if (undecodable !== undefined) return { code: status.INTERNAL, reason: undecodable.reason };
+    return { code: status.CANCELLED };
   }
 }
 
@@ -192,13 +255,6 @@ function withRequestId(callStatus: CallStatus, requestId: string): CallStatus {
   return { ...callStatus, metadata: trailers };
 }
 
-/**
- * grpc-js ends some calls itself, below the interceptors (an expired deadline;
- * an undecodable or oversized request, an unsupported encoding), and only
- * tells them of a cancel: those other cases are logged and counted as
- * CANCELLED. Seeing them would take wrapping grpc-js's own call per RPC,
- * which cost ~20 µs of CPU (mostly GC) on every GetCustomer, measured.
- */
-function cancellationCode(call: ServerInterceptingCallInterface): status {
-  return deadlineHasPassed(call.getDeadline()) ? status.DEADLINE_EXCEEDED : status.CANCELLED;
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,18 +1,22 @@
 /**
- * gRPC server reflection, v1 and v1alpha, answered from the protobuf-es
- * descriptors the server is built from. Not @grpc/reflection: its 1.0
+ * gRPC server reflection, v1 and v1alpha, answered from the descriptors the
+ * server is built from, as buf compiled them, comments included
+ * (gen/descriptor_set.ts): protobuf-es embeds them without their source info,
+ * and the comments are the contract's documentation. Not @grpc/reflection: its 1.0
  * re-encodes descriptors through protobufjs, which renames map entry
  * messages, and strict clients (buf curl, grpcurl) then reject the schema.
  * test/reflection-cli.test.ts runs buf curl against the real server to keep
  * it so.
  */
 import * as grpc from "@grpc/grpc-js";
-import { create, createFileRegistry, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { clone, create, createFileRegistry, equals, fromBinary, toBinary } from "@bufbuild/protobuf";
 import type { DescField, DescFile, DescService, FileRegistry, MessageInitShape } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
+import { DESCRIPTOR_SET_BASE64 } from "../../gen/descriptor_set";
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb";
 import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb";
+import { quoteClientValue } from "../client-text";
 import { adaptService, type AdapterOptions, type GrpcService } from "./adapter";
 import { drainedOrClosed } from "./streams";
 
@@ -37,9 +41,16 @@ interface Catalog {
   readonly symbols: ReadonlyMap<string, DescFile>;
 }
 
+/** By file name: every file of proto/ and its imports, with its comments. */
+const DOCUMENTED_FILES: ReadonlyMap<string, FileDescriptorProto> = new Map(
+  fromBinary(FileDescriptorSetSchema, Buffer.from(DESCRIPTOR_SET_BASE64, "base64")).file.map((file) => [file.name, file]),
+);
+
 /**
- * grpc.reflection.v1 and v1alpha, answered from the descriptors protobuf-es
- * embeds. Register both results like any other service.
+ * grpc.reflection.v1 and v1alpha, answered with the descriptors of
+ * gen/descriptor_set.ts, comments included, for the files given as they are
+ * there, and with those protobuf-es embeds for any other. Register both
+ * results like any other service.
  */
 export function reflectionServices(options: ReflectionOptions): GrpcService[] {
   const catalog = buildCatalog(options);
@@ -58,12 +69,24 @@ function buildCatalog(options: ReflectionOptions): Catalog {
   const services = [...options.services, v1.ServerReflection, v1alpha.ServerReflection];
   const roots = [...services.map((service) => service.file), ...(options.files ?? []), file_grpc_health_v1_health];
   const files = inDependencyOrder(roots);
-  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: files.map((file) => file.proto) }));
+  const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: files.map(documented) }));
   return {
     registry,
     serviceNames: [...new Set(services.map((service) => service.typeName))],
     symbols: symbolIndex(registry),
   };
+}
+
+/** The file with its comments, unless what it was given differs (a test's own variant, a stale gen/). */
+function documented(file: DescFile): FileDescriptorProto {
+  const withComments = DOCUMENTED_FILES.get(file.proto.name);
+  return withComments !== undefined && sameApartFromComments(withComments, file.proto) ? withComments : file.proto;
+}
+
+function sameApartFromComments(withComments: FileDescriptorProto, compiled: FileDescriptorProto): boolean {
+  const withoutComments = clone(FileDescriptorProtoSchema, withComments);
+  withoutComments.sourceCodeInfo = undefined;
+  return equals(FileDescriptorProtoSchema, withoutComments, compiled);
 }
 
 /** The files and all they import, transitively, each after its dependencies, once. */
@@ -137,9 +160,9 @@ function responseTo(catalog: Catalog, request: MessageRequest): MessageResponse 
     case "listServices":
       return listServices(catalog);
     case "fileByFilename":
-      return fileWithDependencies(catalog.registry.getFile(request.value), `file ${request.value}`);
+      return fileWithDependencies(catalog.registry.getFile(request.value), `file ${quoteClientValue(request.value)}`);
     case "fileContainingSymbol":
-      return fileWithDependencies(catalog.symbols.get(request.value), `symbol ${request.value}`);
+      return fileWithDependencies(catalog.symbols.get(request.value), `symbol ${quoteClientValue(request.value)}`);
     case "fileContainingExtension":
       return fileContainingExtension(catalog, request.value);
     case "allExtensionNumbersOfType":
@@ -174,15 +197,15 @@ function encodedAsCompiled(file: DescFile): Uint8Array {
 
 function fileContainingExtension(catalog: Catalog, request: v1.ExtensionRequest): MessageResponse {
   const extendee = catalog.registry.getMessage(request.containingType);
-  if (extendee === undefined) return errorResponse(grpc.status.NOT_FOUND, `type ${request.containingType} not found`);
+  if (extendee === undefined) return errorResponse(grpc.status.NOT_FOUND, `type ${quoteClientValue(request.containingType)} not found`);
   const extension = catalog.registry.getExtensionFor(extendee, request.extensionNumber);
-  const what = `extension ${request.extensionNumber} of ${request.containingType}`;
+  const what = `extension ${request.extensionNumber} of ${quoteClientValue(request.containingType)}`;
   return fileWithDependencies(extension?.file, what);
 }
 
 function allExtensionNumbersOfType(catalog: Catalog, typeName: string): MessageResponse {
   if (catalog.registry.getMessage(typeName) === undefined) {
-    return errorResponse(grpc.status.NOT_FOUND, `type ${typeName} not found`);
+    return errorResponse(grpc.status.NOT_FOUND, `type ${quoteClientValue(typeName)} not found`);
   }
   const numbers = [...catalog.registry].flatMap((type) =>
     type.kind === "extension" && type.extendee.typeName === typeName ? [type.number] : [],

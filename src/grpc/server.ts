@@ -1,6 +1,9 @@
+import { createServer, type Server as NetServer, type Socket } from "node:net";
 import {
   Server,
+  ServerInterceptingCall,
   setLogger,
+  status,
   type ServerCredentials,
   type ServerInterceptor,
   type ServiceDefinition,
@@ -24,31 +27,75 @@ export interface GrpcServerOptions {
   interceptors?: readonly ServerInterceptor[];
 }
 
+type CallStatus = Parameters<ServerInterceptingCall["sendStatus"]>[0];
+
+/** What a call still running when the server stops is told: retry, elsewhere or later. */
+const SHUT_DOWN: CallStatus = { code: status.UNAVAILABLE, details: "the server shut down before the call finished" };
+
+/**
+ * A grpc-js server that listens on sockets of its own, so that stopping it
+ * can drop the connections. grpc-js's forceShutdown resets each call with
+ * CANCEL instead, which its clients report as CANCELLED: a call that is not
+ * worth retrying. A dropped connection is UNAVAILABLE to every gRPC client,
+ * and so is the status sent to each call, when it can still get through.
+ */
+export class GrpcServer extends Server {
+  private readonly openCalls: OpenCalls;
+  private readonly connections = new Connections();
+
+  constructor(options: GrpcServerOptions) {
+    const openCalls = new OpenCalls();
+    super({
+      // Ping idle clients, and drop those that stop answering.
+      "grpc.keepalive_time_ms": 60_000,
+      "grpc.keepalive_timeout_ms": 20_000,
+      // Outermost: the status it sends passes every other interceptor, which log and count it.
+      interceptors: [...(options.interceptors ?? []), openCalls.interceptor],
+    });
+    this.openCalls = openCalls;
+  }
+
+  /** Listens on `address` (host:port); resolves with the port actually bound (the ephemeral one for port 0). */
+  async listen(address: string, credentials: ServerCredentials): Promise<number> {
+    const injector = this.createConnectionInjector(credentials);
+    const listener = createServer((socket) => injector.injectConnection(this.connections.track(socket)));
+    this.connections.addListener(listener);
+    try {
+      return await listening(listener, address);
+    } catch (error) {
+      throw new BindError(`cannot listen on ${address}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  /** Stops accepting connections, then lets the calls in flight finish (grpc-js's graceful shutdown). */
+  override tryShutdown(callback: (error?: Error) => void): void {
+    this.connections.stopListening();
+    super.tryShutdown(callback);
+  }
+
+  /** Ends every call UNAVAILABLE and drops every connection, now. */
+  override forceShutdown(): void {
+    this.openCalls.endAll(SHUT_DOWN);
+    this.connections.dropAll();
+    super.forceShutdown();
+  }
+}
+
 /** Creates a grpc-js server with our services registered. */
-export function createGrpcServer(services: readonly ServiceRegistration[], options: GrpcServerOptions = {}): Server {
-  const server = new Server({
-    // Ping idle clients, and drop those that stop answering.
-    "grpc.keepalive_time_ms": 60_000,
-    "grpc.keepalive_timeout_ms": 20_000,
-    interceptors: [...(options.interceptors ?? [])],
-  });
+export function createGrpcServer(services: readonly ServiceRegistration[], options: GrpcServerOptions = {}): GrpcServer {
+  const server = new GrpcServer(options);
   for (const { definition, implementation } of services) server.addService(definition, implementation);
   return server;
 }
 
 /** Binds and returns the port actually bound (the ephemeral one for port 0). */
-export function bind(server: Server, address: string, credentials: ServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (error, port) => {
-      if (error === null) resolve(port);
-      else reject(new BindError(`cannot listen on ${address}: ${error.message}`, { cause: error }));
-    });
-  });
+export function bind(server: GrpcServer, address: string, credentials: ServerCredentials): Promise<number> {
+  return server.listen(address, credentials);
 }
 
 /**
  * Stops accepting calls, lets in-flight ones finish for up to `graceMs`, then
- * cancels whatever is still running. Resolves once every call has ended.
+ * ends whatever is still running. Resolves once every call has ended.
  */
 export function shutdownGracefully(server: Server, graceMs: number): Promise<void> {
   return new Promise((resolve) => {
@@ -56,6 +103,68 @@ export function shutdownGracefully(server: Server, graceMs: number): Promise<voi
     server.tryShutdown(() => {
       clearTimeout(deadline);
       resolve();
+    });
+  });
+}
+
+/** The calls started and not yet ended, so that shutdown can end them. */
+class OpenCalls {
+  private readonly calls = new Set<ServerInterceptingCall>();
+
+  readonly interceptor: ServerInterceptor = (_definition, next) => {
+    const call: ServerInterceptingCall = new ServerInterceptingCall(next, {
+      start: (startNext) => startNext({ onCancel: () => this.calls.delete(call) }),
+      sendStatus: (callStatus, sendNext) => {
+        this.calls.delete(call);
+        sendNext(callStatus);
+      },
+    });
+    this.calls.add(call);
+    return call;
+  };
+
+  endAll(callStatus: CallStatus): void {
+    for (const call of this.calls) call.sendStatus(callStatus);
+  }
+}
+
+/** The listening sockets and the connections they accepted. */
+class Connections {
+  private readonly listeners: NetServer[] = [];
+  private readonly sockets = new Set<Socket>();
+
+  addListener(listener: NetServer): void {
+    this.listeners.push(listener);
+  }
+
+  track(socket: Socket): Socket {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+    return socket;
+  }
+
+  stopListening(): void {
+    for (const listener of this.listeners) if (listener.listening) listener.close();
+  }
+
+  dropAll(): void {
+    this.stopListening();
+    for (const socket of this.sockets) socket.destroy();
+  }
+}
+
+/** `host:port`, the host an IPv6 address in brackets or a name, as GRPC_ADDR is written. */
+function listening(listener: NetServer, address: string): Promise<number> {
+  const separator = address.lastIndexOf(":");
+  const host = address.slice(0, separator).replace(/^\[(.*)\]$/, "$1");
+  const port = Number(address.slice(separator + 1));
+  return new Promise((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen({ host, port }, () => {
+      listener.off("error", reject);
+      const bound = listener.address();
+      if (bound === null || typeof bound === "string") reject(new Error("the gRPC listener is not on TCP"));
+      else resolve(bound.port);
     });
   });
 }

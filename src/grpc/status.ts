@@ -1,4 +1,5 @@
 import { status, type Deadline, type ServiceError, Metadata } from "@grpc/grpc-js";
+import { boundedMessage } from "../client-text";
 import { DomainError, type DomainErrorKind } from "../errors";
 
 const codeOf: Record<DomainErrorKind, status> = {
@@ -34,6 +35,17 @@ export function isUnexpected(error: unknown): boolean {
   return !(error instanceof DomainError);
 }
 
-export function serviceError(code: status, details: string): ServiceError {
+/** A status to send; its message is cut to 1 KiB, whatever went into it. */
+export function serviceError(code: status, message: string): ServiceError {
+  const details = boundedMessage(message);
   return Object.assign(new Error(details), { code, details, metadata: new Metadata() });
+}
+
+/**
+ * `callStatus` with its message cut to 1 KiB: the last bound, for the statuses
+ * that libraries (grpc-health-check, grpc-js's handlers) write themselves.
+ */
+export function withBoundedMessage<S extends { details: string }>(callStatus: S): S {
+  const details = boundedMessage(callStatus.details);
+  return details === callStatus.details ? callStatus : { ...callStatus, details };
 }

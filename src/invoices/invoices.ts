@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 import { InvoiceSchema, type Invoice } from "../../gen/chinook/v1/invoice_pb";
-import { countWithinBudget, decodePageToken, encodePageToken } from "../db/paging";
+import { countWithinBudget, decodePageToken, encodePageToken, PROCESS_PAGE_TOKEN_KEYS, type PageTokenKeys } from "../db/paging";
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
 import { validatedLines, type BillingOverrides, type RequestedLine } from "./requests";
 import type { BillingAddress, Buyer, InvoiceCursor, InvoiceStore, ListedInvoice, NewInvoiceLine } from "./store";
@@ -29,9 +29,24 @@ export interface InvoicePage {
   nextPageToken: string;
 }
 
+export interface InvoicesOptions {
+  /**
+   * The keys that sign and verify page tokens: the service passes the ones
+   * every process on its database shares. By default, this process's own.
+   */
+  pageTokens?: PageTokenKeys;
+}
+
 /** Selling tracks, and reading what was sold: the rules, on whichever engine `store` runs. */
 export class Invoices {
-  constructor(private readonly store: InvoiceStore) {}
+  private readonly pageTokens: PageTokenKeys;
+
+  constructor(
+    private readonly store: InvoiceStore,
+    options: InvoicesOptions = {},
+  ) {
+    this.pageTokens = options.pageTokens ?? PROCESS_PAGE_TOKEN_KEYS;
+  }
 
   async get(invoiceId: bigint): Promise<Invoice> {
     return existing(this.store, invoiceId);
@@ -43,7 +58,8 @@ export class Invoices {
    */
   async list(customerId: bigint, pageSize: number, pageToken: string): Promise<InvoicePage> {
     const binding = pageBinding(customerId);
-    const after = pageToken === "" ? undefined : decodeCursor(pageToken, binding);
+    const after = pageToken === "" ? undefined : await decodeCursor(pageToken, binding, this.pageTokens);
+    const signingKey = await this.pageTokens.signingKey();
     const listed = await this.store.newestFirst(customerId, after, pageSize + 1);
     const page = withinLineBudget(listed.slice(0, pageSize));
     const last = page.at(-1);
@@ -51,7 +67,7 @@ export class Invoices {
     const linesByInvoice = await this.store.linesOf(page.map(({ invoice }) => invoice.invoiceId));
     return {
       invoices: page.map(({ invoice }) => create(InvoiceSchema, { ...invoice, lines: linesByInvoice.get(invoice.invoiceId) ?? [] })),
-      nextPageToken: hasMore ? encodePageToken(binding, [last.cursor.invoiceDate, last.cursor.invoiceId]) : "",
+      nextPageToken: hasMore ? encodePageToken(binding, [last.cursor.invoiceDate, last.cursor.invoiceId], undefined, signingKey) : "",
     };
   }
 
@@ -133,9 +149,10 @@ function pageBinding(customerId: bigint): string {
   return `invoices?customer_id=${customerId}`;
 }
 
-function decodeCursor(token: string, binding: string): InvoiceCursor {
-  const [invoiceDate, invoiceId] = decodePageToken(token, binding, 2, "customer_id").cursor;
-  if (typeof invoiceDate !== "string" || typeof invoiceId !== "bigint") {
+async function decodeCursor(token: string, binding: string, keys: PageTokenKeys): Promise<InvoiceCursor> {
+  const [invoiceDate, invoiceId] = (await decodePageToken(token, binding, 2, "customer_id", keys)).cursor;
+  // Invoice ids are positive.
+  if (typeof invoiceDate !== "string" || typeof invoiceId !== "bigint" || invoiceId < 1n) {
     throw new InvalidArgumentError("page_token", "is not a token this service issued");
   }
   return { invoiceDate, invoiceId };

@@ -26,7 +26,12 @@ export type MainProcess = ReturnType<typeof runMain>;
 
 /** `node dist/src/main.js`, as `npm start` runs it, with only the environment given. */
 export function runMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, [MAIN_JS], { env, stdio: ["ignore", "pipe", "pipe"] });
+  return runProgram(process.execPath, [MAIN_JS], env);
+}
+
+/** `command` with only the environment given, its output kept, its JSON lines parsed. */
+export function runProgram(command: string, args: readonly string[], env: Record<string, string>, cwd?: string) {
+  const child = spawn(command, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
   const output = { stdout: "", stderr: "" };
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output.stdout += chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output.stderr += chunk));

@@ -1,5 +1,5 @@
 import { DatabaseError } from "pg";
-import { AbortedError, AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError } from "../../errors";
+import { AbortedError, AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError, type UnavailableReason } from "../../errors";
 
 /** The primary key of request_ids (migrations/postgres/0003_request_ids.ts). */
 export const REQUEST_IDS_PRIMARY_KEY = "request_ids_pk";
@@ -11,19 +11,25 @@ const UNIQUE_VIOLATION = "23505";
 const FOREIGN_KEY_VIOLATION = "23503";
 
 /**
- * SQLSTATEs that mean "the database cannot serve this now; try again later":
- * class 08 (connection exceptions) and class 53 (insufficient resources: disk
- * full, out of memory, too many connections) are matched by class below.
+ * SQLSTATEs that mean "the database cannot serve this now; try again later",
+ * and why: class 08 (connection exceptions) and the rest of class 53
+ * (insufficient resources) are matched by class below.
  */
-const UNAVAILABLE_STATES = new Set([
-  "57P01", // admin_shutdown
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now (starting up, shutting down, recovering)
-  "57014", // query_canceled: statement_timeout
-  "55P03", // lock_not_available: lock_timeout
-  "25006", // read_only_sql_transaction: a standby after a failover
+const UNAVAILABLE_STATES = new Map<string, UnavailableReason>([
+  ["57P01", "connection"], // admin_shutdown
+  ["57P02", "connection"], // crash_shutdown
+  ["57P03", "connection"], // cannot_connect_now (starting up, shutting down, recovering)
+  ["57014", "timeout"], // query_canceled: statement_timeout
+  ["55P03", "locked"], // lock_not_available: lock_timeout
+  ["25006", "read_only"], // read_only_sql_transaction: a standby after a failover
+  ["53100", "disk_full"],
+  ["53200", "out_of_memory"],
+  ["53300", "connection"], // too_many_connections
 ]);
-const UNAVAILABLE_CLASSES = ["08", "53"];
+const UNAVAILABLE_CLASSES = new Map<string, UnavailableReason>([
+  ["08", "connection"],
+  ["53", "other"],
+]);
 
 /** Node's socket errors. */
 const UNAVAILABLE_NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"]);
@@ -43,13 +49,18 @@ function sqlState(error: unknown): string | undefined {
   return error instanceof DatabaseError ? error.code : undefined;
 }
 
-function isUnavailable(error: unknown): boolean {
+/** Why the database cannot serve this now, or undefined when that is not what the error says. */
+function unavailableReason(error: unknown): UnavailableReason | undefined {
   const state = sqlState(error);
-  if (state !== undefined) return UNAVAILABLE_STATES.has(state) || UNAVAILABLE_CLASSES.includes(state.slice(0, 2));
+  if (state !== undefined) return UNAVAILABLE_STATES.get(state) ?? UNAVAILABLE_CLASSES.get(state.slice(0, 2));
+  return isConnectionLost(error) ? "connection" : undefined;
+}
+
+function isConnectionLost(error: unknown): boolean {
   // Duck-typed: Node's socket errors may come from another realm (jest's), where instanceof Error fails.
   if (typeof error !== "object" || error === null) return false;
   const nested = "errors" in error && Array.isArray(error.errors) ? (error.errors as unknown[]) : [];
-  if (nested.some(isUnavailable)) return true; // an AggregateError: one per address tried
+  if (nested.some((inner) => unavailableReason(inner) !== undefined)) return true; // an AggregateError: one per address tried
   const code = "code" in error && typeof error.code === "string" ? error.code : undefined;
   if (code !== undefined && UNAVAILABLE_NODE_CODES.has(code)) return true;
   const message = "message" in error && typeof error.message === "string" ? error.message : "";
@@ -86,7 +97,8 @@ export function uniqueViolationConstraint(error: unknown): string | undefined {
  */
 export function translatePostgresError(error: unknown): unknown {
   if (error instanceof DomainError) return error;
-  if (isUnavailable(error)) return UnavailableError.database(error);
+  const reason = unavailableReason(error);
+  if (reason !== undefined) return UnavailableError.database(error, reason);
   const state = sqlState(error);
   if (state === SERIALIZATION_FAILURE || state === DEADLOCK_DETECTED) {
     return new AbortedError("the transaction conflicted with another one; retry", { cause: error });

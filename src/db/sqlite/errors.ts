@@ -1,8 +1,15 @@
-import { AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError } from "../../errors";
+import { AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError, type UnavailableReason } from "../../errors";
 import { SqliteError } from "./driver";
 
-/** Result codes (primary, before the underscore) that mean "try again later". */
-const UNAVAILABLE = new Set(["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY"]);
+/** Result codes (primary, before the underscore) that mean "try again later", and why. */
+const UNAVAILABLE = new Map<string, UnavailableReason>([
+  ["SQLITE_BUSY", "locked"],
+  ["SQLITE_LOCKED", "locked"],
+  ["SQLITE_CANTOPEN", "io"],
+  ["SQLITE_IOERR", "io"],
+  ["SQLITE_FULL", "disk_full"],
+  ["SQLITE_READONLY", "read_only"],
+]);
 
 /**
  * Turns a driver error into a domain error with a client-safe message, or
@@ -12,7 +19,8 @@ const UNAVAILABLE = new Set(["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", 
 function translateSqliteError(error: unknown): unknown {
   if (error instanceof DomainError || !(error instanceof SqliteError)) return error;
   const primary = error.code.split("_").slice(0, 2).join("_");
-  if (UNAVAILABLE.has(primary)) return UnavailableError.database(error);
+  const reason = UNAVAILABLE.get(primary);
+  if (reason !== undefined) return UnavailableError.database(error, reason);
   if (error.code === "SQLITE_CONSTRAINT_UNIQUE" || error.code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
     return new AlreadyExistsError("the resource already exists");
   }
