@@ -17,7 +17,7 @@ const CONFORMANCE = ["customer-service", "invoice-service"];
 /** @type {import('jest').Config} */
 module.exports = {
   testTimeout: 30000,
-  globalSetup: "<rootDir>/test/support/postgres-global-setup.ts",
+  globalSetup: "<rootDir>/test/support/global-setup.ts",
   globalTeardown: "<rootDir>/test/support/postgres-global-teardown.ts",
   reporters: ["default", "<rootDir>/test/support/summary-reporter.js"],
   projects: [

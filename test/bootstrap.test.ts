@@ -7,13 +7,13 @@ import path from "node:path";
 import { zipSync } from "fflate";
 import pino from "pino";
 import { BootstrapError, ensureDatabase, type ChinookSource } from "../src/db/bootstrap";
+import { CHINOOK_SOURCE } from "./support/database";
 
 const PINNED_SHA256 = "a3c903a61357c2059ea51ed5e3d79f33fa5f960cd948829b27f97ea8a4793c82";
 const WRONG_SHA256 = "0".repeat(64);
-const SHARED_DB = process.env.CHINOOK_DB ?? path.resolve(__dirname, "../../shared/chinook/chinook.db");
 const UNUSED_URL = "http://127.0.0.1:9/never-fetched";
 
-const chinookBytes = fs.readFileSync(SHARED_DB);
+const chinookBytes = fs.readFileSync(CHINOOK_SOURCE);
 
 function sha256Of(filePath: string): string {
   return createHash("sha256").update(fs.readFileSync(filePath)).digest("hex");
@@ -86,7 +86,7 @@ describe("ensureDatabase from a local path", () => {
   beforeEach(() => {
     sourcePath = path.join(workDir, "source", "chinook.db");
     fs.mkdirSync(path.dirname(sourcePath));
-    fs.copyFileSync(SHARED_DB, sourcePath);
+    fs.copyFileSync(CHINOOK_SOURCE, sourcePath);
   });
 
   it("copies the verified database into place and leaves the source untouched", async () => {

@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { openDatabase, type Database } from "../../src/db/sqlite/connection";
 import { migrateToLatest } from "../../src/db/migrate";
+import { publishedChinookSource } from "./chinook-source";
 
-/** The pristine Chinook database: CI sets CHINOOK_DB; locally it sits in ../shared. */
-export const CHINOOK_SOURCE = process.env.CHINOOK_DB ?? path.resolve(__dirname, "../../../shared/chinook/chinook.db");
+/** The pristine Chinook database, as globalSetup found or downloaded it (test/support/chinook-source.ts). */
+export const CHINOOK_SOURCE = publishedChinookSource();
 
 export interface TestDatabase extends Database {
   /** Closes the database and deletes its directory. */

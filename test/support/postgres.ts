@@ -14,7 +14,7 @@ import { loadChinook } from "../../src/db/postgres/chinook";
 import { openPostgres } from "../../src/db/postgres/connection";
 import { databaseUrl } from "../../src/db/postgres/url";
 import { asAdmin, startEmbedded, THROWAWAY_FLAGS, type EmbeddedPostgres } from "../../tools/embedded-postgres";
-import { CHINOOK_SOURCE } from "./database";
+import { publishedChinookSource } from "./chinook-source";
 
 export { databaseUrl } from "../../src/db/postgres/url";
 
@@ -125,7 +125,7 @@ async function createTemplate(adminUrl: string, template: string): Promise<void>
   });
   const database = openPostgres(databaseUrl(adminUrl, template), { poolSize: 1 });
   try {
-    await loadChinook(database.db, CHINOOK_SOURCE);
+    await loadChinook(database.db, publishedChinookSource());
     await migrateToLatest(database.db, POSTGRES_MIGRATIONS);
     await database.pool.query("ANALYZE");
   } finally {
