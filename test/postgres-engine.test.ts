@@ -7,6 +7,8 @@ import { openPostgres, type PostgresDatabase } from "../src/db/postgres/connecti
 import { isRetryable, translatingErrors, uniqueViolationConstraint } from "../src/db/postgres/errors";
 import { postgresTransactions } from "../src/db/postgres/transactions";
 import type { Database } from "../src/db/schema";
+import { ID_ORDER } from "../src/customers/listing";
+import { PostgresCustomerStore } from "../src/customers/stores/postgres";
 import { CHINOOK_SOURCE } from "./support/database";
 import { freshPostgresDatabase, type TestPostgresDatabase } from "./support/postgres";
 
@@ -88,6 +90,21 @@ describe("PostgreSQL rows read as SQLite's", () => {
     await database.close();
     opened.splice(opened.indexOf(database), 1);
     expect(await database.isReachable()).toBe(false);
+  });
+});
+
+describe("PostgreSQL prepared statements", () => {
+  it("runs the registered hot statements as named prepared statements, once prepared per connection, and others unnamed", async () => {
+    const { db } = await fresh({ poolSize: 1 });
+    const store = new PostgresCustomerStore(db, postgresTransactions());
+
+    expect((await store.find(1n))?.CustomerId).toBe(1n);
+    expect([...(await store.findMany([2n, 3n])).keys()].sort()).toEqual([2n, 3n]);
+    expect((await store.find(4n))?.CustomerId).toBe(4n);
+    await store.listRows({ showDeleted: false }, ID_ORDER, undefined, 2);
+
+    const { rows } = await sql<{ name: string }>`SELECT name FROM pg_prepared_statements ORDER BY name`.execute(db);
+    expect(rows.map((row) => row.name)).toEqual(["customers_by_id", "customers_by_ids"]);
   });
 });
 

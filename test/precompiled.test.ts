@@ -1,6 +1,7 @@
 import { rmSync } from "node:fs";
 import { openDatabase, type Database } from "../src/db/sqlite/connection";
-import { compileOnly, withParameters } from "../src/db/sqlite/precompiled";
+import { withParameters } from "../src/db/precompiled";
+import { compileOnly } from "../src/db/sqlite/precompiled";
 import { inTransaction } from "../src/db/sqlite/transaction";
 import { copyChinook } from "./support/database";
 

@@ -59,11 +59,11 @@ const byNamePrefix: FilterCondition = (eb, { namePrefix }) => {
 const bySupportRep: FilterCondition = (eb, { supportRepId }) =>
   supportRepId === undefined ? undefined : eb("SupportRepId", "=", supportRepId);
 
-// proto3 JSON stores enum names.
+// proto3 JSON stores enum names; loyalty_tier is generated from data (migrations/postgres/0006).
 const byLoyaltyTier: FilterCondition = (_eb, { loyaltyTier }) =>
   loyaltyTier === undefined || loyaltyTier === LoyaltyTier.UNSPECIFIED
     ? undefined
-    : sql<SqlBool>`(data->>'loyaltyTier') = ${enumToJson(LoyaltyTierSchema, loyaltyTier)}::text`;
+    : sql<SqlBool>`loyalty_tier = ${enumToJson(LoyaltyTierSchema, loyaltyTier)}::text`;
 
 // Containment, which the GIN index on data->'tags' serves.
 const byTag: FilterCondition = (_eb, { tag }) =>

@@ -345,7 +345,7 @@ from
 where
   (
     status <> 4
-    and (data->>'loyaltyTier') = $1::text
+    and loyalty_tier = $1::text
   )
   and true
 order by

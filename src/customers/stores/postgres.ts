@@ -1,5 +1,7 @@
 import { sql } from "kysely";
+import { withParameters } from "../../db/precompiled";
 import { uniqueViolationConstraint } from "../../db/postgres/errors";
+import { compileOnly, prepared } from "../../db/postgres/precompiled";
 import { ClaimedRequestIds, type RecordedRequest } from "../../db/request-ids";
 import type { CustomerRow } from "../../db/schema";
 import type { Executor, Transactions } from "../../db/transactions";
@@ -13,6 +15,20 @@ import { readRuns } from "./runs";
 
 /** The partial unique index on live emails, folded as case-insensitive.ts folds them (migrations/postgres). */
 const LIVE_EMAIL_KEY = "customers_live_email_key";
+
+// The hottest statements: compiled once, and prepared once per connection (see precompiled.ts).
+const SELECT_BY_ID = prepared(
+  "customers_by_id",
+  compileOnly.selectFrom("customers").select(CUSTOMER_COLUMNS).where("CustomerId", "=", 0n).compile(),
+);
+const SELECT_BY_IDS = prepared(
+  "customers_by_ids",
+  compileOnly
+    .selectFrom("customers")
+    .select(CUSTOMER_COLUMNS)
+    .where("CustomerId", "=", (eb) => eb.fn.any(eb.val<bigint[]>([])))
+    .compile(),
+);
 
 /**
  * Customers in a PostgreSQL database. Writes return the row as PostgreSQL
@@ -38,18 +54,12 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   find(id: bigint): Promise<CustomerRow | undefined> {
-    return this.transactions.run(this.db, () =>
-      this.db.selectFrom("customers").select(CUSTOMER_COLUMNS).where("CustomerId", "=", id).executeTakeFirst(),
-    );
+    return this.transactions.run(this.db, async () => (await this.db.executeQuery(withParameters(SELECT_BY_ID, [id]))).rows[0]);
   }
 
   findMany(ids: readonly bigint[]): Promise<Map<bigint, CustomerRow>> {
     return this.transactions.run(this.db, async () => {
-      const rows = await this.db
-        .selectFrom("customers")
-        .select(CUSTOMER_COLUMNS)
-        .where("CustomerId", "=", (eb) => eb.fn.any(eb.val([...new Set(ids)])))
-        .execute();
+      const { rows } = await this.db.executeQuery(withParameters(SELECT_BY_IDS, [[...new Set(ids)]]));
       return new Map(rows.map((row) => [row.CustomerId, row]));
     });
   }

@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
 import { CustomerSchema, CustomerStatus } from "../../../gen/chinook/v1/customer_pb";
 import { uniqueViolationTarget } from "../../db/sqlite/errors";
-import { compileOnly, withParameters } from "../../db/sqlite/precompiled";
+import { withParameters } from "../../db/precompiled";
+import { compileOnly } from "../../db/sqlite/precompiled";
 import { RequestIds, type RecordedRequest } from "../../db/request-ids";
 import type { CustomerRow } from "../../db/schema";
 import type { Executor, Transactions } from "../../db/transactions";
