@@ -109,7 +109,8 @@ async function intoSqlite(path: string, options: SynthOptions): Promise<SynthRep
 
 /** As the service starts on PostgreSQL: Chinook loaded when missing, then migrated. */
 async function intoPostgres(url: string, options: SynthOptions): Promise<SynthReport> {
-  const database = openPostgres(url, { poolSize: 1 });
+  // Loading and migrating a large table outlast any statement timeout.
+  const database = openPostgres(url, { poolSize: 1, statementTimeoutMs: 0 });
   try {
     if (await ensureChinookLoaded(database.db, chinookOrigin())) options.progress?.(`loaded Chinook into ${database.redactedUrl}`);
     await migrateToLatest(database.db, POSTGRES_MIGRATIONS);

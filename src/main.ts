@@ -154,15 +154,8 @@ async function openPostgresStorage(
   logger: Logger,
   registry: Registry,
 ): Promise<{ value: PostgresStorage; upkeep: Upkeep }> {
+  await preparePostgres(config, settings, logger);
   const database = openPostgres(settings.url, { ...settings, log: queryLog({ logger, registry }), logger });
-  try {
-    await ensureChinookLoaded(database.db, config.chinook, logger);
-    const applied = await migrateToLatest(database.db, POSTGRES_MIGRATIONS);
-    if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
-  } catch (error) {
-    await database.close();
-    throw error;
-  }
   registerPoolGauges(database, registry);
   const transactions = countingWriteFailures(postgresTransactions(), registry);
   const value: PostgresStorage = {
@@ -173,6 +166,22 @@ async function openPostgresStorage(
     pageTokenKeys: new PageTokenKeyTable(database.db, transactions),
   };
   return { value, upkeep: { start: () => undefined, stop: () => database.close() } };
+}
+
+/**
+ * Loads Chinook and migrates on a connection of its own, without the
+ * statement timeout: rewriting a table of a million customers takes longer
+ * than any statement a client's call may run.
+ */
+async function preparePostgres(config: Config, settings: PostgresConfig, logger: Logger): Promise<void> {
+  const database = openPostgres(settings.url, { ...settings, poolSize: 1, statementTimeoutMs: 0, logger });
+  try {
+    await ensureChinookLoaded(database.db, config.chinook, logger);
+    const applied = await migrateToLatest(database.db, POSTGRES_MIGRATIONS);
+    if (applied.length > 0) logger.info({ migrations: applied }, `applied ${applied.length} migrations`);
+  } finally {
+    await database.close();
+  }
 }
 
 async function serve(

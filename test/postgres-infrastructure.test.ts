@@ -5,6 +5,8 @@ import { openPostgres, type PostgresDatabase } from "../src/db/postgres/connecti
 import { CHINOOK_SOURCE } from "./support/database";
 import { databaseUrl, freshPostgresDatabase, postgresAdminUrl, type TestPostgresDatabase } from "./support/postgres";
 import pg from "pg";
+import { databaseOf } from "./support/database-reads";
+import { startTestServer } from "./support/server";
 
 const opened: Array<{ close(): Promise<void> }> = [];
 const created: TestPostgresDatabase[] = [];
@@ -109,5 +111,21 @@ describe("loading Chinook into PostgreSQL", () => {
     expect(loaded.sort()).toEqual([false, true]);
     const { rows } = await sql<{ n: bigint }>`SELECT count(*) AS n FROM tracks`.execute(first.db);
     expect(rows[0]?.n).toBe(3503n);
+  });
+});
+
+describe("starting on an empty PostgreSQL database", () => {
+  it("loads Chinook and migrates without the statement timeout calls get, then serves with it", async () => {
+    const url = await emptyDatabase();
+    // Loading Chinook's 2,240 invoice lines and building the indexes take far longer than 1 ms.
+    const server = await startTestServer({ DATABASE_URL: url, PG_STATEMENT_TIMEOUT_MS: "1" });
+    opened.push({ close: () => server.stop() });
+    const { rows } = await sql<{ timeout: string }>`SELECT current_setting('statement_timeout') AS timeout`.execute(
+      databaseOf(server.app),
+    );
+
+    expect(rows).toEqual([{ timeout: "1ms" }]);
+    const loaded = await sql<{ n: bigint }>`SELECT count(*) AS n FROM invoice_items`.execute(open(url).db);
+    expect(loaded.rows[0]?.n).toBe(2240n);
   });
 });
