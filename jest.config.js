@@ -12,7 +12,7 @@ const shared = {
  * Tests that run through real clients against the real server, on whichever
  * engine TEST_ENGINE names (the read cache, off on PostgreSQL, is SQLite's alone).
  */
-const CONFORMANCE = ["customer-service", "invoice-service"];
+const CONFORMANCE = ["customer-service", "invoice-service", "error-details"];
 
 /** @type {import('jest').Config} */
 module.exports = {

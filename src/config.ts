@@ -20,6 +20,8 @@ export interface Config {
   };
   /** host:port to serve gRPC on. GRPC_ADDR. */
   grpcAddress: string;
+  /** What one gRPC connection, and each stream on it, may hold, and for how long. */
+  connectionLimits: ConnectionLimits;
   logLevel: Level;
   /** How long in-flight calls may run after SIGTERM before being cancelled. SHUTDOWN_GRACE_MS. */
   shutdownGraceMs: number;
@@ -80,6 +82,40 @@ export interface PostgresConfig {
   statementTimeoutMs: number;
 }
 
+export interface ConnectionLimits {
+  /** A connection whose client has not sent the HTTP/2 preface (after TLS) this soon is closed. GRPC_HANDSHAKE_TIMEOUT_MS. */
+  handshakeTimeoutMs: number;
+  /** A connection with no call open for this long is closed, with a GOAWAY. GRPC_IDLE_TIMEOUT_MS. */
+  idleTimeoutMs: number;
+  /** Most calls open at once on one connection; clients queue the others. GRPC_MAX_CONCURRENT_STREAMS. */
+  maxConcurrentStreams: number;
+  /** How often the server pings each connection. GRPC_KEEPALIVE_TIME_MS. */
+  keepaliveTimeMs: number;
+  /** A connection whose client leaves a ping unanswered this long is dropped. GRPC_KEEPALIVE_TIMEOUT_MS. */
+  keepaliveTimeoutMs: number;
+  /**
+   * A client's pings closer together than this, with no call open, are
+   * strikes; the third closes the connection (GOAWAY ENHANCE_YOUR_CALM,
+   * "too_many_pings"). 0 lets a client ping at any rate. GRPC_KEEPALIVE_MIN_TIME_MS.
+   */
+  keepaliveMinTimeMs: number;
+  /** A server stream whose client accepts none of a message for this long ends RESOURCE_EXHAUSTED. GRPC_STREAM_STALL_TIMEOUT_MS. */
+  streamStallTimeoutMs: number;
+}
+
+/** What a server not configured from the environment (a benchmark's, a test's) gets. */
+export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = {
+  handshakeTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+  maxConcurrentStreams: 100,
+  keepaliveTimeMs: 60_000,
+  keepaliveTimeoutMs: 20_000,
+  // gRPC's own default (C core and Go): a client pinging an idle connection more often is told to calm down.
+  keepaliveMinTimeMs: 300_000,
+  // As nginx's send_timeout: a minute without the client taking anything.
+  streamStallTimeoutMs: 60_000,
+};
+
 export interface TlsConfig {
   /** The server's certificate chain, PEM. TLS_CERT. */
   certPath: string;
@@ -112,6 +148,7 @@ export function loadConfig(env: Env = process.env): Config {
       sha256: sha256(env, "CHINOOK_SHA256", DEFAULT_CHINOOK_SHA256),
     },
     grpcAddress: hostPort(env, "GRPC_ADDR", "0.0.0.0:50051"),
+    connectionLimits: connectionLimits(env),
     logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, "info"),
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: MAX_TIMER_MS }),
     healthProbeIntervalMs: integer(env, "HEALTH_PROBE_INTERVAL_MS", 5_000, { min: 100, max: MAX_TIMER_MS }),
@@ -146,6 +183,21 @@ function databaseConfig(env: Env): DatabaseConfig {
     poolSize: integer(env, "PG_POOL_SIZE", 10, { min: 1, max: 10_000 }),
     connectTimeoutMs: integer(env, "PG_CONNECT_TIMEOUT_MS", 5_000, { min: 1, max: MAX_TIMER_MS }),
     statementTimeoutMs: integer(env, "PG_STATEMENT_TIMEOUT_MS", 30_000, { min: 1, max: MAX_TIMER_MS }),
+  };
+}
+
+function connectionLimits(env: Env): ConnectionLimits {
+  const defaults = DEFAULT_CONNECTION_LIMITS;
+  const timeout = { min: 1, max: MAX_TIMER_MS };
+  return {
+    handshakeTimeoutMs: integer(env, "GRPC_HANDSHAKE_TIMEOUT_MS", defaults.handshakeTimeoutMs, timeout),
+    idleTimeoutMs: integer(env, "GRPC_IDLE_TIMEOUT_MS", defaults.idleTimeoutMs, timeout),
+    // An HTTP/2 setting is 32 bits; grpc-js's own limits stop at 2^31 - 1.
+    maxConcurrentStreams: integer(env, "GRPC_MAX_CONCURRENT_STREAMS", defaults.maxConcurrentStreams, { min: 1, max: MAX_TIMER_MS }),
+    keepaliveTimeMs: integer(env, "GRPC_KEEPALIVE_TIME_MS", defaults.keepaliveTimeMs, { min: 1_000, max: MAX_TIMER_MS }),
+    keepaliveTimeoutMs: integer(env, "GRPC_KEEPALIVE_TIMEOUT_MS", defaults.keepaliveTimeoutMs, timeout),
+    keepaliveMinTimeMs: integer(env, "GRPC_KEEPALIVE_MIN_TIME_MS", defaults.keepaliveMinTimeMs, { min: 0, max: MAX_TIMER_MS }),
+    streamStallTimeoutMs: integer(env, "GRPC_STREAM_STALL_TIMEOUT_MS", defaults.streamStallTimeoutMs, timeout),
   };
 }
 

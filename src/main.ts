@@ -211,7 +211,10 @@ async function serve(
       ...reflectionServices({ services: [CustomerService, InvoiceService, Health], ...options }),
     ],
     // The observer first, innermost: it also sees the statuses the availability gate sends.
-    { interceptors: [rpcs.interceptor, refusingWhileUnavailable(APPLICATION_SERVICES, () => health.databaseReachable)] },
+    {
+      interceptors: [rpcs.interceptor, refusingWhileUnavailable(APPLICATION_SERVICES, () => health.databaseReachable)],
+      limits: config.connectionLimits,
+    },
   );
   health.addToServer(server);
 

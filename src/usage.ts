@@ -29,6 +29,16 @@ Serving
   SHUTDOWN_GRACE_MS            how long calls may finish after SIGTERM before they end UNAVAILABLE (10000)
   HEALTH_PROBE_INTERVAL_MS     how often the database health probe runs (5000)
   METRICS_ADDR                 host:port to serve Prometheus /metrics on (unset: off)
+
+Connections
+  GRPC_HANDSHAKE_TIMEOUT_MS    close a connection that has not sent the HTTP/2 preface (after TLS) this soon (10000)
+  GRPC_IDLE_TIMEOUT_MS         close a connection with no call open this long, with a GOAWAY (300000)
+  GRPC_MAX_CONCURRENT_STREAMS  most calls open at once on one connection; clients queue the others (100)
+  GRPC_KEEPALIVE_TIME_MS       how often the server pings each connection (60000)
+  GRPC_KEEPALIVE_TIMEOUT_MS    drop a connection whose client leaves a ping unanswered this long (20000)
+  GRPC_KEEPALIVE_MIN_TIME_MS   pings closer together with no call open are strikes; the third closes the
+                               connection (GOAWAY ENHANCE_YOUR_CALM); 0 allows any rate (300000)
+  GRPC_STREAM_STALL_TIMEOUT_MS end a server stream RESOURCE_EXHAUSTED when its client takes nothing this long (60000)
   LOG_LEVEL                    fatal, error, warn, info, debug (adds every query) or trace (info)
 
 Read cache

@@ -87,7 +87,7 @@ class ControllableStore implements CacheableCustomers {
 
   private row(id: bigint): Customer {
     const customer = this.rows.get(id);
-    if (customer === undefined) throw new NotFoundError(`customer ${id} not found`);
+    if (customer === undefined) throw new NotFoundError(`customer ${id} not found`, { reason: "CUSTOMER_NOT_FOUND" });
     return { ...customer };
   }
 
@@ -204,7 +204,7 @@ describe("CachedCustomers", () => {
     const { inner, cache, registry } = setup();
     await cached(cache, 1n);
     const failing = () => {
-      throw new FailedPreconditionError("stale etag");
+      throw new FailedPreconditionError("stale etag", { reason: "ETAG_MISMATCH" });
     };
     await expect(cache.update(1n, failing)).rejects.toBeInstanceOf(FailedPreconditionError);
     await cache.get(1n);

@@ -65,6 +65,16 @@ describe("validateCustomer", () => {
     expect(() => validateCustomer(validCustomer())).not.toThrow();
   });
 
+  it("names every field that breaks a rule, in field order, the first rule each breaks", () => {
+    const customer = validCustomer({ firstName: " ", email: "\u0007".repeat(61) }, { tags: ["ok", ""] });
+
+    expect(thrownBy(() => validateCustomer(customer)).violations).toEqual([
+      { field: "customer.first_name", description: "must not be blank" },
+      { field: "customer.email", description: "must not contain control characters" },
+      { field: "customer.profile.tags[1]", description: "must not be blank" },
+    ]);
+  });
+
   it("accepts a minimal customer", () => {
     const customer = create(CustomerSchema, { firstName: "A", lastName: "B", email: "a@b.co" });
     expect(() => validateCustomer(customer)).not.toThrow();

@@ -228,7 +228,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
     });
 
     it("is NOT_FOUND for an unknown id", async () => {
-      await expect(repository.get(999_999n)).rejects.toThrow(new NotFoundError("customer 999999 not found"));
+      await expect(repository.get(999_999n)).rejects.toThrow(new NotFoundError("customer 999999 not found", { reason: "CUSTOMER_NOT_FOUND" }));
     });
 
     it("returns the same etag for the same row and a different one for another", async () => {
@@ -246,7 +246,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
 
     it("names the first missing id in request order", async () => {
       await expect(repository.batchGet([1n, 999_001n, 2n, 999_000n])).rejects.toThrow(
-        new NotFoundError("customer 999001 not found"),
+        new NotFoundError("customer 999001 not found", { reason: "CUSTOMER_NOT_FOUND" }),
       );
     });
 
@@ -300,7 +300,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
     it("refuses an email a live customer has, whatever its case", async () => {
       await repository.create(newCustomer({ email: "Dup.Create@Example.test" }));
       const duplicate = repository.create(newCustomer({ email: "dup.create@example.TEST" }));
-      await expect(duplicate).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer"));
+      await expect(duplicate).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer", { reason: "EMAIL_TAKEN" }));
     });
 
     it.each([
@@ -312,7 +312,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
     ])("refuses an email a live customer has but for the case of its %s", async (_case, first, second) => {
       await repository.create(newCustomer({ email: first }));
       const duplicate = repository.create(newCustomer({ email: second }));
-      await expect(duplicate).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer"));
+      await expect(duplicate).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer", { reason: "EMAIL_TAKEN" }));
     });
 
     it("allows the email of a soft-deleted customer", async () => {
@@ -409,7 +409,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
         { customer: newCustomer({ email: "ŁUKASZ.BATCH@example.test" }) },
       ];
       await expect(repository.batchCreate(requests)).rejects.toThrow(
-        new AlreadyExistsError("requests[1].customer.email: already used by another customer"),
+        new AlreadyExistsError("requests[1].customer.email: already used by another customer", { reason: "EMAIL_TAKEN" }),
       );
     });
 
@@ -438,7 +438,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
         { customer: newCustomer({ email: "BATCH.DUP@example.test" }) },
       ];
       await expect(repository.batchCreate(requests)).rejects.toThrow(
-        new AlreadyExistsError("requests[1].customer.email: already used by another customer"),
+        new AlreadyExistsError("requests[1].customer.email: already used by another customer", { reason: "EMAIL_TAKEN" }),
       );
       expect(await customerCount()).toBe(before);
     });
@@ -518,7 +518,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
       const created = await repository.create(newCustomer());
       await expect(
         repository.update(created.customerId, (c) => ({ ...c, email: "TAKEN.update@example.test" })),
-      ).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer"));
+      ).rejects.toThrow(new AlreadyExistsError("customer.email: already used by another customer", { reason: "EMAIL_TAKEN" }));
       await expect(repository.update(created.customerId, (c) => ({ ...c, supportRepId: 999n }))).rejects.toMatchObject({
         field: "customer.support_rep_id",
       });
@@ -581,7 +581,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
       );
       await repository.softDelete(created.customerId);
       await expect(repository.softDelete(created.customerId)).rejects.toThrow(
-        new NotFoundError(`customer ${created.customerId} is already deleted`),
+        new NotFoundError(`customer ${created.customerId} is already deleted`, { reason: "CUSTOMER_ALREADY_DELETED" }),
       );
       await expect(repository.softDelete(999_999n)).rejects.toBeInstanceOf(NotFoundError);
     });
@@ -589,7 +589,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
     it("undeletes to ACTIVE, only from DELETED", async () => {
       const created = await repository.create(newCustomer({ status: CustomerStatus.INACTIVE }));
       await expect(repository.undelete(created.customerId)).rejects.toThrow(
-        new AlreadyExistsError(`customer ${created.customerId} is not deleted`),
+        new AlreadyExistsError(`customer ${created.customerId} is not deleted`, { reason: "CUSTOMER_NOT_DELETED" }),
       );
       await repository.softDelete(created.customerId);
       const restored = await repository.undelete(created.customerId);
@@ -601,7 +601,7 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
       await repository.softDelete(original.customerId);
       await repository.create(newCustomer({ email: "Comeback@Example.test" }));
       await expect(repository.undelete(original.customerId)).rejects.toThrow(
-        new AlreadyExistsError("customer.email: already used by another customer"),
+        new AlreadyExistsError("customer.email: already used by another customer", { reason: "EMAIL_TAKEN" }),
       );
       expect((await repository.get(original.customerId)).status).toBe(CustomerStatus.DELETED);
     });

@@ -165,7 +165,7 @@ describe("write failures by cause", () => {
       UnavailableError,
     );
     await expect(transactions.write(database.db, fail(new AbortedError("the transaction conflicted")))).rejects.toThrow(AbortedError);
-    await expect(transactions.write(database.db, fail(new AlreadyExistsError("the resource already exists")))).rejects.toThrow(AlreadyExistsError);
+    await expect(transactions.write(database.db, fail(new AlreadyExistsError("the resource already exists", { reason: "RESOURCE_EXISTS" })))).rejects.toThrow(AlreadyExistsError);
     await expect(transactions.read(database.db, fail(new SqliteError("disk I/O error", "SQLITE_IOERR_READ")))).rejects.toThrow(UnavailableError);
 
     expect(await count(registry, "disk_full")).toBe(1);

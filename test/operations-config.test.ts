@@ -78,6 +78,40 @@ describe("operations configuration", () => {
     expect(() => loadConfig({ SQLITE_SYNCHRONOUS: value })).toThrow(message);
   });
 
+  it("limits each connection by default: a 10 s handshake, 5 min idle, 100 streams, gRPC's keepalive rules, a 1 min stall", () => {
+    expect(loadConfig({}).connectionLimits).toEqual({
+      handshakeTimeoutMs: 10_000,
+      idleTimeoutMs: 300_000,
+      maxConcurrentStreams: 100,
+      keepaliveTimeMs: 60_000,
+      keepaliveTimeoutMs: 20_000,
+      keepaliveMinTimeMs: 300_000,
+      streamStallTimeoutMs: 60_000,
+    });
+  });
+
+  it("reads every connection limit", () => {
+    const config = loadConfig({
+      GRPC_HANDSHAKE_TIMEOUT_MS: "5000",
+      GRPC_IDLE_TIMEOUT_MS: "60000",
+      GRPC_MAX_CONCURRENT_STREAMS: "250",
+      GRPC_KEEPALIVE_TIME_MS: "30000",
+      GRPC_KEEPALIVE_TIMEOUT_MS: "5000",
+      GRPC_KEEPALIVE_MIN_TIME_MS: "0",
+      GRPC_STREAM_STALL_TIMEOUT_MS: "15000",
+    });
+
+    expect(config.connectionLimits).toEqual({
+      handshakeTimeoutMs: 5_000,
+      idleTimeoutMs: 60_000,
+      maxConcurrentStreams: 250,
+      keepaliveTimeMs: 30_000,
+      keepaliveTimeoutMs: 5_000,
+      keepaliveMinTimeMs: 0,
+      streamStallTimeoutMs: 15_000,
+    });
+  });
+
   it.each(["0.0.0.0:50051", "localhost:0", "[::]:50051", "[::1]:65535", "chinook.internal:50051"])(
     "takes GRPC_ADDR=%s as written",
     (address) => {
@@ -107,6 +141,13 @@ describe("operations configuration", () => {
     ["GRPC_ADDR", "localhost:65536", /GRPC_ADDR must be host:port/],
     ["CACHE_TTL_MS", "0x10", /CACHE_TTL_MS must be a whole number/],
     ["CACHE_TTL_MS", "1e3", /CACHE_TTL_MS must be a whole number/],
+    ["GRPC_HANDSHAKE_TIMEOUT_MS", "0", /GRPC_HANDSHAKE_TIMEOUT_MS must be a whole number from 1 to 2147483647/],
+    ["GRPC_IDLE_TIMEOUT_MS", "2147483648", /GRPC_IDLE_TIMEOUT_MS must be a whole number from 1 to 2147483647/],
+    ["GRPC_MAX_CONCURRENT_STREAMS", "0", /GRPC_MAX_CONCURRENT_STREAMS must be a whole number from 1 to 2147483647/],
+    ["GRPC_KEEPALIVE_TIME_MS", "10", /GRPC_KEEPALIVE_TIME_MS must be a whole number from 1000 to 2147483647/],
+    ["GRPC_KEEPALIVE_TIMEOUT_MS", "-1", /GRPC_KEEPALIVE_TIMEOUT_MS must be a whole number/],
+    ["GRPC_KEEPALIVE_MIN_TIME_MS", "5 min", /GRPC_KEEPALIVE_MIN_TIME_MS must be a whole number/],
+    ["GRPC_STREAM_STALL_TIMEOUT_MS", "0", /GRPC_STREAM_STALL_TIMEOUT_MS must be a whole number from 1 to 2147483647/],
   ])("refuses %s=%s", (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -109,6 +109,10 @@ describe("server reflection", () => {
     ["chinook.v1.CustomerService", "chinook/v1/customer_service.proto"],
     ["chinook.v1.Customer", "chinook/v1/customer.proto"],
     ["grpc.health.v1.Health", "grpc/health/v1/health.proto"],
+    // The error details of grpc-status-details-bin, which grpcurl resolves by symbol.
+    ["google.rpc.Status", "google/rpc/status.proto"],
+    ["google.rpc.ErrorInfo", "google/rpc/error_details.proto"],
+    ["google.rpc.BadRequest", "google/rpc/error_details.proto"],
   ])("describes %s with every file it needs, strictly loadable", async (symbol, declaringFile) => {
     const files = filesIn(await ask({ messageRequest: { case: "fileContainingSymbol", value: symbol } }));
 

@@ -9,7 +9,14 @@ import {
 import type { RecordedRequest } from "../db/request-ids";
 import type { CustomerRow } from "../db/schema";
 import { countWithinBudget, PROCESS_PAGE_TOKEN_KEYS, type PageTokenKey, type PageTokenKeys } from "../db/paging";
-import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
+import {
+  AlreadyExistsError,
+  CUSTOMER_RESOURCE,
+  customerResource,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from "../errors";
 import {
   pageTokenAfter,
   pagingBinding,
@@ -223,7 +230,13 @@ export class Customers implements CustomerApi {
       const row = foundOrThrow(await store.find(id), id);
       requireEtag(row, expectedEtag, "customer.etag");
       // AIP-164: a deleted customer is read-only until it is undeleted.
-      if (isDeleted(row)) throw new FailedPreconditionError(`customer ${id} is deleted; undelete it first`);
+      if (isDeleted(row)) {
+        throw new FailedPreconditionError(`customer ${id} is deleted; undelete it first`, {
+          reason: "CUSTOMER_DELETED",
+          subject: customerResource(id).name,
+          metadata: { customerId: String(id) },
+        });
+      }
       const current = customerFromRow(row);
       const next = change(current);
       requireWritableStatus(next.status);
@@ -243,7 +256,13 @@ export class Customers implements CustomerApi {
       const row = foundOrThrow(await store.find(id), id);
       requireEtag(row, expectedEtag, "etag");
       // AIP-164: deleting a deleted resource is NOT_FOUND, as deleting a missing one is.
-      if (isDeleted(row)) throw new NotFoundError(`customer ${id} is already deleted`);
+      if (isDeleted(row)) {
+        throw new NotFoundError(`customer ${id} is already deleted`, {
+          reason: "CUSTOMER_ALREADY_DELETED",
+          resource: customerResource(id),
+          metadata: { customerId: String(id) },
+        });
+      }
       return customerFromRow(await this.writeChanged(store, row, { status: statusToColumn(CustomerStatus.DELETED) }));
     });
   }
@@ -256,7 +275,13 @@ export class Customers implements CustomerApi {
     return this.store.write(async (store) => {
       const row = foundOrThrow(await store.find(id), id);
       // AIP-164: undeleting a resource that is not deleted is ALREADY_EXISTS.
-      if (!isDeleted(row)) throw new AlreadyExistsError(`customer ${id} is not deleted`);
+      if (!isDeleted(row)) {
+        throw new AlreadyExistsError(`customer ${id} is not deleted`, {
+          reason: "CUSTOMER_NOT_DELETED",
+          resource: customerResource(id),
+          metadata: { customerId: String(id) },
+        });
+      }
       return customerFromRow(await this.writeChanged(store, row, { status: statusToColumn(CustomerStatus.ACTIVE) }));
     });
   }
@@ -367,7 +392,13 @@ function sameProfile(a: CustomerProfile | undefined, b: CustomerProfile | undefi
 }
 
 function foundOrThrow(row: CustomerRow | undefined, id: bigint): CustomerRow {
-  if (row === undefined) throw new NotFoundError(`customer ${id} not found`);
+  if (row === undefined) {
+    throw new NotFoundError(`customer ${id} not found`, {
+      reason: "CUSTOMER_NOT_FOUND",
+      resource: customerResource(id),
+      metadata: { customerId: String(id) },
+    });
+  }
   return row;
 }
 
@@ -379,13 +410,20 @@ function isDeleted(row: CustomerRow): boolean {
 function requireEtag(row: CustomerRow, expectedEtag: string | undefined, field: string): void {
   if (expectedEtag === undefined || expectedEtag === "") return;
   if (!etagMatches(row, expectedEtag)) {
-    throw new FailedPreconditionError(`${field}: customer ${row.CustomerId} has changed since it was read`);
+    throw new FailedPreconditionError(`${field}: customer ${row.CustomerId} has changed since it was read`, {
+      reason: "ETAG_MISMATCH",
+      subject: customerResource(row.CustomerId).name,
+      metadata: { customerId: String(row.CustomerId), field },
+    });
   }
 }
 
 function requireSupportRepIn(supportRepId: bigint | undefined, existing: ReadonlySet<bigint>): void {
   if (supportRepId !== undefined && !existing.has(supportRepId)) {
-    throw new InvalidArgumentError("customer.support_rep_id", `employee ${supportRepId} does not exist`);
+    throw new InvalidArgumentError("customer.support_rep_id", `employee ${supportRepId} does not exist`, {
+      reason: "SUPPORT_REP_NOT_FOUND",
+      metadata: { supportRepId: String(supportRepId) },
+    });
   }
 }
 
@@ -417,7 +455,11 @@ function requestBytes(customer: Customer): Uint8Array {
 
 /** What a store throws when a live customer holds the email already. */
 export function emailTaken(): AlreadyExistsError {
-  return new AlreadyExistsError("customer.email: already used by another customer");
+  // The email is the client's personal data: neither the resource name nor the metadata repeats it.
+  return new AlreadyExistsError("customer.email: already used by another customer", {
+    reason: "EMAIL_TAKEN",
+    resource: { type: CUSTOMER_RESOURCE, name: "" },
+  });
 }
 
 /** Prefixes the field an item's error names with the item's place in the batch. */
@@ -430,10 +472,7 @@ async function namingItem<T>(index: number, work: () => Promise<T>): Promise<T> 
 }
 
 function withItemPrefix(error: unknown, prefix: string): unknown {
-  if (error instanceof InvalidArgumentError) {
-    // Its message is `${field}: ${reason}`; only the field moves.
-    return new InvalidArgumentError(prefix + error.field, error.message.slice(error.field.length + 2));
-  }
-  if (error instanceof AlreadyExistsError) return new AlreadyExistsError(prefix + error.message);
+  if (error instanceof InvalidArgumentError) return error.withFieldPrefix(prefix);
+  if (error instanceof AlreadyExistsError) return error.withMessagePrefix(prefix);
   return error;
 }

@@ -15,6 +15,7 @@ export const OUTPUT_ONLY_FIELDS: ReadonlySet<string> = new Set(["customer_id", "
 
 const FULL_REPLACEMENT = "*";
 const MASK_FIELD = "update_mask";
+const MASK_INVALID = { reason: "UPDATE_MASK_INVALID" } as const;
 
 /** A mask path resolved to descriptors, from a Customer field down to the masked one. */
 type FieldPath = readonly DescField[];
@@ -52,7 +53,7 @@ function resolvePaths(paths: readonly string[]): FieldPath[] {
     return paths.map(resolvePath);
   }
   if (paths.length > 1) {
-    throw new InvalidArgumentError(MASK_FIELD, `"${FULL_REPLACEMENT}" must be the only path`);
+    throw new InvalidArgumentError(MASK_FIELD, `"${FULL_REPLACEMENT}" must be the only path`, MASK_INVALID);
   }
   return CustomerSchema.fields.map((field) => [field]);
 }
@@ -63,7 +64,7 @@ function resolvePath(path: string): FieldPath {
   for (const name of path.split(".")) {
     const field = message?.fields.find((candidate) => candidate.name === name);
     if (field === undefined) {
-      throw new InvalidArgumentError(MASK_FIELD, `unknown field path ${quoteClientValue(path)}`);
+      throw new InvalidArgumentError(MASK_FIELD, `unknown field path ${quoteClientValue(path)}`, MASK_INVALID);
     }
     fields.push(field);
     message = maskableMessage(field);

@@ -91,6 +91,7 @@ function invalidOrderBy(): InvalidArgumentError {
   return new InvalidArgumentError(
     "order_by",
     `must be one of ${ORDER_FIELDS.join(", ")}, optionally followed by " asc" or " desc"`,
+    { reason: "ORDER_BY_INVALID" },
   );
 }
 
@@ -154,7 +155,7 @@ export async function positionFromPageToken(
   const [key, id] = cursor;
   // Customer ids are positive.
   if (!isCursorKey(key, order) || typeof id !== "bigint" || id < 1n) {
-    throw new InvalidArgumentError("page_token", "is not a token this service issued");
+    throw new InvalidArgumentError("page_token", "is not a token this service issued", { reason: "PAGE_TOKEN_INVALID" });
   }
   return { cursor: { key, id }, totalSize };
 }

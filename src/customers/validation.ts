@@ -16,7 +16,7 @@ import {
 import { TimestampSchema, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { CustomerSchema, CustomerStatus, type Customer } from "../../gen/chinook/v1/customer_pb";
 import { quoteClientValue } from "../client-text";
-import { InvalidArgumentError } from "../errors";
+import { InvalidArgumentError, type FieldViolation } from "../errors";
 import { isValidTimestamp, TIMESTAMP_RANGE } from "../timestamps";
 import { OUTPUT_ONLY_FIELDS } from "./field-mask";
 
@@ -86,15 +86,24 @@ interface Location {
   readonly path: string;
   /** The part of a map entry an error is about, when it is the key. */
   readonly subject?: string;
+  /** Where the violations of the whole message are collected. */
+  readonly found: FieldViolation[];
 }
 
 /**
- * Throws InvalidArgumentError naming the first field that breaks a rule, as
- * `${prefix}.first_name`, `${prefix}.profile.tags[2]`, `${prefix}.profile.attributes["k"]`.
+ * Throws InvalidArgumentError naming every field that breaks a rule (the first
+ * rule each value breaks), as `${prefix}.first_name`, `${prefix}.profile.tags[2]`,
+ * `${prefix}.profile.attributes["k"]`, in field order.
  * Output-only fields are not checked: the server overwrites them.
  */
 export function validateCustomer(customer: Customer, prefix = "customer"): void {
-  validateMessage(reflect(CustomerSchema, customer), { rule: "", path: prefix });
+  const found: FieldViolation[] = [];
+  validateMessage(reflect(CustomerSchema, customer), { rule: "", path: prefix, found });
+  throwIfAny(found);
+}
+
+function throwIfAny([first, ...more]: readonly FieldViolation[]): void {
+  if (first !== undefined) throw InvalidArgumentError.of([first, ...more]);
 }
 
 function validateMessage(message: ReflectMessage, at: Location): void {
@@ -103,7 +112,7 @@ function validateMessage(message: ReflectMessage, at: Location): void {
     if (OUTPUT_ONLY_FIELDS.has(rule)) {
       continue;
     }
-    validateField(message, field, { rule, path: `${at.path}.${field.name}` });
+    validateField(message, field, { rule, path: `${at.path}.${field.name}`, found: at.found });
   }
 }
 
@@ -126,14 +135,14 @@ function validateField(message: ReflectMessage, field: DescField, at: Location):
 }
 
 function validateList(list: ReflectList, field: DescField, rule: FieldRule, at: Location): void {
-  checkCount(list.size, "items", rule, at);
+  if (!checkCount(list.size, "items", rule, at)) return;
   for (const [index, item] of list.entries()) {
     validateValue(item, field.enum, rule.items ?? NO_RULE, { ...at, path: `${at.path}[${index}]` });
   }
 }
 
 function validateMap(map: ReflectMap, field: DescField, rule: FieldRule, at: Location): void {
-  checkCount(map.size, "entries", rule, at);
+  if (!checkCount(map.size, "entries", rule, at)) return;
   for (const [key, value] of map) {
     const entry = { ...at, path: `${at.path}[${quoteClientValue(String(key))}]` };
     validateValue(key, undefined, rule.keys ?? NO_RULE, { ...entry, subject: "key" });
@@ -154,29 +163,38 @@ function validateValue(value: unknown, enumType: DescEnum | undefined, rule: Fie
 }
 
 function validateText(text: string, rule: FieldRule, at: Location): void {
+  const problem = textProblem(text, rule);
+  if (problem !== undefined) fail(at, problem);
+}
+
+/** The first rule `text` breaks, if any. */
+function textProblem(text: string, rule: FieldRule): string | undefined {
   if (rule.required && BLANK.test(text)) {
-    fail(at, "must not be blank");
+    return "must not be blank";
   }
   if ((rule.multiline ? CONTROL_CHARACTER_OTHER_THAN_WHITESPACE : CONTROL_CHARACTER).test(text)) {
-    fail(at, "must not contain control characters");
+    return "must not contain control characters";
   }
   if (rule.maxChars !== undefined && exceeds(text, rule.maxChars)) {
-    fail(at, `must be at most ${rule.maxChars} characters, got ${countCharacters(text)}`);
+    return `must be at most ${rule.maxChars} characters, got ${countCharacters(text)}`;
   }
   if (rule.email && !EMAIL_ADDRESS.test(text)) {
-    fail(at, "must be a valid email address");
+    return "must be a valid email address";
   }
   // One spelling per address, so that uniqueness compares like with like: é
   // as one character, not e + an accent, and no look-alike compatibility
   // characters (the Kelvin sign for K, ſ for s, ﬁ for fi).
   if (rule.email && text.normalize("NFKC") !== text) {
-    fail(at, "must be in Unicode normalization form NFKC (accents precomposed, no compatibility characters)");
+    return "must be in Unicode normalization form NFKC (accents precomposed, no compatibility characters)";
   }
+  return undefined;
 }
 
 /** Checks text outside a Customer against a rule of FIELD_LIMITS (an invoice's billing address). */
 export function validateTextField(text: string, rule: FieldRule, path: string): void {
-  validateText(text, rule, { rule: path, path });
+  const found: FieldViolation[] = [];
+  validateText(text, rule, { rule: path, path, found });
+  throwIfAny(found);
 }
 
 /**
@@ -203,8 +221,7 @@ function exceeds(text: string, maxChars: number): boolean {
 function validateEnum(value: number, enumType: DescEnum, rule: FieldRule, at: Location): void {
   if (enumType.value[value] === undefined) {
     fail(at, `unknown ${enumType.name} value ${value}`);
-  }
-  if (rule.forbidden?.value === value) {
+  } else if (rule.forbidden?.value === value) {
     fail(at, rule.forbidden.reason);
   }
 }
@@ -228,12 +245,15 @@ function validateTimestamp(timestamp: Timestamp, at: Location): void {
   if (!isValidTimestamp(timestamp)) fail(at, TIMESTAMP_RANGE);
 }
 
-function checkCount(count: number, noun: string, rule: FieldRule, at: Location): void {
+/** Whether the count is within the rule; past it, the items are not worth checking one by one. */
+function checkCount(count: number, noun: string, rule: FieldRule, at: Location): boolean {
   if (rule.maxItems !== undefined && count > rule.maxItems) {
     fail(at, `must have at most ${rule.maxItems} ${noun}, got ${count}`);
+    return false;
   }
+  return true;
 }
 
-function fail(at: Location, reason: string): never {
-  throw new InvalidArgumentError(at.path, at.subject === undefined ? reason : `${at.subject} ${reason}`);
+function fail(at: Location, reason: string): void {
+  at.found.push({ field: at.path, description: at.subject === undefined ? reason : `${at.subject} ${reason}` });
 }

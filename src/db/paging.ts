@@ -130,7 +130,7 @@ export async function decodePageToken(
   keys: PageTokenKeys,
 ): Promise<PageTokenContents> {
   const payload = parse(await authenticated(token, keys));
-  if (payload.b !== digest(binding)) throw new InvalidArgumentError("page_token", `was issued for different ${boundTo}`);
+  if (payload.b !== digest(binding)) throw new InvalidArgumentError("page_token", `was issued for different ${boundTo}`, { reason: "PAGE_TOKEN_INVALID" });
   if (payload.k.length !== length) throw malformed();
   return { cursor: payload.k.map(decodeValue), totalSize: payload.t };
 }
@@ -159,7 +159,9 @@ async function authenticated(token: string, keys: PageTokenKeys): Promise<Buffer
   const bytes = strictBase64url(token);
   if (bytes === undefined || bytes.length < HEADER_BYTES + MAC_BYTES || bytes.readUInt8(0) !== TOKEN_VERSION) throw malformed();
   const key = await keys.verifyingKey(bytes.readUInt32BE(1));
-  if (key === undefined) throw new InvalidArgumentError("page_token", "has expired or is not a token this service issued");
+  if (key === undefined) throw new InvalidArgumentError("page_token", "has expired or is not a token this service issued", {
+      reason: "PAGE_TOKEN_INVALID",
+    });
   const signed = bytes.subarray(0, bytes.length - MAC_BYTES);
   if (!timingSafeEqual(macOf(key, signed), bytes.subarray(bytes.length - MAC_BYTES))) throw malformed();
   return signed.subarray(HEADER_BYTES);
@@ -218,5 +220,5 @@ function isEncodedValue(value: unknown): value is EncodedValue {
 }
 
 function malformed(): InvalidArgumentError {
-  return new InvalidArgumentError("page_token", "is not a token this service issued");
+  return new InvalidArgumentError("page_token", "is not a token this service issued", { reason: "PAGE_TOKEN_INVALID" });
 }

@@ -34,7 +34,9 @@ export class RequestIds {
       .executeTakeFirst();
     if (row === undefined) return undefined;
     if (row.request_hash !== hashOf(request)) {
-      throw new InvalidArgumentError("request_id", "was already used for a different request");
+      throw new InvalidArgumentError("request_id", "was already used for a different request", {
+        reason: "REQUEST_ID_REUSED",
+      });
     }
     return { resourceId: row.resource_id, response: row.response ?? undefined };
   }

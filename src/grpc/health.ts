@@ -1,5 +1,4 @@
 import {
-  status as GrpcStatus,
   type handleUnaryCall,
   type Server,
   type ServerWritableStream,
@@ -7,9 +6,10 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
-import { quoteClientValue } from "../client-text";
+import { cutText, MAX_ECHOED_CHARACTERS, quoteClientValue } from "../client-text";
+import { NotFoundError } from "../errors";
 import type { Logger } from "../logger";
-import { serviceError } from "./status";
+import { toServiceError } from "./status";
 
 /** grpc-health-check's requests and responses, as its proto-loader definition reads and writes them. */
 interface HealthRequest {
@@ -136,5 +136,7 @@ export class HealthMonitor {
 }
 
 function unknownService(name: string): ServiceError {
-  return serviceError(GrpcStatus.NOT_FOUND, `Health status unknown for service ${quoteClientValue(name)}`);
+  const resource = { type: "grpc.health.v1 service name", name: cutText(name, MAX_ECHOED_CHARACTERS) };
+  const message = `Health status unknown for service ${quoteClientValue(name)}`;
+  return toServiceError(new NotFoundError(message, { reason: "SERVICE_NOT_FOUND", resource }));
 }

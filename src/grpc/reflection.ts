@@ -13,6 +13,8 @@ import { clone, create, createFileRegistry, equals, fromBinary, toBinary } from 
 import type { DescField, DescFile, DescService, FileRegistry, MessageInitShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { DESCRIPTOR_SET_BASE64 } from "../../gen/descriptor_set";
+import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb";
+import { file_google_rpc_status } from "../../gen/google/rpc/status_pb";
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb";
 import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb";
@@ -41,6 +43,13 @@ interface Catalog {
   readonly symbols: ReadonlyMap<string, DescFile>;
 }
 
+/**
+ * Described whether or not a service imports them: health, and the error
+ * model of every status's grpc-status-details-bin, so that clients can
+ * decode the details (grpcurl, buf curl).
+ */
+const ALWAYS_DESCRIBED = [file_grpc_health_v1_health, file_google_rpc_status, file_google_rpc_error_details];
+
 /** By file name: every file of proto/ and its imports, with its comments. */
 const DOCUMENTED_FILES: ReadonlyMap<string, FileDescriptorProto> = new Map(
   fromBinary(FileDescriptorSetSchema, Buffer.from(DESCRIPTOR_SET_BASE64, "base64")).file.map((file) => [file.name, file]),
@@ -67,7 +76,7 @@ export function reflectionServices(options: ReflectionOptions): GrpcService[] {
 
 function buildCatalog(options: ReflectionOptions): Catalog {
   const services = [...options.services, v1.ServerReflection, v1alpha.ServerReflection];
-  const roots = [...services.map((service) => service.file), ...(options.files ?? []), file_grpc_health_v1_health];
+  const roots = [...services.map((service) => service.file), ...(options.files ?? []), ...ALWAYS_DESCRIBED];
   const files = inDependencyOrder(roots);
   const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: files.map(documented) }));
   return {

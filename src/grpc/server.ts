@@ -3,13 +3,17 @@ import {
   Server,
   ServerInterceptingCall,
   setLogger,
-  status,
   type ServerCredentials,
   type ServerInterceptor,
   type ServiceDefinition,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "../config";
 import type { Logger } from "../logger";
+import { ConnectionGuard, http2ServersOf, newHttp2Server } from "./connection-guard";
+import { UnavailableError } from "../errors";
+import { endingStalledStreams } from "./stalled-streams";
+import { toServiceError } from "./status";
 
 export interface ServiceRegistration {
   definition: ServiceDefinition;
@@ -25,12 +29,14 @@ export interface GrpcServerOptions {
    * outermost, next to the handler.
    */
   interceptors?: readonly ServerInterceptor[];
+  /** What one connection and each stream on it may hold, and for how long; DEFAULT_CONNECTION_LIMITS when unset. */
+  limits?: ConnectionLimits;
 }
 
 type CallStatus = Parameters<ServerInterceptingCall["sendStatus"]>[0];
 
-/** What a call still running when the server stops is told: retry, elsewhere or later. */
-const SHUT_DOWN: CallStatus = { code: status.UNAVAILABLE, details: "the server shut down before the call finished" };
+/** What a call still running when the server stops is told: retry, elsewhere or later (reason SERVER_SHUTTING_DOWN). */
+const SHUT_DOWN: CallStatus = (({ code, details, metadata }) => ({ code, details, metadata }))(toServiceError(UnavailableError.shutDown()));
 
 /**
  * A grpc-js server that listens on sockets of its own, so that stopping it
@@ -42,23 +48,38 @@ const SHUT_DOWN: CallStatus = { code: status.UNAVAILABLE, details: "the server s
 export class GrpcServer extends Server {
   private readonly openCalls: OpenCalls;
   private readonly connections = new Connections();
+  private readonly guard: ConnectionGuard;
 
   constructor(options: GrpcServerOptions) {
+    const limits = options.limits ?? DEFAULT_CONNECTION_LIMITS;
     const openCalls = new OpenCalls();
+    const guard = new ConnectionGuard(limits);
     super({
-      // Ping idle clients, and drop those that stop answering.
-      "grpc.keepalive_time_ms": 60_000,
-      "grpc.keepalive_timeout_ms": 20_000,
-      // Outermost: the status it sends passes every other interceptor, which log and count it.
-      interceptors: [...(options.interceptors ?? []), openCalls.interceptor],
+      // Ping every client, and drop those that stop answering.
+      "grpc.keepalive_time_ms": limits.keepaliveTimeMs,
+      "grpc.keepalive_timeout_ms": limits.keepaliveTimeoutMs,
+      "grpc.max_connection_idle_ms": limits.idleTimeoutMs,
+      "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
+      // Outermost: the statuses they send pass every other interceptor, which log and count them.
+      interceptors: [
+        ...(options.interceptors ?? []),
+        openCalls.interceptor,
+        endingStalledStreams(limits.streamStallTimeoutMs, () => guard.takeArrivingStream()),
+      ],
     });
     this.openCalls = openCalls;
+    this.guard = guard;
   }
 
   /** Listens on `address` (host:port); resolves with the port actually bound (the ephemeral one for port 0). */
   async listen(address: string, credentials: ServerCredentials): Promise<number> {
+    const known = new Set(http2ServersOf(this));
     const injector = this.createConnectionInjector(credentials);
-    const listener = createServer((socket) => injector.injectConnection(this.connections.track(socket)));
+    this.guard.watchSessionsOf(newHttp2Server(this, known));
+    const listener = createServer((socket) => {
+      this.guard.accepted(socket);
+      injector.injectConnection(this.connections.track(socket));
+    });
     this.connections.addListener(listener);
     try {
       return await listening(listener, address);

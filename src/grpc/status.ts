@@ -1,6 +1,30 @@
 import { status, type Deadline, type ServiceError, Metadata } from "@grpc/grpc-js";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { anyPack, durationFromMs, type Any } from "@bufbuild/protobuf/wkt";
+import {
+  BadRequest_FieldViolationSchema,
+  BadRequestSchema,
+  ErrorInfoSchema,
+  PreconditionFailureSchema,
+  QuotaFailureSchema,
+  ResourceInfoSchema,
+  RetryInfoSchema,
+} from "../../gen/google/rpc/error_details_pb";
+import { StatusSchema } from "../../gen/google/rpc/status_pb";
 import { boundedMessage } from "../client-text";
-import { DomainError, type DomainErrorKind } from "../errors";
+import {
+  AlreadyExistsError,
+  DomainError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  ResourceExhaustedError,
+  UnavailableError,
+  type DomainErrorKind,
+  type ErrorMetadata,
+  type ErrorReason,
+  type FieldViolation,
+} from "../errors";
 
 const codeOf: Record<DomainErrorKind, status> = {
   not_found: status.NOT_FOUND,
@@ -9,7 +33,21 @@ const codeOf: Record<DomainErrorKind, status> = {
   failed_precondition: status.FAILED_PRECONDITION,
   aborted: status.ABORTED,
   unavailable: status.UNAVAILABLE,
+  resource_exhausted: status.RESOURCE_EXHAUSTED,
 };
+
+/** google.rpc.ErrorInfo.domain of every error this service sends. */
+export const ERROR_DOMAIN = "chinook.v1";
+/** The trailer carrying a binary google.rpc.Status with the details (AIP-193). */
+export const STATUS_DETAILS_KEY = "grpc-status-details-bin";
+/**
+ * What BadRequest's field violations may take, encoded: with the message
+ * (1 KiB) and ErrorInfo, the trailer stays well under a client's metadata
+ * limit. Violations beyond it are counted in ErrorInfo's metadata instead.
+ */
+const MAX_FIELD_VIOLATION_BYTES = 2048;
+/** A repeated field's tag and length prefix, at most, for a violation under the bound above. */
+const REPEATED_FIELD_OVERHEAD_BYTES = 3;
 
 export const INTERNAL_MESSAGE = "internal error";
 
@@ -20,9 +58,59 @@ export const INTERNAL_MESSAGE = "internal error";
  */
 export function toServiceError(error: unknown): ServiceError {
   if (error instanceof DomainError) {
-    return serviceError(codeOf[error.kind], error.message);
+    return serviceError(codeOf[error.kind], error.message, detailsOf(error));
   }
-  return serviceError(status.INTERNAL, INTERNAL_MESSAGE);
+  return serviceError(status.INTERNAL, INTERNAL_MESSAGE, [errorInfo("INTERNAL")]);
+}
+
+/** ErrorInfo always, then the detail AIP-193 asks for the error's code. */
+function detailsOf(error: DomainError): Any[] {
+  if (error instanceof InvalidArgumentError) return badRequestDetails(error);
+  return [errorInfo(error.errorReason, error.metadata), ...codeSpecificDetails(error)];
+}
+
+function codeSpecificDetails(error: DomainError): Any[] {
+  const description = boundedMessage(error.message);
+  if (error instanceof NotFoundError || error instanceof AlreadyExistsError) {
+    const resource = { resourceType: error.resource?.type, resourceName: error.resource?.name, description };
+    return [anyPack(ResourceInfoSchema, create(ResourceInfoSchema, resource))];
+  }
+  if (error instanceof FailedPreconditionError) {
+    const violation = { type: error.errorReason, subject: error.subject, description };
+    return [anyPack(PreconditionFailureSchema, create(PreconditionFailureSchema, { violations: [violation] }))];
+  }
+  if (error instanceof UnavailableError) {
+    return [anyPack(RetryInfoSchema, create(RetryInfoSchema, { retryDelay: durationFromMs(error.retryDelayMs) }))];
+  }
+  if (error instanceof ResourceExhaustedError) {
+    return [anyPack(QuotaFailureSchema, create(QuotaFailureSchema, { violations: [error.limit] }))];
+  }
+  return [];
+}
+
+function badRequestDetails(error: InvalidArgumentError): Any[] {
+  const sent = violationsWithinBound(error.violations);
+  const omitted = error.violations.length - sent.length;
+  const metadata = omitted === 0 ? error.metadata : { ...error.metadata, omittedFieldViolations: String(omitted) };
+  return [
+    errorInfo(error.errorReason, metadata),
+    anyPack(BadRequestSchema, create(BadRequestSchema, { fieldViolations: [...sent] })),
+  ];
+}
+
+/** The leading violations whose encoding fits MAX_FIELD_VIOLATION_BYTES. */
+function violationsWithinBound(violations: readonly FieldViolation[]): readonly FieldViolation[] {
+  let bytes = 0;
+  for (const [index, violation] of violations.entries()) {
+    bytes += toBinary(BadRequest_FieldViolationSchema, create(BadRequest_FieldViolationSchema, violation)).length;
+    bytes += REPEATED_FIELD_OVERHEAD_BYTES;
+    if (bytes > MAX_FIELD_VIOLATION_BYTES) return violations.slice(0, index);
+  }
+  return violations;
+}
+
+function errorInfo(reason: ErrorReason, metadata: ErrorMetadata = {}): Any {
+  return anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata: { ...metadata } }));
 }
 
 /** Whether a call's deadline (a Date, or ms since the epoch; Infinity for none) has passed. */
@@ -35,10 +123,18 @@ export function isUnexpected(error: unknown): boolean {
   return !(error instanceof DomainError);
 }
 
-/** A status to send; its message is cut to 1 KiB, whatever went into it. */
-export function serviceError(code: status, message: string): ServiceError {
-  const details = boundedMessage(message);
-  return Object.assign(new Error(details), { code, details, metadata: new Metadata() });
+/**
+ * A status to send; its message is cut to 1 KiB, whatever went into it. With
+ * `details`, a google.rpc.Status carrying them goes in grpc-status-details-bin.
+ */
+export function serviceError(code: status, message: string, details: readonly Any[] = []): ServiceError {
+  const text = boundedMessage(message);
+  const metadata = new Metadata();
+  if (details.length > 0) {
+    const rpcStatus = create(StatusSchema, { code, message: text, details: [...details] });
+    metadata.set(STATUS_DETAILS_KEY, Buffer.from(toBinary(StatusSchema, rpcStatus)));
+  }
+  return Object.assign(new Error(text), { code, details: text, metadata });
 }
 
 /**

@@ -1,32 +1,44 @@
 import type { ServerWritableStream } from "@grpc/grpc-js";
 
 /**
- * Writes every message `messages` yields, honouring backpressure: while
- * grpc-js's buffer has room (`write` returns true) the next message follows
- * at once, with no promise of its own; once it is full, waits for 'drain'.
- * Stops once the client has cancelled, which also ends `messages` (its
- * `return()` runs), so the producer stops instead of waiting forever.
+ * Messages written before waiting for them to be out: grpc-js writes one at a
+ * time and keeps the others (up to 16 before `write` says to wait), so that it
+ * can follow each with the next at once.
+ */
+const RUN = 8;
+
+/**
+ * Writes every message `messages` yields, in runs of RUN: the last of a run
+ * is awaited until grpc-js has written it out, within the client's HTTP/2
+ * flow-control window, and so every one before it. A client that reads
+ * nothing thus holds at most one run here. Stops once the client has
+ * cancelled, which also ends `messages` (its `return()` runs), so the
+ * producer stops instead of waiting forever.
  */
 export async function writeAll<Req, Res>(call: ServerWritableStream<Req, Res>, messages: AsyncIterable<Res>): Promise<void> {
+  let unawaited = 0;
   for await (const message of messages) {
     if (call.cancelled) return;
-    if (!call.write(message) && !(await drained(call))) return;
+    if (unawaited < RUN - 1) {
+      call.write(message);
+      unawaited += 1;
+    } else {
+      unawaited = 0;
+      if (!(await writtenOut(call, message))) return;
+    }
   }
 }
 
-/** Resolves true on 'drain', false once the client has cancelled. */
-function drained<Req, Res>(call: ServerWritableStream<Req, Res>): Promise<boolean> {
-  if (call.cancelled) return Promise.resolve(false);
+/** Resolves true once `message` is written out, false once the client has cancelled. */
+function writtenOut<Req, Res>(call: ServerWritableStream<Req, Res>, message: Res): Promise<boolean> {
   return new Promise((resolve) => {
-    const onDrain = () => settle(true);
     const onCancel = () => settle(false);
-    const settle = (writable: boolean) => {
-      call.off("drain", onDrain);
+    const settle = (out: boolean) => {
       call.off("cancelled", onCancel);
-      resolve(writable);
+      resolve(out);
     };
-    call.on("drain", onDrain);
     call.on("cancelled", onCancel);
+    call.write(message, (error: Error | null | undefined) => settle(error === null || error === undefined));
   });
 }
 

@@ -2,7 +2,14 @@ import { create } from "@bufbuild/protobuf";
 import { CustomerStatus } from "../../gen/chinook/v1/customer_pb";
 import { InvoiceSchema, type Invoice } from "../../gen/chinook/v1/invoice_pb";
 import { countWithinBudget, decodePageToken, encodePageToken, PROCESS_PAGE_TOKEN_KEYS, type PageTokenKeys } from "../db/paging";
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from "../errors";
+import {
+  customerResource,
+  FailedPreconditionError,
+  INVOICE_RESOURCE,
+  InvalidArgumentError,
+  NotFoundError,
+  TRACK_RESOURCE,
+} from "../errors";
 import { validatedLines, type BillingOverrides, type RequestedLine } from "./requests";
 import type { BillingAddress, Buyer, InvoiceCursor, InvoiceStore, ListedInvoice, NewInvoiceLine } from "./store";
 
@@ -94,7 +101,13 @@ export class Invoices {
 
 async function existing(store: InvoiceStore, invoiceId: bigint): Promise<Invoice> {
   const invoice = await store.get(invoiceId);
-  if (invoice === undefined) throw new NotFoundError(`invoice ${invoiceId} not found`);
+  if (invoice === undefined) {
+    throw new NotFoundError(`invoice ${invoiceId} not found`, {
+      reason: "INVOICE_NOT_FOUND",
+      resource: { type: INVOICE_RESOURCE, name: `invoices/${invoiceId}` },
+      metadata: { invoiceId: String(invoiceId) },
+    });
+  }
   return invoice;
 }
 
@@ -111,8 +124,13 @@ async function insertInvoice(store: InvoiceStore, input: CreateInvoiceInput, lin
 
 async function activeBuyer(store: InvoiceStore, customerId: bigint): Promise<Buyer> {
   const buyer = await store.findBuyer(customerId);
-  if (buyer === undefined) throw new FailedPreconditionError(`customer ${customerId} does not exist`);
-  if (buyer.status !== CustomerStatus.ACTIVE) throw new FailedPreconditionError(`customer ${customerId} is not active`);
+  const about = { subject: customerResource(customerId).name, metadata: { customerId: String(customerId) } };
+  if (buyer === undefined) {
+    throw new FailedPreconditionError(`customer ${customerId} does not exist`, { reason: "CUSTOMER_MISSING", ...about });
+  }
+  if (buyer.status !== CustomerStatus.ACTIVE) {
+    throw new FailedPreconditionError(`customer ${customerId} is not active`, { reason: "CUSTOMER_NOT_ACTIVE", ...about });
+  }
   return buyer;
 }
 
@@ -121,7 +139,11 @@ async function priceLines(store: InvoiceStore, lines: readonly RequestedLine[]):
   return lines.map((line) => {
     const track = tracks.get(line.trackId);
     if (track === undefined) {
-      throw new NotFoundError(`lines[${line.index}].track_id: track ${line.trackId} not found`);
+      throw new NotFoundError(`lines[${line.index}].track_id: track ${line.trackId} not found`, {
+        reason: "TRACK_NOT_FOUND",
+        resource: { type: TRACK_RESOURCE, name: `tracks/${line.trackId}` },
+        metadata: { trackId: String(line.trackId), field: `lines[${line.index}].track_id` },
+      });
     }
     return { trackId: line.trackId, trackName: track.name, quantity: line.quantity, unitPriceCents: track.unitPriceCents };
   });
@@ -153,7 +175,7 @@ async function decodeCursor(token: string, binding: string, keys: PageTokenKeys)
   const [invoiceDate, invoiceId] = (await decodePageToken(token, binding, 2, "customer_id", keys)).cursor;
   // Invoice ids are positive.
   if (typeof invoiceDate !== "string" || typeof invoiceId !== "bigint" || invoiceId < 1n) {
-    throw new InvalidArgumentError("page_token", "is not a token this service issued");
+    throw new InvalidArgumentError("page_token", "is not a token this service issued", { reason: "PAGE_TOKEN_INVALID" });
   }
   return { invoiceDate, invoiceId };
 }

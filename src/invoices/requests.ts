@@ -1,5 +1,5 @@
 import { FIELD_LIMITS, validateTextField, type FieldRule } from "../customers/validation";
-import { InvalidArgumentError } from "../errors";
+import { FieldViolations, InvalidArgumentError } from "../errors";
 
 /** What a request to create an invoice is checked for before any storage is touched. */
 
@@ -39,10 +39,18 @@ const BILLING_FIELDS: ReadonlyArray<{ key: keyof BillingOverrides; field: string
   { key: "postalCode", field: "billing_postal_code", rule: FIELD_LIMITS.postal_code },
 ];
 
-/** Everything that can be checked without the database; the lines come back merged. */
+/**
+ * Everything that can be checked without the database, every violation
+ * reported at once; the lines come back merged.
+ */
 export function validatedLines(input: RequestedInvoice): RequestedLine[] {
-  validateCustomerId(input.customerId);
-  validateBilling(input.billing ?? {});
+  const violations = new FieldViolations();
+  violations.passes(() => validateCustomerId(input.customerId));
+  validateBilling(input.billing ?? {}, violations);
+  if (violations.passes(() => validateLineCount(input.lines))) {
+    input.lines.forEach((line, index) => violations.passes(() => validateLine(line, index)));
+  }
+  violations.throwIfAny();
   return mergeLines(input.lines);
 }
 
@@ -50,24 +58,26 @@ function validateCustomerId(customerId: bigint): void {
   if (customerId <= 0n) throw new InvalidArgumentError("customer_id", "must be a positive id");
 }
 
-function validateBilling(billing: BillingOverrides): void {
+function validateBilling(billing: BillingOverrides, violations: FieldViolations): void {
   for (const { key, field, rule } of BILLING_FIELDS) {
     const value = billing[key];
-    if (value !== undefined) validateTextField(value, rule, field);
+    if (value !== undefined) violations.passes(() => validateTextField(value, rule, field));
   }
 }
 
-/**
- * Validates the lines and merges those naming the same track into one line
- * with the summed quantity (first occurrence's position), so an invoice lists
- * each track once. The merged quantity obeys the same limit as a single line.
- */
-function mergeLines(lines: RequestedInvoice["lines"]): RequestedLine[] {
+function validateLineCount(lines: RequestedInvoice["lines"]): void {
   if (lines.length === 0) throw new InvalidArgumentError("lines", "must contain at least one line");
   if (lines.length > MAX_LINES) throw new InvalidArgumentError("lines", `must contain at most ${MAX_LINES} lines`);
+}
+
+/**
+ * Merges the (valid) lines naming the same track into one line with the
+ * summed quantity (first occurrence's position), so an invoice lists each
+ * track once. The merged quantity obeys the same limit as a single line.
+ */
+function mergeLines(lines: RequestedInvoice["lines"]): RequestedLine[] {
   const merged = new Map<bigint, RequestedLine>();
   lines.forEach((line, index) => {
-    validateLine(line, index);
     const earlier = merged.get(line.trackId);
     if (earlier === undefined) {
       merged.set(line.trackId, { trackId: line.trackId, quantity: line.quantity, index });

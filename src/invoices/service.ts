@@ -11,7 +11,8 @@ export function invoiceService(invoices: Invoices): ServiceHandlers<typeof Invoi
     async createInvoice(request) {
       const requestId = optionalRequestId(request.requestId);
       const input = {
-        customerId: requiredId(request.customerId, "customer_id"),
+        // Checked with the lines and billing fields (validatedLines), so that one error lists them all.
+        customerId: request.customerId,
         lines: request.lines,
         requestId,
         billing: {

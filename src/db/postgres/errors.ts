@@ -103,9 +103,12 @@ export function translatePostgresError(error: unknown): unknown {
   if (state === SERIALIZATION_FAILURE || state === DEADLOCK_DETECTED) {
     return new AbortedError("the transaction conflicted with another one; retry", { cause: error });
   }
-  if (state === UNIQUE_VIOLATION) return new AlreadyExistsError("the resource already exists", { cause: error });
+  if (state === UNIQUE_VIOLATION) return new AlreadyExistsError("the resource already exists", { cause: error, reason: "RESOURCE_EXISTS" });
   if (state === FOREIGN_KEY_VIOLATION) {
-    return new FailedPreconditionError("the change refers to a resource that does not exist", { cause: error });
+    return new FailedPreconditionError("the change refers to a resource that does not exist", {
+      cause: error,
+      reason: "REFERENCE_MISSING",
+    });
   }
   return error;
 }

@@ -22,10 +22,13 @@ function translateSqliteError(error: unknown): unknown {
   const reason = UNAVAILABLE.get(primary);
   if (reason !== undefined) return UnavailableError.database(error, reason);
   if (error.code === "SQLITE_CONSTRAINT_UNIQUE" || error.code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-    return new AlreadyExistsError("the resource already exists");
+    return new AlreadyExistsError("the resource already exists", { cause: error, reason: "RESOURCE_EXISTS" });
   }
   if (error.code === "SQLITE_CONSTRAINT_FOREIGNKEY") {
-    return new FailedPreconditionError("the change refers to a resource that does not exist");
+    return new FailedPreconditionError("the change refers to a resource that does not exist", {
+      cause: error,
+      reason: "REFERENCE_MISSING",
+    });
   }
   return error;
 }
