@@ -119,6 +119,24 @@ describe("status messages echoing a client's value", () => {
     await expectChannelServes();
   });
 
+  it("a call of an unknown method with a 40,000-character path: UNIMPLEMENTED, the path cut", async () => {
+    const client = new grpc.Client(server.address, grpc.credentials.createInsecure());
+    try {
+      const path = `/chinook.v1.CustomerService/${"m".repeat(40_000)}`;
+      const identity = (bytes: Buffer) => bytes;
+      const error = await failure(
+        new Promise((resolve, reject) =>
+          client.makeUnaryRequest(path, identity, identity, Buffer.alloc(0), withDeadline(), (err, value) => (err ? reject(err) : resolve(value))),
+        ),
+      );
+      expectBoundedEcho(error, grpc.status.UNIMPLEMENTED);
+      expect(error.details).toMatch(/^The server does not implement the method "\/chinook\.v1\.CustomerService\/m+…" \(40028 characters\)$/);
+    } finally {
+      client.close();
+    }
+    await expectChannelServes();
+  });
+
   it("Health/Check of a 1 MB service name: NOT_FOUND, the name cut", async () => {
     const health = server.client(Health);
 

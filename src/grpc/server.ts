@@ -14,6 +14,7 @@ import { ConnectionGuard, http2ServersOf, newHttp2Server } from "./connection-gu
 import { UnavailableError } from "../errors";
 import { endingStalledStreams } from "./stalled-streams";
 import { toServiceError } from "./status";
+import { boundedMessage, quoteClientValue } from "../client-text";
 
 export interface ServiceRegistration {
   definition: ServiceDefinition;
@@ -69,6 +70,7 @@ export class GrpcServer extends Server {
     });
     this.openCalls = openCalls;
     this.guard = guard;
+    quotingUnknownMethodsCut(this);
   }
 
   /** Listens on `address` (host:port); resolves with the port actually bound (the ephemeral one for port 0). */
@@ -200,3 +202,28 @@ export function logGrpcJsDiagnostics(logger: Logger): void {
   const log = (...parts: unknown[]) => logger.debug({ component: "grpc-js" }, parts.map(String).join(" "));
   setLogger({ error: log, info: log, debug: log });
 }
+
+/** grpc-js's answer to a call of a method no service registered, before any interceptor runs. */
+const UNIMPLEMENTED_PREFIX = "The server does not implement the method ";
+
+type RespondWithError = (error: { code?: number; details?: string }, ...rest: unknown[]) => void;
+
+/**
+ * grpc-js answers a call of an unknown method UNIMPLEMENTED itself, below the
+ * interceptors, quoting the path whole (tens of kilobytes fit in a header).
+ * Its private `_respondWithError` is the one place that answer passes: the
+ * path is quoted cut there, as every other client value. Fails at start if a
+ * grpc-js upgrade moved it (the bounded-status tests would fail too).
+ */
+function quotingUnknownMethodsCut(server: Server): void {
+  const internals = server as unknown as { _respondWithError?: RespondWithError };
+  const respond = internals._respondWithError;
+  if (typeof respond !== "function") throw new Error("grpc-js's Server has no _respondWithError: see quotingUnknownMethodsCut");
+  internals._respondWithError = function (this: Server, error, ...rest) {
+    const { details } = error;
+    const quoted = details?.startsWith(UNIMPLEMENTED_PREFIX) ? `${UNIMPLEMENTED_PREFIX}${quoteClientValue(details.slice(UNIMPLEMENTED_PREFIX.length))}` : details;
+    // Sent as the raw grpc-message header: percent-encoded here, as grpc-js encodes every other status.
+    respond.call(this, { ...error, details: quoted === undefined ? undefined : encodeURI(boundedMessage(quoted)) }, ...rest);
+  };
+}
+
