@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb";
@@ -135,6 +136,33 @@ describe("status messages echoing a client's value", () => {
       client.close();
     }
     await expectChannelServes();
+  });
+
+  it("a call with a 40,000-character grpc-timeout header: INTERNAL, the header cut", async () => {
+    const session = http2.connect(`http://${server.address}`);
+    try {
+      const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/chinook.v1.CustomerService/GetCustomer",
+          "content-type": "application/grpc",
+          te: "trailers",
+          "grpc-timeout": "x".repeat(40_000),
+        });
+        let last: http2.IncomingHttpHeaders = {};
+        stream.on("response", (headers) => (last = headers));
+        stream.on("trailers", (headers) => (last = headers));
+        stream.on("error", reject);
+        stream.on("close", () => resolve(last));
+        stream.end(Buffer.alloc(5));
+      });
+      const message = decodeURIComponent(String(trailers["grpc-message"]));
+      expect(Number(trailers["grpc-status"])).toBe(grpc.status.INTERNAL);
+      expect(Buffer.byteLength(message)).toBeLessThanOrEqual(MAX_STATUS_MESSAGE_BYTES);
+      expect(message).toBe(`Invalid grpc-timeout value "${"x".repeat(48)}... (40000 characters)"`);
+    } finally {
+      session.close();
+    }
   });
 
   it("Health/Check of a 1 MB service name: NOT_FOUND, the name cut", async () => {

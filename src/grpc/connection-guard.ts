@@ -1,4 +1,4 @@
-import { constants, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import { constants, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import { Server as NetServer, type Socket } from "node:net";
 import type { Server } from "@grpc/grpc-js";
 import type { ConnectionLimits } from "../config";
@@ -55,7 +55,10 @@ export class ConnectionGuard {
     if (peer !== undefined) session.once("remoteSettings", () => this.handshakeDone(peer));
     const pings = new PingPolicy(this.limits.keepaliveMinTimeMs);
     // Around Node's own listener, which has grpc-js make the call.
-    session.prependListener("stream", (stream: ServerHttp2Stream) => (this.arriving = stream));
+    session.prependListener("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      this.arriving = stream;
+      quotingMalformedTimeoutCut(headers);
+    });
     session.on("stream", (stream: ServerHttp2Stream) => {
       this.arriving = undefined;
       pings.callStarted(stream);
@@ -132,4 +135,21 @@ export function http2ServersOf(server: Server): NetServer[] {
   }
   const candidates: Iterable<unknown> = servers.keys();
   return [...candidates].filter((candidate): candidate is NetServer => candidate instanceof NetServer);
+}
+
+/** How grpc-js tells a grpc-timeout it can read (unanchored, as it matches). */
+const READABLE_TIMEOUT = /(\d{1,8})\s*([HMSmun])/;
+/** Characters of a malformed header kept. */
+const KEPT_CHARACTERS = 48;
+
+/**
+ * grpc-js answers a grpc-timeout it cannot read INTERNAL, below the
+ * interceptors, quoting the header whole (tens of kilobytes fit). The
+ * headers object it reads is this one, so such a value is cut before it gets
+ * there, in ASCII: gRPC metadata drops any other value.
+ */
+function quotingMalformedTimeoutCut(headers: IncomingHttpHeaders): void {
+  const timeout = headers["grpc-timeout"];
+  if (typeof timeout !== "string" || timeout.length <= KEPT_CHARACTERS || READABLE_TIMEOUT.test(timeout)) return;
+  headers["grpc-timeout"] = `${timeout.slice(0, KEPT_CHARACTERS)}... (${timeout.length} characters)`;
 }
