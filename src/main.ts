@@ -216,7 +216,7 @@ async function serve(
       limits: config.connectionLimits,
     },
   );
-  health.addToServer(server);
+  health.addToServer(server, rpcs.onUndecodableRequest);
 
   const transport = serverTransport(config.tls);
   const port = await bind(server, config.grpcAddress, transport.credentials);

@@ -2,10 +2,13 @@ import {
   type handleUnaryCall,
   type Server,
   type ServerWritableStream,
+  type ServiceDefinition,
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { HealthImplementation, type ServingStatus } from "grpc-health-check";
+import { Health } from "../../gen/grpc/health/v1/health_pb";
 import { cutText, MAX_ECHOED_CHARACTERS, quoteClientValue } from "../client-text";
 import { NotFoundError } from "../errors";
 import type { Logger } from "../logger";
@@ -56,7 +59,7 @@ export class HealthMonitor {
    * A Check of one is answered NOT_FOUND here too: the library's message
    * repeats the name whole, however long.
    */
-  addToServer(server: Server): void {
+  addToServer(server: Server, onUndecodableRequest?: (method: DescMethod, error: unknown) => void): void {
     const reported = new Set(["", ...this.options.services]);
     this.implementation.addToServer({
       addService: (service, handlers: UntypedServiceImplementation) => {
@@ -71,7 +74,7 @@ export class HealthMonitor {
         };
         const watch = (call: WatchCall): void =>
           this.watch(call, reported.has(call.request.service) ? libraryWatch : undefined);
-        server.addService(service, { ...handlers, check, watch });
+        server.addService(noticingUndecodable(service, onUndecodableRequest), { ...handlers, check, watch });
       },
     });
   }
@@ -140,3 +143,26 @@ function unknownService(name: string): ServiceError {
   const message = `Health status unknown for service ${quoteClientValue(name)}`;
   return toServiceError(new NotFoundError(message, { reason: "SERVICE_NOT_FOUND", resource }));
 }
+
+/**
+ * The library's service with each request decoder telling `notice` of a body
+ * that does not decode (grpc-js answers it INTERNAL), as the adapter's do.
+ */
+function noticingUndecodable(service: ServiceDefinition, notice: ((method: DescMethod, error: unknown) => void) | undefined): ServiceDefinition {
+  if (notice === undefined) return service;
+  const methods = Object.entries(service).map(([name, definition]: [string, ServiceDefinition[string]]) => {
+    const method = Health.methods.find((candidate) => candidate.name === name);
+    if (method === undefined) return [name, definition] as const;
+    const requestDeserialize = (bytes: Buffer): unknown => {
+      try {
+        return definition.requestDeserialize(bytes);
+      } catch (error) {
+        notice(method, error);
+        throw error;
+      }
+    };
+    return [name, { ...definition, requestDeserialize }] as const;
+  });
+  return Object.fromEntries(methods);
+}
+
