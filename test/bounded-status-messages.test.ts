@@ -6,6 +6,7 @@ import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../g
 import * as reflection from "../gen/grpc/reflection/v1/reflection_pb";
 import { boundedMessage, MAX_STATUS_MESSAGE_BYTES, quoteClientValue } from "../src/client-text";
 import { startTestServer, type TestServer } from "./support/server";
+import { failureOf } from "./support/errors";
 
 const ONE_MB = 1024 * 1024;
 const HUGE = "k".repeat(ONE_MB);
@@ -15,15 +16,6 @@ const CUT_MARK = "…";
 
 function withDeadline(): { deadline: number } {
   return { deadline: Date.now() + DEADLINE_MS };
-}
-
-async function failure(call: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error("the call succeeded");
 }
 
 function newCustomer(overrides: Record<string, unknown> = {}) {
@@ -59,7 +51,7 @@ describe("status messages echoing a client's value", () => {
     const customers = server.client(CustomerService);
     const customer = newCustomer({ profile: { attributes: { [HUGE]: "v" } } });
 
-    const error = await failure(customers.createCustomer({ customer }, withDeadline()));
+    const error = await failureOf(customers.createCustomer({ customer }, withDeadline()));
 
     expectBoundedEcho(error, grpc.status.INVALID_ARGUMENT);
     expect(error.details).toMatch(/^customer\.profile\.attributes\["k{48}…" \(1048576 characters\)\]: key must be at most 64/);
@@ -71,7 +63,7 @@ describe("status messages echoing a client's value", () => {
     const key = "😀".repeat(ONE_MB / 4);
     const customer = newCustomer({ profile: { attributes: { [key]: "v" } } });
 
-    const error = await failure(customers.createCustomer({ customer }, withDeadline()));
+    const error = await failureOf(customers.createCustomer({ customer }, withDeadline()));
 
     expectBoundedEcho(error, grpc.status.INVALID_ARGUMENT);
     expect(error.details).toContain(`"${"😀".repeat(48)}…" (${ONE_MB / 4} characters)`);
@@ -82,7 +74,7 @@ describe("status messages echoing a client's value", () => {
     const customers = server.client(CustomerService);
     const customer = newCustomer({ profile: { attributes: { ["\u0001".repeat(ONE_MB)]: "v" } } });
 
-    const error = await failure(customers.createCustomer({ customer }, withDeadline()));
+    const error = await failureOf(customers.createCustomer({ customer }, withDeadline()));
 
     expectBoundedEcho(error, grpc.status.INVALID_ARGUMENT);
     await expectChannelServes();
@@ -92,7 +84,7 @@ describe("status messages echoing a client's value", () => {
     const customers = server.client(CustomerService);
     const requests = [{ customer: newCustomer() }, { customer: newCustomer({ profile: { attributes: { [HUGE]: "v" } } }) }];
 
-    const error = await failure(customers.batchCreateCustomers({ requests }, withDeadline()));
+    const error = await failureOf(customers.batchCreateCustomers({ requests }, withDeadline()));
 
     expectBoundedEcho(error, grpc.status.INVALID_ARGUMENT);
     expect(error.details).toMatch(/^requests\[1\]\.customer\.profile\.attributes\["k{48}…"/);
@@ -103,7 +95,7 @@ describe("status messages echoing a client's value", () => {
     const customers = server.client(CustomerService);
     const request = { customer: { customerId: 1n, company: "Changed" }, updateMask: { paths: [HUGE] } };
 
-    const error = await failure(customers.updateCustomer(request, withDeadline()));
+    const error = await failureOf(customers.updateCustomer(request, withDeadline()));
 
     expectBoundedEcho(error, grpc.status.INVALID_ARGUMENT);
     expect(error.details).toBe(`update_mask: unknown field path "${"k".repeat(48)}…" (1048576 characters)`);
@@ -114,7 +106,7 @@ describe("status messages echoing a client's value", () => {
     const customers = server.client(CustomerService);
     const request = { customer: { customerId: 1n }, updateMask: { paths: [`profile.${HUGE}`] } };
 
-    const error = await failure(customers.updateCustomer(request, withDeadline()));
+    const error = await failureOf(customers.updateCustomer(request, withDeadline()));
 
     expectBoundedEcho(error, grpc.status.INVALID_ARGUMENT);
     await expectChannelServes();
@@ -125,7 +117,7 @@ describe("status messages echoing a client's value", () => {
     try {
       const path = `/chinook.v1.CustomerService/${"m".repeat(40_000)}`;
       const identity = (bytes: Buffer) => bytes;
-      const error = await failure(
+      const error = await failureOf(
         new Promise((resolve, reject) =>
           client.makeUnaryRequest(path, identity, identity, Buffer.alloc(0), withDeadline(), (err, value) => (err ? reject(err) : resolve(value))),
         ),
@@ -168,7 +160,7 @@ describe("status messages echoing a client's value", () => {
   it("Health/Check of a 1 MB service name: NOT_FOUND, the name cut", async () => {
     const health = server.client(Health);
 
-    const error = await failure(health.check({ service: HUGE }, withDeadline()));
+    const error = await failureOf(health.check({ service: HUGE }, withDeadline()));
 
     expectBoundedEcho(error, grpc.status.NOT_FOUND);
     expect(error.details).toBe(`Health status unknown for service "${"k".repeat(48)}…" (1048576 characters)`);
@@ -177,7 +169,7 @@ describe("status messages echoing a client's value", () => {
   });
 
   it("Health/Check of a short unknown name still names it whole", async () => {
-    const error = await failure(server.client(Health).check({ service: "no.such.Service" }, withDeadline()));
+    const error = await failureOf(server.client(Health).check({ service: "no.such.Service" }, withDeadline()));
 
     expect(error.code).toBe(grpc.status.NOT_FOUND);
     expect(error.details).toBe('Health status unknown for service "no.such.Service"');

@@ -19,6 +19,7 @@ import { eventually } from "./support/eventually";
 import { assertBuilt, runMain, withinBound, type MainProcess } from "./support/main-process";
 import { parseSamples, sampleValue } from "./support/prometheus";
 import { startTestServer, type TestServer } from "./support/server";
+import { addBulkyCustomers } from "./support/streams";
 
 const EXPORT_PATH = "/chinook.v1.CustomerService/ExportCustomers";
 const GET_CUSTOMER_PATH = "/chinook.v1.CustomerService/GetCustomer";
@@ -132,21 +133,6 @@ function customerRequests(count: number) {
 }
 
 /** Customers of ~8 KB: 60 of them are far more than one HTTP/2 window. */
-async function addBulkyCustomers(server: TestServer): Promise<void> {
-  const requests = Array.from({ length: 60 }, (_, index) => ({
-    customer: {
-      firstName: "Bulky",
-      lastName: `Customer ${index}`,
-      email: `bulky.${index}@example.com`,
-      profile: {
-        notes: "n".repeat(4000),
-        attributes: Object.fromEntries(["a", "b", "c", "d"].map((key) => [key, "v".repeat(1000)])),
-      },
-    },
-  }));
-  await server.client(CustomerService).batchCreateCustomers({ requests });
-}
-
 describe("the handshake timeout", () => {
   const HANDSHAKE_TIMEOUT_MS = 300;
   let server: TestServer;
@@ -374,7 +360,7 @@ describe("the stall timeout", () => {
 
   beforeAll(async () => {
     server = await startTestServer({ GRPC_STREAM_STALL_TIMEOUT_MS: String(STALL_TIMEOUT_MS), METRICS_ADDR: "127.0.0.1:0" });
-    await addBulkyCustomers(server);
+    await addBulkyCustomers(server, 60);
   });
 
   afterAll(async () => {

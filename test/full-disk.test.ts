@@ -5,17 +5,9 @@ import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb";
 import { parseSamples, sampleValue } from "./support/prometheus";
 import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
+import { failureOf } from "./support/errors";
 
 const PINO_ERROR = 50;
-
-async function failure(call: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error("the call succeeded");
-}
 
 /** Notes that need pages of their own (the file's pages are 1 KiB): a write of them must grow the file. */
 function bulkyCustomer() {
@@ -58,13 +50,13 @@ describe("a full disk", () => {
     sqlite.exec("VACUUM");
     sqlite.pragma(`max_page_count = ${String(sqlite.pragma("page_count", { simple: true }))}`);
 
-    const one = await failure(client.createCustomer({ customer: bulkyCustomer() }));
-    const another = await failure(client.createCustomer({ customer: bulkyCustomer() }));
-    const update = await failure(
+    const one = await failureOf(client.createCustomer({ customer: bulkyCustomer() }));
+    const another = await failureOf(client.createCustomer({ customer: bulkyCustomer() }));
+    const update = await failureOf(
       client.updateCustomer({ customer: { customerId: existing.customerId, profile: bulkyCustomer().profile }, updateMask: { paths: ["profile.notes"] } }),
     );
     // Arriving together, these share one group-committed transaction, which fails as a whole.
-    const together = await Promise.all([1, 2, 3].map(() => failure(client.createCustomer({ customer: bulkyCustomer() }))));
+    const together = await Promise.all([1, 2, 3].map(() => failureOf(client.createCustomer({ customer: bulkyCustomer() }))));
 
     for (const error of [one, another, update, ...together]) {
       expect([error.code, error.details]).toEqual([grpc.status.UNAVAILABLE, "the database is unavailable; retry later"]);

@@ -16,6 +16,7 @@ import { INTERNAL_MESSAGE } from "../src/grpc/status";
 import { drainedOrClosed } from "../src/grpc/streams";
 import { InvalidArgumentError } from "../src/errors";
 import { bindEphemeral, unusedCustomerHandlers } from "./support/grpc-server";
+import { failureOf } from "./support/errors";
 
 const INVALID_ID = 0n;
 const FAILING_ID = 13n;
@@ -105,15 +106,6 @@ function grpcFrame(message: Uint8Array): Buffer {
   return frame;
 }
 
-async function rejectionOf(promise: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error("expected the call to fail");
-}
-
 describe("protobuf-es service adapter", () => {
   const server = new grpc.Server();
   const getCustomerCalls: bigint[] = [];
@@ -158,7 +150,7 @@ describe("protobuf-es service adapter", () => {
   });
 
   it("answers a domain error with its status and its client-facing message", async () => {
-    const error = await rejectionOf(client.getCustomer({ customerId: INVALID_ID }));
+    const error = await failureOf(client.getCustomer({ customerId: INVALID_ID }));
 
     expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(error.details).toBe("customer_id: must be positive");
@@ -166,7 +158,7 @@ describe("protobuf-es service adapter", () => {
   });
 
   it("answers an unexpected error with INTERNAL and a generic message, reporting the detail", async () => {
-    const error = await rejectionOf(client.getCustomer({ customerId: FAILING_ID }));
+    const error = await failureOf(client.getCustomer({ customerId: FAILING_ID }));
 
     expect(error.code).toBe(grpc.status.INTERNAL);
     expect(error.details).toBe(INTERNAL_MESSAGE);
@@ -188,7 +180,7 @@ describe("protobuf-es service adapter", () => {
   });
 
   it("reports an answer that cannot be encoded, which grpc-js fails INTERNAL past the interceptors", async () => {
-    const error = await rejectionOf(client.listCustomers({}));
+    const error = await failureOf(client.listCustomers({}));
 
     expect(error.code).toBe(grpc.status.INTERNAL);
     expect(reportedErrors.map(({ method }) => method.name)).toEqual(["ListCustomers"]);

@@ -25,6 +25,7 @@ import { CHINOOK_CUSTOMERS } from "./support/chinook";
 import { assertBuilt, runMain, withinBound, type MainProcess } from "./support/main-process";
 import { CHINOOK_SOURCE, copyChinook } from "./support/database";
 import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
+import { addBulkyCustomers } from "./support/streams";
 
 function temporaryDirectory(): string {
   return realpathSync(mkdtempSync(path.join(tmpdir(), "chinook-lifecycle-")));
@@ -55,21 +56,6 @@ describe("graceful shutdown", () => {
   // buffers: the server is still writing while the client holds back.
   const BULKY_CUSTOMERS = 60;
 
-  async function addBulkyCustomers(server: TestServer): Promise<void> {
-    const requests = Array.from({ length: BULKY_CUSTOMERS }, (_, index) => ({
-      customer: {
-        firstName: "Bulky",
-        lastName: `Customer ${index}`,
-        email: `bulky.${index}@example.com`,
-        profile: {
-          notes: "n".repeat(4000),
-          attributes: Object.fromEntries(["a", "b", "c", "d"].map((key) => [key, "v".repeat(1000)])),
-        },
-      },
-    }));
-    await server.client(CustomerService).batchCreateCustomers({ requests });
-  }
-
   /** Takes the first message, then reads nothing until `resume()`. */
   function holdBackAfterFirst(stream: ClientReadableStream<Customer>) {
     const received: Customer[] = [];
@@ -97,7 +83,7 @@ describe("graceful shutdown", () => {
 
     beforeAll(async () => {
       server = await startTestServer({ SHUTDOWN_GRACE_MS: "20000" });
-      await addBulkyCustomers(server);
+      await addBulkyCustomers(server, BULKY_CUSTOMERS);
     });
 
     afterAll(async () => {
@@ -130,7 +116,7 @@ describe("graceful shutdown", () => {
 
     beforeAll(async () => {
       server = await startTestServer({ SHUTDOWN_GRACE_MS: "300" });
-      await addBulkyCustomers(server);
+      await addBulkyCustomers(server, BULKY_CUSTOMERS);
     });
 
     afterAll(async () => {

@@ -9,6 +9,7 @@ import { createLogger } from "../src/logger";
 import { eventually } from "./support/eventually";
 import { labelValues, parseSamples, sampleValue, type Sample } from "./support/prometheus";
 import { sqliteDatabaseOf, startTestServer, type TestServer } from "./support/server";
+import { failureOf } from "./support/errors";
 
 type LogLine = Record<string, unknown>;
 
@@ -37,15 +38,6 @@ function withRequestId(requestId: string): grpc.Metadata {
   const metadata = new grpc.Metadata();
   metadata.set(REQUEST_ID_KEY, requestId);
   return metadata;
-}
-
-async function failure(call: Promise<unknown>): Promise<grpc.ServiceError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as grpc.ServiceError;
-  }
-  throw new Error("the call succeeded");
 }
 
 /** The RPC lines (those with a gRPC code) for one method. */
@@ -98,7 +90,7 @@ describe("per-RPC log lines", () => {
   it("generates a request id when the client sends none, and returns it even on an error", async () => {
     const before = rpcLines(server, GET_CUSTOMER).length;
 
-    const error = await failure(server.client(CustomerService).getCustomer({ customerId: 999_999n }));
+    const error = await failureOf(server.client(CustomerService).getCustomer({ customerId: 999_999n }));
 
     const [generated] = error.metadata.get(REQUEST_ID_KEY);
     expect(generated).toEqual(expect.stringMatching(UUID));
@@ -159,7 +151,7 @@ describe("an unexpected error", () => {
   it("is logged once with its detail, and its RPC line carries only the code", async () => {
     const requestId = randomUUID();
 
-    const error = await failure(
+    const error = await failureOf(
       server.client(InvoiceService).getInvoice({ invoiceId: 1n }, { metadata: withRequestId(requestId) }),
     );
 
@@ -186,7 +178,7 @@ describe("an UNAVAILABLE answer", () => {
       const requestId = randomUUID();
       const requests = Array.from({ length: 200 }, () => ({ customer: newCustomer({ profile: { notes: "n".repeat(4000) } }) }));
 
-      const error = await failure(
+      const error = await failureOf(
         server.client(CustomerService).batchCreateCustomers({ requests }, { metadata: withRequestId(requestId) }),
       );
 
@@ -220,7 +212,7 @@ describe("customer PII", () => {
       await client.updateCustomer({ customer: { customerId: created.customerId, ...updatedPii } });
       await client.getCustomer({ customerId: created.customerId });
       await client.listCustomers({ email: updatedPii.email });
-      await failure(client.createCustomer({ customer: { ...pii, email: updatedPii.email } }));
+      await failureOf(client.createCustomer({ customer: { ...pii, email: updatedPii.email } }));
 
       const everything = JSON.stringify(server.logs).toLowerCase();
       for (const value of [...Object.values(pii), ...Object.values(updatedPii)]) {
@@ -306,8 +298,8 @@ describe("metrics over HTTP", () => {
 
     await client.getCustomer({ customerId: 2n });
     await client.getCustomer({ customerId: 3n });
-    await failure(client.getCustomer({ customerId: 999_999n }));
-    await failure(client.getCustomer({ customerId: 0n }));
+    await failureOf(client.getCustomer({ customerId: 999_999n }));
+    await failureOf(client.getCustomer({ customerId: 0n }));
 
     const after = await scrape();
     const moved = (name: string, labels: Record<string, string>) =>
