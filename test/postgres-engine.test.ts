@@ -108,6 +108,33 @@ describe("PostgreSQL prepared statements", () => {
   });
 });
 
+describe("PostgreSQL exports", () => {
+  it("hold no connection while their consumers are slow: a read goes on past more stalled exports than the pool has connections", async () => {
+    const { db } = await fresh({ poolSize: 2 });
+    const store = new PostgresCustomerStore(db, postgresTransactions());
+    const exports = [1, 2, 3].map(() => store.stream({ showDeleted: false }, 2)[Symbol.asyncIterator]());
+    try {
+      for (const rows of exports) expect((await rows.next()).done).toBe(false);
+      expect((await withinSeconds(5, store.find(1n)))?.CustomerId).toBe(1n);
+    } finally {
+      await Promise.all(exports.map((rows) => rows.return?.(undefined)));
+    }
+  });
+});
+
+/** `work`'s result, or a failure when it takes longer than `seconds`. */
+async function withinSeconds<T>(seconds: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${seconds} s`)), seconds * 1000);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe("PostgreSQL errors as domain errors", () => {
   it("makes a unique violation ALREADY_EXISTS, naming its constraint to the server only", async () => {
     const { db } = await fresh();

@@ -687,7 +687,63 @@ where
   status <> 4
   and true
 order by
-  "CustomerId" asc;
+  "CustomerId" asc
+limit
+  $1;
+select
+  "CustomerId",
+  "FirstName",
+  "LastName",
+  "Company",
+  "Address",
+  "City",
+  "State",
+  "Country",
+  "PostalCode",
+  "Phone",
+  "Fax",
+  "Email",
+  "SupportRepId",
+  "status",
+  "data",
+  "created_at",
+  "updated_at"
+from
+  "customers"
+where
+  status <> 4
+  and "CustomerId" > $1
+order by
+  "CustomerId" asc
+limit
+  $2;
+select
+  "CustomerId",
+  "FirstName",
+  "LastName",
+  "Company",
+  "Address",
+  "City",
+  "State",
+  "Country",
+  "PostalCode",
+  "Phone",
+  "Fax",
+  "Email",
+  "SupportRepId",
+  "status",
+  "data",
+  "created_at",
+  "updated_at"
+from
+  "customers"
+where
+  status <> 4
+  and "CustomerId" > $1
+order by
+  "CustomerId" asc
+limit
+  $2;
 
 -- PostgresCustomerStore.countMatching: a few matches: counted
 start transaction isolation level repeatable read read only;

@@ -11,7 +11,7 @@ import { CUSTOMER_COLUMNS } from "../rows";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
 import { EXACT_COUNT_LIMIT, estimatedTotal } from "../total-size";
 import { inOrder, matchingFilter, runsAfter, sortKeyOf, type RowCondition } from "./postgres-query";
-import { readRuns } from "./runs";
+import { inIdBatches, readRuns } from "./runs";
 
 /** The partial unique index on live emails, folded as case-insensitive.ts folds them (migrations/postgres). */
 const LIVE_EMAIL_KEY = "customers_live_email_key";
@@ -78,22 +78,11 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   /**
-   * One statement read through a server-side cursor (pg-cursor), `batchSize`
-   * rows at a time: it holds a pooled connection until the stream ends.
+   * Keyset batches, each one statement outside any transaction (inIdBatches):
+   * a slow consumer holds no pooled connection between batches.
    */
-  async *stream(filter: CustomerFilter, batchSize: number): AsyncGenerator<CustomerRow> {
-    const query = inOrder(this.matchingRun(filter, () => sql`true`).select(CUSTOMER_COLUMNS), ID_ORDER);
-    const rows = query.stream(batchSize)[Symbol.asyncIterator]();
-    try {
-      for (;;) {
-        const next = await this.transactions.run(this.db, () => rows.next());
-        if (next.done === true) return;
-        yield next.value;
-      }
-    } finally {
-      // A consumer that stops early (a cancelled export) closes the cursor and frees its connection.
-      await rows.return?.();
-    }
+  stream(filter: CustomerFilter, batchSize: number): AsyncGenerator<CustomerRow> {
+    return inIdBatches((cursor, limit) => this.listRows(filter, ID_ORDER, cursor, limit), batchSize);
   }
 
   /**

@@ -12,7 +12,7 @@ import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type Ro
 import { CUSTOMER_COLUMNS, columnsFromCustomer, statusToColumn } from "../rows";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
 import { inOrder, matchingFilter, runsAfter, sortByFor, sortKeyOf, type RowCondition } from "./sqlite-query";
-import { readRuns } from "./runs";
+import { inIdBatches, readRuns } from "./runs";
 import { estimatedCount } from "./sqlite-total-size";
 
 /** The partial UNIQUE index on live emails reports itself as `customers.Email`. */
@@ -79,16 +79,9 @@ export class SqliteCustomerStore implements CustomerStore {
     }));
   }
 
-  /** Keyset batches, each its own statement: no statement stays open between batches. */
-  async *stream(filter: CustomerFilter, batchSize: number): AsyncGenerator<CustomerRow> {
-    let cursor: Cursor | undefined;
-    for (;;) {
-      const rows = await this.listRows(filter, ID_ORDER, cursor, batchSize);
-      yield* rows;
-      const last = rows.at(-1);
-      if (rows.length < batchSize || last === undefined) return;
-      cursor = { key: null, id: last.CustomerId };
-    }
+  /** Keyset batches, each its own statement (inIdBatches): no statement stays open between batches. */
+  stream(filter: CustomerFilter, batchSize: number): AsyncGenerator<CustomerRow> {
+    return inIdBatches((cursor, limit) => this.listRows(filter, ID_ORDER, cursor, limit), batchSize);
   }
 
   countMatching(filter: CustomerFilter): Promise<number> {
