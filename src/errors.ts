@@ -114,6 +114,11 @@ export class AlreadyExistsError extends DomainError {
     this.resource = options.resource;
   }
 
+  /** A storage uniqueness constraint the domain did not check first: the client learns no more than that. */
+  static constraint(cause: unknown): AlreadyExistsError {
+    return new AlreadyExistsError("the resource already exists", { cause, reason: "RESOURCE_EXISTS" });
+  }
+
   /** The same error, its message starting with `prefix` (a batch item's place). */
   withMessagePrefix(prefix: string): AlreadyExistsError {
     return new AlreadyExistsError(prefix + this.message, { reason: this.errorReason, resource: this.resource, metadata: this.metadata });
@@ -218,6 +223,11 @@ export class FailedPreconditionError extends DomainError {
     super(message, options);
     this.errorReason = options.reason;
     this.subject = options.subject ?? "";
+  }
+
+  /** A storage foreign key the domain did not check first. */
+  static missingReference(cause: unknown): FailedPreconditionError {
+    return new FailedPreconditionError("the change refers to a resource that does not exist", { cause, reason: "REFERENCE_MISSING" });
   }
 }
 

@@ -1,3 +1,4 @@
+import { translating } from "../translating";
 import { DatabaseError } from "pg";
 import { AbortedError, AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError, type UnavailableReason } from "../../errors";
 
@@ -103,21 +104,10 @@ export function translatePostgresError(error: unknown): unknown {
   if (state === SERIALIZATION_FAILURE || state === DEADLOCK_DETECTED) {
     return new AbortedError("the transaction conflicted with another one; retry", { cause: error });
   }
-  if (state === UNIQUE_VIOLATION) return new AlreadyExistsError("the resource already exists", { cause: error, reason: "RESOURCE_EXISTS" });
-  if (state === FOREIGN_KEY_VIOLATION) {
-    return new FailedPreconditionError("the change refers to a resource that does not exist", {
-      cause: error,
-      reason: "REFERENCE_MISSING",
-    });
-  }
+  if (state === UNIQUE_VIOLATION) return AlreadyExistsError.constraint(error);
+  if (state === FOREIGN_KEY_VIOLATION) return FailedPreconditionError.missingReference(error);
   return error;
 }
 
 /** Runs a database call, translating driver errors on the way out. */
-export async function translatingErrors<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw translatePostgresError(error);
-  }
-}
+export const translatingErrors = translating(translatePostgresError);

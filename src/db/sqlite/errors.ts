@@ -1,3 +1,4 @@
+import { translating } from "../translating";
 import { AlreadyExistsError, DomainError, FailedPreconditionError, UnavailableError, type UnavailableReason } from "../../errors";
 import { SqliteError } from "./driver";
 
@@ -21,26 +22,13 @@ function translateSqliteError(error: unknown): unknown {
   const primary = error.code.split("_").slice(0, 2).join("_");
   const reason = UNAVAILABLE.get(primary);
   if (reason !== undefined) return UnavailableError.database(error, reason);
-  if (error.code === "SQLITE_CONSTRAINT_UNIQUE" || error.code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-    return new AlreadyExistsError("the resource already exists", { cause: error, reason: "RESOURCE_EXISTS" });
-  }
-  if (error.code === "SQLITE_CONSTRAINT_FOREIGNKEY") {
-    return new FailedPreconditionError("the change refers to a resource that does not exist", {
-      cause: error,
-      reason: "REFERENCE_MISSING",
-    });
-  }
+  if (error.code === "SQLITE_CONSTRAINT_UNIQUE" || error.code === "SQLITE_CONSTRAINT_PRIMARYKEY") return AlreadyExistsError.constraint(error);
+  if (error.code === "SQLITE_CONSTRAINT_FOREIGNKEY") return FailedPreconditionError.missingReference(error);
   return error;
 }
 
 /** Runs a database call, translating driver errors on the way out. */
-export async function translatingErrors<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw translateSqliteError(error);
-  }
-}
+export const translatingErrors = translating(translateSqliteError);
 
 /** SQLITE_BUSY and its extended codes: another connection holds the lock. */
 export function isBusy(error: unknown): boolean {
