@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { createServer } from "node:net";
 import { createInterface } from "node:readline";
 
 /**
@@ -98,24 +97,6 @@ export function outputOf(child: ChildProcess, timeoutMs: number, describeFailure
         const timedOut = signal === "SIGKILL" ? " (timed out)" : "";
         reject(new Error(`exited with ${code ?? signal}${timedOut}\n${describeFailure()}`));
       }
-    });
-  });
-}
-
-/**
- * A port free on loopback right now. Another process could take it before
- * the server binds, but on a benchmark machine that race is theoretical.
- */
-export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => {
-        if (address === null || typeof address === "string") reject(new Error("no TCP port bound"));
-        else resolve(address.port);
-      });
     });
   });
 }

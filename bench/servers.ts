@@ -3,7 +3,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { ChildProcess } from "node:child_process";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb";
 import { typedClient, type TypedClient } from "../src/grpc/client";
-import { firstJsonLine, freeLoopbackPort, spawnTracked, stderrTail, stopChild } from "./children";
+import { freeLoopbackPort } from "../tools/ports";
+import { firstJsonLine, spawnTracked, stderrTail, stopChild } from "./children";
 import { numberAt, parseJsonRecord } from "./json";
 import { benchScript, REPO_ROOT, SERVICE_ENTRY } from "./paths";
 

@@ -7,10 +7,10 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { freeLoopbackPort } from "./ports";
 
 export interface EmbeddedOptions {
   /**
@@ -47,7 +47,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const dataDir = options.dataDir ?? path.join(tmpdir(), `chinook-pg-${process.pid}-${randomBytes(4).toString("hex")}`);
   const existing = kept && existsSync(path.join(dataDir, "PG_VERSION"));
   const password = existing ? (await readFile(path.join(dataDir, PASSWORD_FILE), "utf8")).trim() : randomBytes(12).toString("hex");
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const log: string[] = [];
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -97,17 +97,4 @@ export async function asAdmin<T>(url: string, work: (client: pg.Client) => Promi
   } finally {
     await client.end();
   }
-}
-
-/** A port nothing listens on now. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
