@@ -74,6 +74,8 @@ interface PlanNode {
   "Node Type": string;
   "Relation Name"?: string;
   "Index Name"?: string;
+  /** "InitPlan" or "SubPlan" for a subquery's plan. */
+  "Parent Relationship"?: string;
   Plans?: PlanNode[];
 }
 
@@ -81,6 +83,8 @@ interface Planned {
   sql: string;
   /** The plan's nodes, indented by depth. */
   plan: string[];
+  /** The nodes of its subqueries' plans (total_size's sample, beside a page), indented by depth. */
+  subqueryPlan: string[];
   seqScans: string[];
 }
 
@@ -141,17 +145,20 @@ async function explain(client: pg.PoolClient, statement: CompiledQuery): Promise
 
 function planned(statement: CompiledQuery, root: PlanNode): Planned {
   const plan: string[] = [];
+  const subqueryPlan: string[] = [];
   const seqScans: string[] = [];
-  visit(root, 0, (node, depth) => {
+  visit(root, 0, false, (node, depth, inSubquery) => {
     plan.push(`${"  ".repeat(depth)}${nodeLabel(node)}`);
+    if (inSubquery) subqueryPlan.push(`${"  ".repeat(depth)}${nodeLabel(node)}`);
     if (node["Node Type"] === "Seq Scan" && node["Relation Name"] === "customers") seqScans.push(nodeLabel(node));
   });
-  return { sql: statement.sql, plan, seqScans };
+  return { sql: statement.sql, plan, subqueryPlan, seqScans };
 }
 
-function visit(node: PlanNode, depth: number, action: (node: PlanNode, depth: number) => void): void {
-  action(node, depth);
-  for (const child of node.Plans ?? []) visit(child, depth + 1, action);
+function visit(node: PlanNode, depth: number, inSubquery: boolean, action: (node: PlanNode, depth: number, inSubquery: boolean) => void): void {
+  const subquery = inSubquery || node["Parent Relationship"] === "InitPlan" || node["Parent Relationship"] === "SubPlan";
+  action(node, depth, subquery);
+  for (const child of node.Plans ?? []) visit(child, depth + 1, subquery, action);
 }
 
 function nodeLabel(node: PlanNode): string {
@@ -228,10 +235,11 @@ describe(`customers on PostgreSQL, ${CUSTOMERS.toLocaleString("en-US")} of them`
   it.each([GOLD, { country: "USA", loyaltyTier: LoyaltyTier.GOLD, showDeleted: false }])(
     "counts and estimates the matches of %j from an index alone",
     async (filter) => {
-      const totals = (await pagePlans(filter, BY_ID)).filter((planned) => isCount(planned) || planned.sql.includes("firstMatchAt"));
-      expect(totals).toHaveLength(2);
+      // The first page's statement, which samples them as it reads the page.
+      const totals = (await pagePlans(filter, BY_ID)).filter(isCount);
+      expect(totals).toHaveLength(1);
       for (const planned of totals) {
-        const scans = planned.plan.filter((node) => / on customers$/.test(node)).map((node) => node.trim().replace(/ using .*/, ""));
+        const scans = planned.subqueryPlan.filter((node) => / on customers$/.test(node)).map((node) => node.trim().replace(/ using .*/, ""));
         expect({ ...planned, scans: [...new Set(scans)] }).toEqual({ ...planned, scans: ["Index Only Scan"] });
       }
     },

@@ -137,6 +137,8 @@ commit;
 
 -- PostgresCustomerStore.snapshot: ListCustomers: a page and its total
 start transaction isolation level repeatable read read only;
+SET
+  LOCAL enable_seqscan = off;
 select
   "CustomerId",
   "FirstName",
@@ -154,7 +156,61 @@ select
   "status",
   "data",
   "created_at",
-  "updated_at"
+  "updated_at",
+  (
+    SELECT
+      ARRAY[counted.matches] || CASE WHEN counted.matches > 1000 THEN (
+        SELECT
+          ARRAY[min("CustomerId"),
+          max("CustomerId")]
+        FROM
+          ((
+            select
+              "CustomerId"
+            from
+              "customers"
+            where
+              status <> 4
+            order by
+              "CustomerId" asc
+            limit
+              $1
+          )) AS matches
+      ) || (
+        SELECT
+          ARRAY[min("CustomerId"),
+          max("CustomerId")]
+        FROM
+          ((
+            select
+              "CustomerId"
+            from
+              "customers"
+            where
+              status <> 4
+            order by
+              "CustomerId" desc
+            limit
+              $2
+          )) AS matches
+      ) END
+    FROM
+      (
+        SELECT
+          count(*) AS matches
+        FROM
+          ((
+            select
+              1 as "one"
+            from
+              "customers"
+            where
+              status <> 4
+            limit
+              $3
+          )) AS first_matches
+      ) AS counted
+  ) as "sample"
 from
   "customers"
 where
@@ -163,24 +219,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $1;
-SET
-  LOCAL enable_seqscan = off;
-select
-  count(*) as "matches"
-from
-  (
-    select
-      1 as "one"
-    from
-      "customers"
-    where
-      status <> 4
-    limit
-      $1
-  ) as "first_matches";
-SET
-  LOCAL enable_seqscan TO DEFAULT;
+  $4;
 commit;
 
 -- PostgresCustomerStore.find
@@ -750,23 +789,69 @@ start transaction isolation level repeatable read read only;
 SET
   LOCAL enable_seqscan = off;
 select
-  count(*) as "matches"
-from
   (
-    select
-      1 as "one"
-    from
-      "customers"
-    where
+    SELECT
+      ARRAY[counted.matches] || CASE WHEN counted.matches > 1000 THEN (
+        SELECT
+          ARRAY[min("CustomerId"),
+          max("CustomerId")]
+        FROM
+          ((
+            select
+              "CustomerId"
+            from
+              "customers"
+            where
+              (
+                status <> 4
+                and "Country" COLLATE "C" = $1::text
+              )
+            order by
+              "CustomerId" asc
+            limit
+              $2
+          )) AS matches
+      ) || (
+        SELECT
+          ARRAY[min("CustomerId"),
+          max("CustomerId")]
+        FROM
+          ((
+            select
+              "CustomerId"
+            from
+              "customers"
+            where
+              (
+                status <> 4
+                and "Country" COLLATE "C" = $3::text
+              )
+            order by
+              "CustomerId" desc
+            limit
+              $4
+          )) AS matches
+      ) END
+    FROM
       (
-        status <> 4
-        and "Country" COLLATE "C" = $1::text
-      )
-    limit
-      $2
-  ) as "first_matches";
-SET
-  LOCAL enable_seqscan TO DEFAULT;
+        SELECT
+          count(*) AS matches
+        FROM
+          ((
+            select
+              1 as "one"
+            from
+              "customers"
+            where
+              (
+                status <> 4
+                and "Country" COLLATE "C" = $5::text
+              )
+            limit
+              $6
+          )) AS first_matches
+      ) AS counted
+  ) as "sample";
 commit;
 
 -- PostgresCustomerStore.countMatching: past 1,000 matches: estimated
@@ -774,77 +859,60 @@ start transaction isolation level repeatable read read only;
 SET
   LOCAL enable_seqscan = off;
 select
-  count(*) as "matches"
-from
   (
-    select
-      1 as "one"
-    from
-      "customers"
-    where
-      status <> 4
-    limit
-      $1
-  ) as "first_matches";
-select
-  (
-    select
-      "CustomerId"
-    from
-      "customers"
-    where
-      status <> 4
-    order by
-      "CustomerId" asc
-    limit
-      $1
-    offset
-      $2
-  ) as "firstMatchAt",
-  (
-    select
-      "CustomerId"
-    from
-      "customers"
-    where
-      status <> 4
-    order by
-      "CustomerId" asc
-    limit
-      $3
-    offset
-      $4
-  ) as "frontEndAt",
-  (
-    select
-      "CustomerId"
-    from
-      "customers"
-    where
-      status <> 4
-    order by
-      "CustomerId" desc
-    limit
-      $5
-    offset
-      $6
-  ) as "backStartAt",
-  (
-    select
-      "CustomerId"
-    from
-      "customers"
-    where
-      status <> 4
-    order by
-      "CustomerId" desc
-    limit
-      $7
-    offset
-      $8
-  ) as "lastMatchAt";
-SET
-  LOCAL enable_seqscan TO DEFAULT;
+    SELECT
+      ARRAY[counted.matches] || CASE WHEN counted.matches > 1000 THEN (
+        SELECT
+          ARRAY[min("CustomerId"),
+          max("CustomerId")]
+        FROM
+          ((
+            select
+              "CustomerId"
+            from
+              "customers"
+            where
+              status <> 4
+            order by
+              "CustomerId" asc
+            limit
+              $1
+          )) AS matches
+      ) || (
+        SELECT
+          ARRAY[min("CustomerId"),
+          max("CustomerId")]
+        FROM
+          ((
+            select
+              "CustomerId"
+            from
+              "customers"
+            where
+              status <> 4
+            order by
+              "CustomerId" desc
+            limit
+              $2
+          )) AS matches
+      ) END
+    FROM
+      (
+        SELECT
+          count(*) AS matches
+        FROM
+          ((
+            select
+              1 as "one"
+            from
+              "customers"
+            where
+              status <> 4
+            limit
+              $3
+          )) AS first_matches
+      ) AS counted
+  ) as "sample";
 commit;
 
 -- PostgresCustomerStore.countMatching: past 1,000 matches created in a window: estimated
@@ -852,97 +920,72 @@ start transaction isolation level repeatable read read only;
 SET
   LOCAL enable_seqscan = off;
 select
-  count(*) as "matches"
-from
   (
-    select
-      1 as "one"
-    from
-      "customers"
-    where
+    SELECT
+      ARRAY[counted.matches] || CASE WHEN counted.matches > 1000 THEN (
+        SELECT
+          ARRAY[min("CustomerId"),
+          max("CustomerId")]
+        FROM
+          ((
+            select
+              "CustomerId"
+            from
+              "customers"
+            where
+              (
+                status <> 4
+                and "created_at" >= $1
+                and "created_at" < $2
+              )
+            order by
+              "CustomerId" asc
+            limit
+              $3
+          )) AS matches
+      ) || (
+        SELECT
+          ARRAY[min("CustomerId"),
+          max("CustomerId")]
+        FROM
+          ((
+            select
+              "CustomerId"
+            from
+              "customers"
+            where
+              (
+                status <> 4
+                and "created_at" >= $4
+                and "created_at" < $5
+              )
+            order by
+              "CustomerId" desc
+            limit
+              $6
+          )) AS matches
+      ) END
+    FROM
       (
-        status <> 4
-        and "created_at" >= $1
-        and "created_at" < $2
-      )
-    limit
-      $3
-  ) as "first_matches";
-select
-  (
-    select
-      "CustomerId"
-    from
-      "customers"
-    where
-      (
-        status <> 4
-        and "created_at" >= $1
-        and "created_at" < $2
-      )
-    order by
-      "CustomerId" asc
-    limit
-      $3
-    offset
-      $4
-  ) as "firstMatchAt",
-  (
-    select
-      "CustomerId"
-    from
-      "customers"
-    where
-      (
-        status <> 4
-        and "created_at" >= $5
-        and "created_at" < $6
-      )
-    order by
-      "CustomerId" asc
-    limit
-      $7
-    offset
-      $8
-  ) as "frontEndAt",
-  (
-    select
-      "CustomerId"
-    from
-      "customers"
-    where
-      (
-        status <> 4
-        and "created_at" >= $9
-        and "created_at" < $10
-      )
-    order by
-      "CustomerId" desc
-    limit
-      $11
-    offset
-      $12
-  ) as "backStartAt",
-  (
-    select
-      "CustomerId"
-    from
-      "customers"
-    where
-      (
-        status <> 4
-        and "created_at" >= $13
-        and "created_at" < $14
-      )
-    order by
-      "CustomerId" desc
-    limit
-      $15
-    offset
-      $16
-  ) as "lastMatchAt";
-SET
-  LOCAL enable_seqscan TO DEFAULT;
+        SELECT
+          count(*) AS matches
+        FROM
+          ((
+            select
+              1 as "one"
+            from
+              "customers"
+            where
+              (
+                status <> 4
+                and "created_at" >= $7
+                and "created_at" < $8
+              )
+            limit
+              $9
+          )) AS first_matches
+      ) AS counted
+  ) as "sample";
 commit;
 
 -- PostgresCustomerStore.existingEmployees

@@ -1,9 +1,9 @@
-import { sql } from "kysely";
+import { CompiledQuery, sql, type Insertable, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { withParameters } from "../../db/precompiled";
 import { uniqueViolationConstraint } from "../../db/postgres/errors";
 import { compileOnly, prepared } from "../../db/postgres/precompiled";
 import { ClaimedRequestIds, type RecordedRequest } from "../../db/request-ids";
-import type { CustomerRow } from "../../db/schema";
+import type { CustomerRow, CustomersTable, Database } from "../../db/schema";
 import type { Executor, Transactions } from "../../db/transactions";
 import { emailTaken } from "../customers";
 import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type RowKey } from "../listing";
@@ -29,6 +29,32 @@ const SELECT_BY_IDS = prepared(
     .where("CustomerId", "=", (eb) => eb.fn.any(eb.val<bigint[]>([])))
     .compile(),
 );
+const SELECT_EMPLOYEES = prepared(
+  "employees_by_ids",
+  compileOnly
+    .selectFrom("employees")
+    .select("EmployeeId")
+    .where("EmployeeId", "=", (eb) => eb.fn.any(eb.val<bigint[]>([])))
+    .compile(),
+);
+
+/** Every column but the id, in the order INSERT_CUSTOMER takes them. */
+const INSERTED_COLUMNS = CUSTOMER_COLUMNS.filter((column): column is keyof NewCustomerRow => column !== "CustomerId");
+const INSERT_CUSTOMER = prepared(
+  "customers_insert",
+  compileOnly
+    .insertInto("customers")
+    .values(Object.fromEntries(INSERTED_COLUMNS.map((column) => [column, null])) as unknown as Insertable<CustomersTable>)
+    .returning(CUSTOMER_COLUMNS)
+    .compile(),
+);
+
+/**
+ * A listing's snapshot is planned without sequential scans (see countMatching);
+ * the setting ends with the snapshot's transaction. Sent with its BEGIN, in
+ * one round trip (src/db/postgres/preparing-pool.ts).
+ */
+const WITHOUT_SEQUENTIAL_SCANS = CompiledQuery.raw("SET LOCAL enable_seqscan = off");
 
 /**
  * Customers in a PostgreSQL database. Writes return the row as PostgreSQL
@@ -39,6 +65,8 @@ export class PostgresCustomerStore implements CustomerStore {
   constructor(
     private readonly db: Executor,
     private readonly transactions: Transactions,
+    /** Inside a listing's snapshot only: the total its first page counted. */
+    private readonly snapshotTotal?: SnapshotTotal,
   ) {}
 
   write<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
@@ -49,8 +77,19 @@ export class PostgresCustomerStore implements CustomerStore {
     return this.transactions.batch(this.db, (tx) => work(this.withTx(tx)));
   }
 
+  /**
+   * A listing's snapshot: a first page read in it (no cursor) carries the
+   * count and estimate of total_size in the same statement, and
+   * countMatching answers from it. ListCustomers is then BEGIN, SET LOCAL and
+   * that statement in one round trip, and COMMIT. Inside a transaction
+   * already open, the setting is left alone: it would outlast the snapshot.
+   */
   snapshot<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
-    return this.transactions.read(this.db, (tx) => work(this.withTx(tx)));
+    const opening = !this.db.isTransaction;
+    return this.transactions.read(this.db, async (tx) => {
+      if (opening) await tx.executeQuery(WITHOUT_SEQUENTIAL_SCANS);
+      return work(new PostgresCustomerStore(tx, this.transactions, new SnapshotTotal()));
+    });
   }
 
   find(id: bigint): Promise<CustomerRow | undefined> {
@@ -65,16 +104,24 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   listRows(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<CustomerRow[]> {
-    return this.transactions.run(this.db, () => readRuns(runsAfter(order, cursor), limit, (run, left) =>
-      inOrder(this.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order).limit(left).execute(),
-    ));
+    const counting = this.countingFirstPage(cursor, limit);
+    return this.transactions.run(this.db, () => {
+      if (counting !== undefined) {
+        return this.firstPageCounting(counting, filter, order, limit, this.matchingRun(filter, everyRow).select(CUSTOMER_COLUMNS));
+      }
+      return readRuns(runsAfter(order, cursor), limit, (run, left) =>
+        inOrder(this.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order).limit(left).execute(),
+      );
+    });
   }
 
   listKeys(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<RowKey[]> {
-    return this.transactions.run(this.db, () => readRuns(runsAfter(order, cursor), limit, (run, left) => {
-      const matching = this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
-      return inOrder(matching, order).limit(left).execute();
-    }));
+    const keysOf = (run: RowCondition) => this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
+    const counting = this.countingFirstPage(cursor, limit);
+    return this.transactions.run(this.db, () => {
+      if (counting !== undefined) return this.firstPageCounting(counting, filter, order, limit, keysOf(everyRow));
+      return readRuns(runsAfter(order, cursor), limit, (run, left) => inOrder(keysOf(run), order).limit(left).execute());
+    });
   }
 
   /**
@@ -86,8 +133,10 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   /**
-   * Planned without sequential scans: the planner reckons a LIMITed Seq Scan
-   * stops early, as if matches lay evenly over the table, and on a table past
+   * In a listing's snapshot, so planned without sequential scans (the
+   * snapshot's SET LOCAL); answered from the snapshot's first page when that
+   * page counted already. Without sequential scans because the planner
+   * reckons a LIMITed Seq Scan stops early, as if matches lay evenly over the table, and on a table past
    * a quarter of shared_buffers the scan starts wherever the last one stopped
    * (synchronize_seqscans). Matches gathered in one part of the table
    * (customers created before a date, a tier handed out last month) then have
@@ -95,30 +144,30 @@ export class PostgresCustomerStore implements CustomerStore {
    * the filter's own index it reads the matches alone.
    */
   countMatching(filter: CustomerFilter): Promise<number> {
-    return this.transactions.read(this.db, (tx) =>
-      withoutSequentialScans(tx, async () => {
-        const store = this.withTx(tx);
-        const matches = await store.boundedCount(filter);
-        if (matches <= EXACT_COUNT_LIMIT) return matches;
-        return estimatedTotal({ matches: BigInt(matches), ...(await store.idPositions(filter)) }, EXACT_COUNT_LIMIT);
-      }),
-    );
+    if (this.snapshotTotal === undefined) return this.snapshot((store) => store.countMatching(filter));
+    const counted = this.snapshotTotal.of(filter);
+    if (counted !== undefined) return Promise.resolve(counted);
+    return this.transactions.run(this.db, async () => {
+      const { sample } = await this.db.selectNoFrom(matchSample(this.db, filter).as("sample")).executeTakeFirstOrThrow();
+      return totalOf(sample);
+    });
   }
 
   existingEmployees(ids: readonly bigint[]): Promise<Set<bigint>> {
     return this.transactions.run(this.db, async () => {
-      const employees = await this.db
-        .selectFrom("employees")
-        .select("EmployeeId")
-        .where("EmployeeId", "=", (eb) => eb.fn.any(eb.val([...ids])))
-        .execute();
-      return new Set(employees.map((employee) => employee.EmployeeId));
+      const { rows } = await this.db.executeQuery(withParameters(SELECT_EMPLOYEES, [[...ids]]));
+      return new Set(rows.map((employee) => employee.EmployeeId));
     });
   }
 
   insert(row: NewCustomerRow): Promise<CustomerRow> {
+    const parameters = INSERTED_COLUMNS.map((column) => row[column]);
     return this.transactions.run(this.db, () =>
-      refusingDuplicateEmail(() => this.db.insertInto("customers").values(row).returning(CUSTOMER_COLUMNS).executeTakeFirstOrThrow()),
+      refusingDuplicateEmail(async () => {
+        const [inserted] = (await this.db.executeQuery(withParameters(INSERT_CUSTOMER, parameters))).rows;
+        if (inserted === undefined) throw new Error("INSERT … RETURNING returned no row");
+        return inserted;
+      }),
     );
   }
 
@@ -148,59 +197,91 @@ export class PostgresCustomerStore implements CustomerStore {
     return new PostgresCustomerStore(tx, this.transactions);
   }
 
+  /** In a listing's snapshot, a first page counts its total as it reads (snapshot()): where to keep it. */
+  private countingFirstPage(cursor: Cursor | undefined, limit: number): SnapshotTotal | undefined {
+    return cursor === undefined && limit > 0 ? this.snapshotTotal : undefined;
+  }
+
+  /**
+   * The first `limit` matches in `order` (`selection`'s columns), with the
+   * sample of total_size in the same statement, so on the same data. No row
+   * means no match: the total is 0.
+   */
+  private async firstPageCounting<R>(
+    counted: SnapshotTotal,
+    filter: CustomerFilter,
+    order: CustomerOrder,
+    limit: number,
+    selection: SelectQueryBuilder<Database, "customers", R>,
+  ): Promise<R[]> {
+    const rows = await inOrder(selection.select(matchSample(this.db, filter).as("sample")), order).limit(limit).execute();
+    counted.remember(filter, rows[0] === undefined ? 0 : totalOf(rows[0].sample));
+    return rows.map(withoutSample) as R[];
+  }
+
   private matchingRun(filter: CustomerFilter, run: RowCondition) {
     return this.db
       .selectFrom("customers")
       .where((eb) => matchingFilter(eb, filter))
       .where(run);
   }
-
-  /** At most EXACT_COUNT_LIMIT + 1. */
-  private async boundedCount(filter: CustomerFilter): Promise<number> {
-    const firstMatches = this.db
-      .selectFrom("customers")
-      .select(sql.lit(1).as("one"))
-      .where((eb) => matchingFilter(eb, filter))
-      .limit(EXACT_COUNT_LIMIT + 1);
-    const { matches } = await this.db
-      .selectFrom(firstMatches.as("first_matches"))
-      .select((eb) => eb.fn.countAll<bigint>().as("matches"))
-      .executeTakeFirstOrThrow();
-    return Number(matches);
-  }
-
-  /** Where along the ids the first and last matches lie, and those EXACT_COUNT_LIMIT places inwards from them. */
-  private idPositions(filter: CustomerFilter) {
-    const at = (descending: boolean, offset: number) =>
-      this.db
-        .selectFrom("customers")
-        .select("CustomerId")
-        .where((eb) => matchingFilter(eb, filter))
-        .orderBy("CustomerId", descending ? "desc" : "asc")
-        .limit(1)
-        .offset(offset);
-    return this.db
-      .selectNoFrom([
-        at(false, 0).as("firstMatchAt"),
-        at(false, EXACT_COUNT_LIMIT).as("frontEndAt"),
-        at(true, EXACT_COUNT_LIMIT).as("backStartAt"),
-        at(true, 0).as("lastMatchAt"),
-      ])
-      .executeTakeFirstOrThrow();
-  }
 }
 
+const everyRow: RowCondition = () => sql<SqlBool>`true`;
+
+/** What matchSample selects, as pg reads an int8[]: each element's text, or null. */
+type SampleColumn = ReadonlyArray<string | null>;
+
 /**
- * Runs `work` in the open transaction `tx` with sequential scans planned only
- * where nothing else can answer, then puts the setting back: SET LOCAL lasts
- * to the end of the transaction. The service sets enable_seqscan nowhere, so
- * its DEFAULT is the value it had.
+ * total_size's sample of the matches of `filter` (total-size.ts), as one
+ * int8[]: how many match, counted up to EXACT_COUNT_LIMIT + 1; past that
+ * limit, then where along the ids the first and last matches lie and those
+ * EXACT_COUNT_LIMIT places inwards from them (the ends of the first and of
+ * the last EXACT_COUNT_LIMIT + 1 matches by id). An uncorrelated subquery,
+ * which PostgreSQL runs once per statement; the ends are read only when the
+ * CASE reaches them.
  */
-async function withoutSequentialScans<T>(tx: Executor, work: () => Promise<T>): Promise<T> {
-  await sql`SET LOCAL enable_seqscan = off`.execute(tx);
-  const result = await work();
-  await sql`SET LOCAL enable_seqscan TO DEFAULT`.execute(tx);
-  return result;
+function matchSample(db: Executor, filter: CustomerFilter): RawBuilder<SampleColumn> {
+  const matching = () => db.selectFrom("customers").where((eb) => matchingFilter(eb, filter));
+  const firstMatches = matching().select(sql.lit(1).as("one")).limit(EXACT_COUNT_LIMIT + 1);
+  const ends = (descending: boolean) => {
+    const matches = matching().select("CustomerId").orderBy("CustomerId", descending ? "desc" : "asc").limit(EXACT_COUNT_LIMIT + 1);
+    return sql`(SELECT ARRAY[min(${sql.ref("CustomerId")}), max(${sql.ref("CustomerId")})] FROM (${matches}) AS matches)`;
+  };
+  return sql<SampleColumn>`(SELECT ARRAY[counted.matches] || CASE WHEN counted.matches > ${sql.lit(EXACT_COUNT_LIMIT)} THEN ${ends(false)} || ${ends(true)} END
+    FROM (SELECT count(*) AS matches FROM (${firstMatches}) AS first_matches) AS counted)`;
+}
+
+function totalOf(sample: SampleColumn): number {
+  const [matches, firstMatchAt, frontEndAt, backStartAt, lastMatchAt] = sample.map((value) => (value === null ? null : BigInt(value)));
+  return estimatedTotal(
+    {
+      matches: matches ?? 0n,
+      firstMatchAt: firstMatchAt ?? null,
+      frontEndAt: frontEndAt ?? null,
+      backStartAt: backStartAt ?? null,
+      lastMatchAt: lastMatchAt ?? null,
+    },
+    EXACT_COUNT_LIMIT,
+  );
+}
+
+function withoutSample<R extends { sample: SampleColumn }>({ sample: _sample, ...row }: R): Omit<R, "sample"> {
+  return row;
+}
+
+/** The total a snapshot's first page counted, for the filter it counted. */
+class SnapshotTotal {
+  private counted: { filter: CustomerFilter; total: number } | undefined;
+
+  remember(filter: CustomerFilter, total: number): void {
+    this.counted = { filter, total };
+  }
+
+  /** Known for this very filter (the domain passes one object to listRows and countMatching). */
+  of(filter: CustomerFilter): number | undefined {
+    return this.counted?.filter === filter ? this.counted.total : undefined;
+  }
 }
 
 async function refusingDuplicateEmail<T>(write: () => Promise<T>): Promise<T> {

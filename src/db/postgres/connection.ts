@@ -73,7 +73,9 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Postgr
     application_name: APPLICATION_NAME,
     types: TYPES,
   };
-  const pool = new pg.Pool(poolConfig);
+  // Pipelined: a transaction's BEGIN travels with its first statement (preparing-pool.ts). pg then
+  // refuses cursors on these connections; listings and exports read keyset pages instead.
+  const pool = new pg.Pool({ ...poolConfig, pipeline: true });
   // The probe has a connection of its own: a pool busy with long queries is not an unreachable server.
   const probe = new pg.Pool({ ...poolConfig, max: 1, idleTimeoutMillis: 30_000, query_timeout: PROBE_TIMEOUT_MS });
   const redacted = redactedUrl(url);

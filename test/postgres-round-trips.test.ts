@@ -1,0 +1,103 @@
+/**
+ * How often a call waits for PostgreSQL: each wait costs the service ~100 µs
+ * of driver and kernel work (bench/RESULTS.md). A transaction's BEGIN, and a
+ * listing's SET LOCAL, travel with the statement after them
+ * (src/db/postgres/preparing-pool.ts); a first page carries its total_size's
+ * count and estimate (src/customers/stores/postgres.ts).
+ */
+import { create } from "@bufbuild/protobuf";
+import { sql } from "kysely";
+import type pg from "pg";
+import { CustomerSchema } from "../gen/chinook/v1/customer_pb";
+import { Customers } from "../src/customers/customers";
+import { PostgresCustomerStore } from "../src/customers/stores/postgres";
+import { openPostgres, type PostgresDatabase } from "../src/db/postgres/connection";
+import { postgresTransactions } from "../src/db/postgres/transactions";
+import { freshPostgresDatabase, type TestPostgresDatabase } from "./support/postgres";
+
+interface Waits {
+  statements: number;
+  /** Statements sent while none was awaiting its answer: each a wait of its own. */
+  roundTrips: number;
+}
+
+let database: TestPostgresDatabase;
+let connection: PostgresDatabase;
+let customers: Customers;
+let counted: Waits = { statements: 0, roundTrips: 0 };
+
+beforeAll(async () => {
+  database = await freshPostgresDatabase();
+  connection = openPostgres(database.url, { poolSize: 1 });
+  connection.pool.on("connect", countingWaits);
+  customers = new Customers(new PostgresCustomerStore(connection.db, postgresTransactions()));
+});
+
+afterAll(async () => {
+  await connection.close();
+  await database.drop();
+});
+
+function countingWaits(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  let awaiting = 0;
+  client.query = ((...args: unknown[]) => {
+    const answer = query(...args);
+    counted.statements++;
+    if (awaiting === 0) counted.roundTrips++;
+    if (answer instanceof Promise) {
+      awaiting++;
+      void answer.then(
+        () => awaiting--,
+        () => awaiting--,
+      );
+    }
+    return answer;
+  }) as typeof client.query;
+}
+
+async function waitsOf(work: () => Promise<unknown>): Promise<Waits> {
+  counted = { statements: 0, roundTrips: 0 };
+  await work();
+  return counted;
+}
+
+const newCustomer = (email: string) =>
+  create(CustomerSchema, { firstName: "Ada", lastName: "Lovelace", email, country: "United Kingdom", supportRepId: 3n });
+
+describe("round trips to PostgreSQL per call", () => {
+  it("GetCustomer: the prepared find", async () => {
+    await customers.get(1n); // connects
+    expect(await waitsOf(() => customers.get(1n))).toEqual({ statements: 1, roundTrips: 1 });
+  });
+
+  it("ListCustomers, first page: BEGIN, SET LOCAL and the page with its total in one, then COMMIT", async () => {
+    let nextPageToken = "";
+    const waits = await waitsOf(async () => {
+      ({ nextPageToken } = await customers.list({ filter: { showDeleted: false }, order: { field: "last_name", descending: false }, pageSize: 10, pageToken: "" }));
+    });
+    expect(waits).toEqual({ statements: 4, roundTrips: 2 });
+    const next = await waitsOf(() =>
+      customers.list({ filter: { showDeleted: false }, order: { field: "last_name", descending: false }, pageSize: 10, pageToken: nextPageToken }),
+    );
+    expect(next).toEqual({ statements: 4, roundTrips: 2 });
+  });
+
+  it("CreateCustomer: BEGIN with the support rep's check, the insert, COMMIT", async () => {
+    expect(await waitsOf(() => customers.create(newCustomer("round.trips@example.com")))).toEqual({ statements: 4, roundTrips: 3 });
+  });
+
+  it("UpdateCustomer: BEGIN with the find, the update, COMMIT", async () => {
+    const waits = await waitsOf(() => customers.update(2n, (current) => ({ ...current, city: "Oslo" })));
+    expect(waits).toEqual({ statements: 4, roundTrips: 3 });
+  });
+
+  it("fails the statement after one sent ahead when that one fails, with its error", async () => {
+    const work = connection.db.transaction().execute(async (tx) => {
+      await sql`SET LOCAL no_such_setting = 1`.execute(tx);
+      return sql`SELECT 1`.execute(tx);
+    });
+    await expect(work).rejects.toThrow(/unrecognized configuration parameter "no_such_setting"/);
+    expect((await customers.get(1n)).customerId).toBe(1n);
+  });
+});
