@@ -28,8 +28,6 @@ import { bind, createGrpcServer } from "../src/grpc/server";
 import { serviceError } from "../src/grpc/status";
 import { Flags } from "./flags";
 
-type CustomerCall = grpc.ServerWritableStream<unknown, Customer>;
-
 /** 16 strings (12 fields + 4 tags), about 400 bytes encoded: what a typical stored customer weighs. */
 export const CONSTANT_CUSTOMER: Customer = create(CustomerSchema, {
   customerId: 1_234_567n,
@@ -79,21 +77,9 @@ function unimplemented(): Promise<never> {
   return Promise.reject(error);
 }
 
-/** Streams `count` copies, waiting for 'drain' whenever write() says the buffer is full. */
-async function streamCopies(call: CustomerCall, count: number): Promise<void> {
-  for (let sent = 0; sent < count && !call.cancelled; sent++) {
-    if (!call.write(CONSTANT_CUSTOMER)) await drainedOrGone(call);
-  }
-}
-
-function drainedOrGone(call: CustomerCall): Promise<void> {
-  return new Promise((resolve) => {
-    const settle = (): void => {
-      for (const event of ["drain", "cancelled", "close", "error"]) call.off(event, settle);
-      resolve();
-    };
-    for (const event of ["drain", "cancelled", "close", "error"]) call.once(event, settle);
-  });
+/** `count` copies, which the adapter writes as the client takes them (writeAll), as it writes the service's exports. */
+async function* copies(count: number): AsyncGenerator<Customer> {
+  for (let sent = 0; sent < count; sent++) yield CONSTANT_CUSTOMER;
 }
 
 function ceilingHandlers(exportCount: number): ServiceHandlers<typeof CustomerService> {
@@ -107,7 +93,7 @@ function ceilingHandlers(exportCount: number): ServiceHandlers<typeof CustomerSe
     listCustomers: async () => CONSTANT_PAGE,
     batchGetCustomers: unimplemented,
     batchCreateCustomers: unimplemented,
-    exportCustomers: (_request, call) => streamCopies(call, exportCount),
+    exportCustomers: () => copies(exportCount),
   };
 }
 

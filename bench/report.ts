@@ -6,6 +6,8 @@ import type { Workload } from "./workloads";
 export interface SizeReport {
   engine: Engine;
   rows: number;
+  /** The service traced every call (bench --tracing). */
+  tracing: boolean;
   /** Spawn to first SERVING, per start (one per workload and run). */
   startupMs: number[];
   /** The service's RSS right after start-up, per start (one per workload and run). */
@@ -140,7 +142,8 @@ const ENGINE_NAMES: Record<Engine, string> = { sqlite: "SQLite", postgres: "Post
 
 export function formatSize(size: SizeReport): string {
   const runs = Math.max(0, ...size.workloads.map((report) => report.runs.length));
-  const header = `${ENGINE_NAMES[size.engine]}, ${size.rows.toLocaleString("en-US")} customers — medians of ${runs} run${runs === 1 ? "" : "s"}`;
+  const traced = size.tracing ? ", tracing every call" : "";
+  const header = `${ENGINE_NAMES[size.engine]}${traced}, ${size.rows.toLocaleString("en-US")} customers — medians of ${runs} run${runs === 1 ? "" : "s"}`;
   const startup = `start-up to SERVING: ${formatted(median(size.startupMs), 0)} ms; idle RSS after start: ${formatted(
     (median(size.serviceIdleRssBytes) ?? 0) / MB,
     0,

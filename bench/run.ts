@@ -5,7 +5,7 @@
  *
  *   npm run bench -- [--engines sqlite,postgres] [--database-url URL] [--runs 3] [--seconds 5] [--warmup 2] [--sizes 59,1000000]
  *     [--workloads GetCustomer,ListCustomers,…] [--concurrency 16] [--export-streams 1]
- *     [--seed 1] [--profile] [--log-level info]
+ *     [--seed 1] [--profile] [--log-level info] [--tracing off|on|both]
  */
 import {
   existsSync,
@@ -28,6 +28,7 @@ import { CHINOOK_SOURCE, REPO_ROOT, RESULTS_DIR, benchScript } from "./paths";
 import { rssBytes } from "./proc";
 import { formatSize, formatTargets, opsPerSecond, type SizeReport, type WorkloadReport } from "./report";
 import { startCeiling, startService, type RunningServer } from "./servers";
+import { formatTracingCost, startTraceSink, tracingEnv, tracingVariants, TRACING_MODES, type TracingMode } from "./tracing";
 import { isStreaming, WORKLOADS, type StreamingWorkload, type UnaryWorkload, type Workload } from "./workloads";
 
 interface RunOptions {
@@ -45,6 +46,7 @@ interface RunOptions {
   seed: number;
   profile: boolean;
   logLevel: string;
+  tracing: TracingMode;
 }
 
 /** Where this invocation writes: results JSON, service logs, profiles. */
@@ -53,6 +55,8 @@ interface Output {
   logDir: string;
   profileDir: string | undefined;
   workDir: string;
+  /** The OTLP endpoint traced services export to (a no-op sink); undefined with --tracing off. */
+  traceSinkUrl: string | undefined;
 }
 
 const CEILING_UNARY: UnaryWorkload = "GetCustomer";
@@ -63,7 +67,7 @@ const LOAD_GRACE_MS = 60_000;
 
 const USAGE = `usage: npm run bench -- [--engines sqlite,postgres] [--database-url URL] [--runs 3] [--seconds 5] [--warmup 2]
     [--sizes 59,1000000] [--workloads ${WORKLOADS.join(",")}]
-    [--concurrency 16] [--export-streams 1] [--seed 1] [--profile] [--log-level info]
+    [--concurrency 16] [--export-streams 1] [--seed 1] [--profile] [--log-level info] [--tracing off|on|both]
 
 Measures the service against a no-op grpc-js server (the ceiling) at each dataset size, on each engine,
 and prints medians and ratios; the results JSON goes under bench/results/ (bench/README.md says more).
@@ -71,7 +75,7 @@ and prints medians and ratios; the results JSON goes under bench/results/ (bench
 
 function optionsFrom(argv: readonly string[]): RunOptions {
   const flags = new Flags(argv, [
-    "engines", "database-url", "runs", "seconds", "warmup", "sizes", "workloads", "concurrency", "export-streams", "seed", "profile", "log-level",
+    "engines", "database-url", "runs", "seconds", "warmup", "sizes", "workloads", "concurrency", "export-streams", "seed", "profile", "log-level", "tracing",
   ]);
   return {
     engines: flags.list("engines", ENGINES).map(engineFrom),
@@ -86,7 +90,14 @@ function optionsFrom(argv: readonly string[]): RunOptions {
     seed: flags.integer("seed", 1),
     profile: flags.boolean("profile"),
     logLevel: logLevelFrom(flags.string("log-level", "info")),
+    tracing: tracingModeFrom(flags.string("tracing", "off")),
   };
+}
+
+function tracingModeFrom(text: string): TracingMode {
+  const mode = TRACING_MODES.find((name) => name === text);
+  if (mode === undefined) throw new UsageError(`--tracing must be one of ${TRACING_MODES.join(", ")}, got "${text}"`);
+  return mode;
 }
 
 function logLevelFrom(text: string): string {
@@ -147,10 +158,11 @@ function describe(result: LoadResult): string {
   return `${rate} ${unit}, p99 ${p99} ms${errors.length > 0 ? `, errors ${errors.join(" ")}` : ""}`;
 }
 
-function emptySizeReport({ engine, rows }: Dataset, workloads: readonly Workload[]): SizeReport {
+function emptySizeReport({ engine, rows }: Dataset, workloads: readonly Workload[], tracing: boolean): SizeReport {
   return {
     engine,
     rows,
+    tracing,
     startupMs: [],
     serviceIdleRssBytes: [],
     workloads: workloads.map((workload) => ({
@@ -249,7 +261,7 @@ async function measureService(
   context: { dataset: Dataset; report: SizeReport; run: number; options: RunOptions; output: Output },
 ): Promise<void> {
   const { dataset, run, report, options, output } = context;
-  const label = `${dataset.engine}-${dataset.rows}-${workloadReport.workload}-run${run}`;
+  const label = `${dataset.engine}${report.tracing ? "-traced" : ""}-${dataset.rows}-${workloadReport.workload}-run${run}`;
   const runDir = mkdtempSync(path.join(output.workDir, `${label}-`));
   const database = await dataset.copy(runDir);
   try {
@@ -260,13 +272,15 @@ async function measureService(
       runLogFile: path.join(runDir, "service.log"),
       logFile: path.join(output.logDir, `service-${label}.log`),
       profile: output.profileDir === undefined ? undefined : { dir: output.profileDir, name: `service-${label}.cpuprofile` },
+      env: report.tracing && output.traceSinkUrl !== undefined ? tracingEnv(output.traceSinkUrl) : {},
     });
     try {
       report.startupMs.push(service.startupMs);
       report.serviceIdleRssBytes.push(rssBytes(service.pid));
       const result = await measure(service, workloadReport.workload, dataset, options);
       const startup = `SERVING after ${service.startupMs.toFixed(0)} ms`;
-      progress(`  service (${dataset.engine}) ${workloadReport.workload}: ${describe(result)} (${startup})`);
+      const traced = report.tracing ? ", traced" : "";
+      progress(`  service (${dataset.engine}${traced}) ${workloadReport.workload}: ${describe(result)} (${startup})`);
       workloadReport.runs.push(result);
       workloadReport.ratios.push(opsPerSecond(result) / opsPerSecond(ceiling));
       recordSameSizeRatio(workloadReport, result);
@@ -314,7 +328,7 @@ async function datasetsFor(options: RunOptions, workDir: string, postgres: Bench
   return sizes;
 }
 
-function prepareOutput(startedAt: Date, options: RunOptions): Output {
+function prepareOutput(startedAt: Date, options: RunOptions, traceSinkUrl: string | undefined): Output {
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
   const logDir = path.join(RESULTS_DIR, `${stamp}-logs`);
   mkdirSync(logDir, { recursive: true });
@@ -324,6 +338,7 @@ function prepareOutput(startedAt: Date, options: RunOptions): Output {
     logDir,
     profileDir,
     workDir: mkdtempSync(path.join(os.tmpdir(), "chinook-bench-")),
+    traceSinkUrl,
   };
 }
 
@@ -357,7 +372,8 @@ async function main(): Promise<void> {
   const options = optionsFrom(argv);
   installChildCleanup();
   const startedAt = new Date();
-  const output = prepareOutput(startedAt, options);
+  const traceSink = options.tracing === "off" ? undefined : await startTraceSink();
+  const output = prepareOutput(startedAt, options, traceSink?.url);
   // Also on Ctrl-C, when the finally below never runs.
   process.once("exit", () => cleanUp(output));
   progress(`service LOG_LEVEL=${options.logLevel}`);
@@ -366,16 +382,21 @@ async function main(): Promise<void> {
   try {
     const sizes: SizeReport[] = [];
     for (const datasets of await datasetsFor(options, output.workDir, postgres)) {
-      const engines = datasets.map((dataset) => ({ dataset, report: emptySizeReport(dataset, options.workloads) }));
+      // With --tracing both, each engine untraced then traced, after the same ceiling measurement.
+      const engines = datasets.flatMap((dataset) =>
+        tracingVariants(options.tracing).map((tracing) => ({ dataset, report: emptySizeReport(dataset, options.workloads, tracing) })),
+      );
       for (let run = 1; run <= options.runs; run++) await measureRun(engines, run, options, output);
       for (const { report } of engines) {
         sizes.push(report);
         process.stdout.write(`\n${formatSize(report)}\ntargets:\n${formatTargets(report)}\n`);
       }
+      printTracingCost(engines.map(({ report }) => report));
     }
     const results = { startedAt, finishedAt: new Date(), machine: machine(), options, sizes };
     writeFileSync(output.resultsFile, `${JSON.stringify(results, null, 2)}\n`);
     process.stdout.write(`\nresults: ${path.relative(process.cwd(), output.resultsFile)}\n`);
+    if (traceSink !== undefined) progress(`trace sink: ${traceSink.receivedBytes().toLocaleString("en-US")} bytes of spans received`);
     if (output.profileDir !== undefined) {
       process.stdout.write(`profiles: ${output.profileDir}\n`);
       process.stdout.write("  summarise one with: node dist/bench/profile-summary.js FILE\n");
@@ -383,6 +404,15 @@ async function main(): Promise<void> {
   } finally {
     cleanUp(output);
     await postgres?.stop();
+    await traceSink?.close();
+  }
+}
+
+/** Each traced report next to the untraced one of its engine and size. */
+function printTracingCost(reports: readonly SizeReport[]): void {
+  for (const on of reports.filter((report) => report.tracing)) {
+    const off = reports.find((report) => !report.tracing && report.engine === on.engine && report.rows === on.rows);
+    if (off !== undefined) process.stdout.write(`\n${formatTracingCost(off, on)}\n`);
   }
 }
 

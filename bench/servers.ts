@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { ChildProcess } from "node:child_process";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb";
-import { typedClient, type TypedClient } from "../src/grpc/client";
+import { typedClient, type TypedClient } from "../tools/grpc-js-client";
 import { freeLoopbackPort } from "../tools/ports";
 import { firstJsonLine, spawnTracked, stderrTail, stopChild } from "./children";
 import { numberAt, parseJsonRecord } from "./json";
@@ -34,6 +34,8 @@ export interface ServiceOptions {
   logFile: string;
   /** Where `node --cpu-prof` writes the service's profile, if profiling. */
   profile?: { dir: string; name: string };
+  /** More environment, e.g. the OTEL_* variables that turn tracing on. */
+  env?: Record<string, string>;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -80,6 +82,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
       CHINOOK_DB: options.chinookSource,
       GRPC_ADDR: address,
       LOG_LEVEL: options.logLevel,
+      ...options.env,
     },
     stdout: log,
   });

@@ -29,6 +29,13 @@ export interface Config {
   healthProbeIntervalMs: number;
   /** host:port for Prometheus' /metrics; no metrics server when unset. METRICS_ADDR. */
   metricsAddress: string | undefined;
+  /** The HTTP door: Connect (HTTP/JSON) and gRPC-Web beside gRPC. */
+  http: {
+    /** host:port to serve it on; off when unset. HTTP_ADDR. */
+    address: string | undefined;
+    /** Browser origins (`https://app.example`) allowed to call it cross-origin; none when unset. HTTP_CORS_ORIGINS. */
+    corsOrigins: readonly string[];
+  };
   /** The read cache of customers (GetCustomer, BatchGetCustomers, ListCustomers pages). */
   cache: {
     /** Most customers cached; 0 disables the cache. CACHE_SIZE. */
@@ -58,6 +65,24 @@ export interface Config {
     /** Tokens signed with a key stay valid this long after a newer key replaced it. PAGE_TOKEN_KEY_RETENTION_MS. */
     retentionMs: number;
   };
+  /** OpenTelemetry tracing, from the standard OTEL_* variables (tracingConfig says when it is on). */
+  tracing: TracingConfig;
+}
+
+export interface TracingConfig {
+  /**
+   * On when OTEL_TRACES_EXPORTER names an exporter other than none, or an
+   * OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+   * is set; off whenever OTEL_SDK_DISABLED is true. The SDK reads the rest of
+   * OTEL_* itself; the values it would ignore with a warning are refused here.
+   */
+  enabled: boolean;
+  /**
+   * How long one export may take (the OTLP exporter's own bound, which it
+   * reads itself), and so how long the stop waits for the last spans.
+   * OTEL_EXPORTER_OTLP_TRACES_TIMEOUT, else OTEL_EXPORTER_OTLP_TIMEOUT; 10 s.
+   */
+  exportTimeoutMs: number;
 }
 
 export type DatabaseConfig = SqliteConfig | PostgresConfig;
@@ -153,6 +178,10 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: integer(env, "SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: MAX_TIMER_MS }),
     healthProbeIntervalMs: integer(env, "HEALTH_PROBE_INTERVAL_MS", 5_000, { min: 100, max: MAX_TIMER_MS }),
     metricsAddress: optionalHostPort(env, "METRICS_ADDR"),
+    http: {
+      address: optionalHostPort(env, "HTTP_ADDR"),
+      corsOrigins: origins(env, "HTTP_CORS_ORIGINS"),
+    },
     cache: {
       maxEntries: integer(env, "CACHE_SIZE", 10_000, { min: 0, max: MAX_CACHE_ENTRIES }),
       maxBytes: integer(env, "CACHE_MAX_BYTES", 64 * MIB, { min: 1 }),
@@ -169,7 +198,54 @@ export function loadConfig(env: Env = process.env): Config {
       rotationMs: integer(env, "PAGE_TOKEN_KEY_ROTATION_MS", 7 * DAY_MS, { min: 60_000 }),
       retentionMs: integer(env, "PAGE_TOKEN_KEY_RETENTION_MS", DAY_MS, { min: 60_000 }),
     },
+    tracing: tracingConfig(env),
   };
+}
+
+const OTLP_PROTOCOLS = ["http/protobuf", "http/json", "grpc"] as const;
+const TRACES_EXPORTERS = ["otlp", "console", "zipkin", "none"];
+const TRACES_SAMPLERS = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+] as const;
+
+/** What the OpenTelemetry SDK would warn about and then ignore (its warnings are silent by default) fails the start instead. */
+function tracingConfig(env: Env): TracingConfig {
+  const disabled = oneOf(env, "OTEL_SDK_DISABLED", ["true", "false"], "false", { ignoreCase: true }) === "true";
+  const exporters = traceExporters(env);
+  for (const name of ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"]) {
+    if (text(env, name) !== undefined) oneOf(env, name, OTLP_PROTOCOLS, "http/protobuf");
+  }
+  const endpoints = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"].filter((name) => text(env, name) !== undefined);
+  for (const name of endpoints) url(env, name, "");
+  const sampler = oneOf(env, "OTEL_TRACES_SAMPLER", TRACES_SAMPLERS, "parentbased_always_on");
+  if (sampler.endsWith("traceidratio")) checkRatio(env, "OTEL_TRACES_SAMPLER_ARG");
+  // As the SDK reads it: a list that starts with none sets up no exporter.
+  const exporting = exporters === undefined ? endpoints.length > 0 : exporters[0] !== "none";
+  const timeout = integer(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000, { min: 1, max: MAX_TIMER_MS });
+  const exportTimeoutMs = integer(env, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", timeout, { min: 1, max: MAX_TIMER_MS });
+  return { enabled: !disabled && exporting, exportTimeoutMs };
+}
+
+/** OTEL_TRACES_EXPORTER's comma-separated names; undefined when unset. */
+function traceExporters(env: Env): string[] | undefined {
+  const raw = text(env, "OTEL_TRACES_EXPORTER");
+  if (raw === undefined) return undefined;
+  const names = raw.split(",").map((name) => name.trim());
+  const unknown = names.find((name) => !TRACES_EXPORTERS.includes(name));
+  if (unknown !== undefined) throw new ConfigError(`OTEL_TRACES_EXPORTER must list ${TRACES_EXPORTERS.join(", ")}, got "${raw}"`);
+  return names;
+}
+
+function checkRatio(env: Env, name: string): void {
+  const raw = text(env, name);
+  if (raw !== undefined && !/^(?:0|1|0?\.\d+|1\.0*)$/.test(raw)) {
+    throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`);
+  }
 }
 
 function databaseConfig(env: Env): DatabaseConfig {
@@ -256,6 +332,19 @@ function sha256(env: Env, name: string, fallback: string): string {
   return value;
 }
 
+/** Comma-separated origins, each exactly as a browser sends it in Origin: scheme, host, and a port only when not the default. */
+function origins(env: Env, name: string): string[] {
+  const raw = text(env, name);
+  if (raw === undefined) return [];
+  return raw.split(",").map((entry) => {
+    const origin = entry.trim();
+    if (!URL.canParse(origin) || new URL(origin).origin !== origin) {
+      throw new ConfigError(`${name} must list origins such as https://app.example:8443 (no path, no trailing slash), separated by commas; got "${origin}"`);
+    }
+    return origin;
+  });
+}
+
 function optionalHostPort(env: Env, name: string): string | undefined {
   const value = text(env, name);
   return value === undefined ? undefined : hostPort(env, name, value);
@@ -290,9 +379,9 @@ function integer(env: Env, name: string, fallback: number, { min, max = Number.M
   return value;
 }
 
-function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T, { ignoreCase = false } = {}): T {
   const raw = text(env, name) ?? fallback;
-  const match = allowed.find((value) => value === raw);
+  const match = allowed.find((value) => value === (ignoreCase ? raw.toLowerCase() : raw));
   if (match === undefined) throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
   return match;
 }

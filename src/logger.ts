@@ -1,6 +1,7 @@
 import pino, { type DestinationStream, type Level, type Logger } from "pino";
 import pretty from "pino-pretty";
 import { currentRequest } from "./request-context";
+import { traceLogFields, type TraceLogFields } from "./tracing/log-fields";
 
 export type { Logger };
 
@@ -22,9 +23,12 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
-function requestFields(): { request_id?: string } {
+/** The request's id and, when the call is traced and sampled, its trace and span ids. */
+function requestFields(): { request_id?: string } & TraceLogFields {
   const request = currentRequest();
-  return request === undefined ? {} : { request_id: request.requestId };
+  if (request === undefined) return {};
+  if (request.trace === undefined) return { request_id: request.requestId };
+  return { request_id: request.requestId, ...traceLogFields(request.trace) };
 }
 
 /**

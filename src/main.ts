@@ -47,6 +47,12 @@ import { PostgresInvoiceStore } from "./invoices/stores/postgres";
 import { SqliteInvoiceStore } from "./invoices/stores/sqlite";
 import { createLogger, type Logger } from "./logger";
 import { createMetricsRegistry, serveMetrics, type MetricsServer } from "./metrics";
+import { served } from "./http/routes";
+import { warnIfPageMissing } from "./http/page";
+import { HttpDoor, type HttpDoorOptions } from "./http/server";
+import { startTelemetry } from "./tracing/sdk";
+import { statementSpans } from "./tracing/statement-spans";
+import type { Tracing } from "./tracing/tracing";
 import { asksForHelp, SERVICE_USAGE } from "./usage";
 
 /** A running service: what tests and the process entry point hold on to. */
@@ -55,6 +61,8 @@ export interface App {
   readonly port: number;
   /** The port /metrics is served on; undefined when METRICS_ADDR is unset. */
   readonly metricsPort: number | undefined;
+  /** The HTTP door's port (Connect, gRPC-Web, the page); undefined when HTTP_ADDR is unset. */
+  readonly httpPort: number | undefined;
   readonly health: HealthMonitor;
   readonly storage: Storage;
   /** Health NOT_SERVING, drain calls for the grace period, final maintenance, close the database. */
@@ -80,15 +88,20 @@ interface PostgresStorage extends Stores {
   readonly database: PostgresDatabase;
 }
 
-/** The single composition root: every dependency is built and wired here. */
-export async function startApp(config: Config, logger: Logger): Promise<App> {
+/**
+ * The single composition root: every dependency is built and wired here.
+ * `tracing` (main's, from the OTEL_* variables; a test's in-memory one) is
+ * passed down rather than taken from OpenTelemetry's globals, so that apps
+ * in one process trace apart; without it nothing is traced.
+ */
+export async function startApp(config: Config, logger: Logger, tracing?: Tracing): Promise<App> {
   // The app's own registry, not prom-client's global one: tests run several apps in one process.
   const registry = createMetricsRegistry();
-  const rpcs = new RpcObserver({ logger, metrics: new RpcMetrics(registry), inFlightServices: APPLICATION_SERVICES });
+  const rpcs = new RpcObserver({ logger, metrics: new RpcMetrics(registry), inFlightServices: APPLICATION_SERVICES, tracing });
   const storage =
     config.database.engine === "postgres"
-      ? await openPostgresStorage(config, config.database, logger, registry)
-      : await openSqliteStorage(config, config.database, logger, registry, () => rpcs.inFlight === 0);
+      ? await openPostgresStorage(config, config.database, logger, registry, tracing)
+      : await openSqliteStorage(config, config.database, logger, registry, () => rpcs.inFlight === 0, tracing);
   try {
     return await serve(config, logger, storage.value, registry, rpcs, storage.upkeep);
   } catch (error) {
@@ -111,10 +124,11 @@ async function openSqliteStorage(
   logger: Logger,
   registry: Registry,
   isIdle: () => boolean,
+  tracing: Tracing | undefined,
 ): Promise<{ value: SqliteStorage; upkeep: Upkeep }> {
   await ensureDatabase({ databasePath: path, ...config.chinook }, logger);
   const database = openDatabase(path, {
-    log: queryLog({ logger, registry }),
+    log: queryLog({ logger, registry, spans: statementSpans(tracing, "sqlite") }),
     walAutocheckpointBytes: config.maintenance.walCheckpointBytes,
     synchronous,
   });
@@ -153,9 +167,11 @@ async function openPostgresStorage(
   settings: PostgresConfig,
   logger: Logger,
   registry: Registry,
+  tracing: Tracing | undefined,
 ): Promise<{ value: PostgresStorage; upkeep: Upkeep }> {
   await preparePostgres(config, settings, logger);
-  const database = openPostgres(settings.url, { ...settings, log: queryLog({ logger, registry }), logger });
+  const log = queryLog({ logger, registry, spans: statementSpans(tracing, "postgresql") });
+  const database = openPostgres(settings.url, { ...settings, log, logger });
   registerPoolGauges(database, registry);
   const transactions = countingWriteFailures(postgresTransactions(), registry);
   const value: PostgresStorage = {
@@ -203,11 +219,14 @@ async function serve(
     onProbe: healthProbeRecorder(registry),
   });
 
-  const options = { onError: logHandlerErrors(logger), onUndecodableRequest: rpcs.onUndecodableRequest };
+  const onError = logHandlerErrors(logger);
+  const options = { onError, onUndecodableRequest: rpcs.onUndecodableRequest };
+  const customerHandlers = customerService(customers);
+  const invoiceHandlers = invoiceService(invoices);
   const server = createGrpcServer(
     [
-      adaptService(CustomerService, customerService(customers), options),
-      adaptService(InvoiceService, invoiceService(invoices), options),
+      adaptService(CustomerService, customerHandlers, options),
+      adaptService(InvoiceService, invoiceHandlers, options),
       ...reflectionServices({ services: [CustomerService, InvoiceService, Health], ...options }),
     ],
     // The observer first, innermost: it also sees the statuses the availability gate sends.
@@ -221,21 +240,37 @@ async function serve(
   const transport = serverTransport(config.tls);
   const port = await bind(server, config.grpcAddress, transport.credentials);
   const metrics = await serveMetricsOrStop(server, registry, config.metricsAddress, logger);
+  const httpDoor = await serveHttpOrStop(config, { server, metrics }, {
+    services: [served(CustomerService, customerHandlers), served(InvoiceService, invoiceHandlers)],
+    rpcs,
+    logger,
+    limits: config.connectionLimits,
+    tls: transport.pems,
+    corsOrigins: config.http.corsOrigins,
+    isAvailable: () => health.databaseReachable,
+    onError,
+  });
   await health.start();
   upkeep.start();
   logger.info(
     { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: cacheFor(storage, config.cache), engine: storage.engine, ...durabilityOf(storage) },
     SERVING_MESSAGE[transport.security],
   );
+  if (httpDoor !== undefined) {
+    const { address, corsOrigins } = config.http;
+    logger.info({ listen: address, port: httpDoor.port, tls: transport.security, cors_origins: corsOrigins }, "serving Connect (HTTP/JSON) and gRPC-Web");
+    warnIfPageMissing(logger);
+  }
 
   return {
     port,
     metricsPort: metrics?.port,
+    httpPort: httpDoor?.port,
     health,
     storage,
     async stop() {
       health.shutdown();
-      await shutdownGracefully(server, config.shutdownGraceMs);
+      await Promise.all([shutdownGracefully(server, config.shutdownGraceMs), httpDoor?.door.stop(config.shutdownGraceMs)]);
       await metrics?.close();
       await upkeep.stop();
     },
@@ -289,6 +324,23 @@ async function serveMetricsOrStop(
   }
 }
 
+/** An HTTP door that cannot be bound fails the start, and the ports bound before it must not stay open. */
+async function serveHttpOrStop(
+  config: Config,
+  bound: { server: Server; metrics: MetricsServer | undefined },
+  options: HttpDoorOptions,
+): Promise<{ door: HttpDoor; port: number } | undefined> {
+  if (config.http.address === undefined) return undefined;
+  const door = new HttpDoor(options);
+  try {
+    return { door, port: await door.listen(config.http.address) };
+  } catch (error) {
+    bound.server.forceShutdown();
+    await bound.metrics?.close();
+    throw error;
+  }
+}
+
 /**
  * Domain errors are the client's business; anything else is ours, logged once
  * with its detail. So is why the database was unavailable, once per reason a
@@ -327,16 +379,19 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: config.logLevel });
   logGrpcJsDiagnostics(logger);
+  const telemetry = await startTelemetry(config.tracing, logger);
   let app: App;
   try {
-    app = await startApp(config, logger);
+    app = await startApp(config, logger, telemetry.tracing);
   } catch (error) {
     if (isExpectedStartupFailure(error)) logger.fatal(`cannot start: ${describeStartupFailure(error, config)}`);
     else logger.fatal({ err: error }, "cannot start");
     process.exitCode = 1;
+    await telemetry.shutdown();
     return;
   }
-  stopOnSignals(app, logger);
+  // The spans of the last calls leave after the calls have drained.
+  stopOnSignals({ stop: () => app.stop().finally(() => telemetry.shutdown()) }, logger);
 }
 
 /** `--help` prints the usage; any other argument is a mistake, since every setting is an environment variable. */

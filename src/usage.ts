@@ -29,6 +29,8 @@ Serving
   SHUTDOWN_GRACE_MS            how long calls may finish after SIGTERM before they end UNAVAILABLE (10000)
   HEALTH_PROBE_INTERVAL_MS     how often the database health probe runs (5000)
   METRICS_ADDR                 host:port to serve Prometheus /metrics on (unset: off)
+  HTTP_ADDR                    host:port to serve Connect (HTTP/JSON), gRPC-Web and the browser page on (unset: off)
+  HTTP_CORS_ORIGINS            browser origins allowed to call HTTP_ADDR cross-origin, comma-separated (unset: none)
 
 Connections
   GRPC_HANDSHAKE_TIMEOUT_MS    close a connection that has not sent the HTTP/2 preface (after TLS) this soon (10000)
@@ -40,6 +42,23 @@ Connections
                                connection (GOAWAY ENHANCE_YOUR_CALM); 0 allows any rate (300000)
   GRPC_STREAM_STALL_TIMEOUT_MS end a server stream RESOURCE_EXHAUSTED when its client takes nothing this long (60000)
   LOG_LEVEL                    fatal, error, warn, info, debug (adds every query) or trace (info)
+
+Tracing (OpenTelemetry; off unless an exporter or an OTLP endpoint is set; README.md, "Tracing")
+  OTEL_EXPORTER_OTLP_ENDPOINT  send traces over OTLP to this collector, e.g. http://localhost:4318: turns tracing on
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT  the same for traces alone, the full URL (…/v1/traces)
+  OTEL_EXPORTER_OTLP_PROTOCOL  http/protobuf, http/json or grpc (http/protobuf); _TRACES_PROTOCOL for traces alone
+  OTEL_EXPORTER_OTLP_TIMEOUT   how long one export may take, and the stop waits for the last spans (10000);
+                               OTEL_EXPORTER_OTLP_TRACES_TIMEOUT for traces alone
+  OTEL_EXPORTER_OTLP_HEADERS   headers sent with each export, e.g. an API key: key1=value1,key2=value2
+  OTEL_TRACES_EXPORTER         otlp, console, zipkin or none: otlp (or console) turns tracing on by itself
+  OTEL_TRACES_SAMPLER          always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off
+                               or parentbased_traceidratio (parentbased_always_on)
+  OTEL_TRACES_SAMPLER_ARG      the ratio, 0 to 1, of the traceidratio samplers (1)
+  OTEL_SERVICE_NAME            the service.name spans are reported under (chinook-grpc)
+  OTEL_RESOURCE_ATTRIBUTES     more resource attributes, e.g. deployment.environment.name=prod
+  OTEL_PROPAGATORS             how callers' trace context is read (tracecontext,baggage: W3C traceparent)
+  OTEL_SDK_DISABLED            true turns tracing off whatever else is set (false)
+  OTEL_LOG_LEVEL               the SDK's own diagnostics on stderr (unset: its warnings go to the log)
 
 Read cache
   CACHE_SIZE                   customers cached, at most 1,000,000; 0 disables the cache (10000)

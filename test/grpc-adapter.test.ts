@@ -11,9 +11,8 @@ import {
 } from "../gen/grpc/reflection/v1/reflection_pb";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb";
 import { adaptService, type ServiceHandlers } from "../src/grpc/adapter";
-import { typedClient, type TypedClient } from "../src/grpc/client";
+import { typedClient, type TypedClient } from "../tools/grpc-js-client";
 import { INTERNAL_MESSAGE } from "../src/grpc/status";
-import { drainedOrClosed } from "../src/grpc/streams";
 import { InvalidArgumentError } from "../src/errors";
 import { bindEphemeral, unusedCustomerHandlers } from "./support/grpc-server";
 import { failureOf } from "./support/errors";
@@ -27,7 +26,7 @@ const BEYOND_DOUBLE_PRECISION = 2n ** 63n - 1n;
 function fakeCustomerService(getCustomerCalls: bigint[], exportCalls: string[] = []): ServiceHandlers<typeof CustomerService> {
   return {
     ...unusedCustomerHandlers(),
-    async getCustomer(request, call) {
+    async getCustomer(request, context) {
       getCustomerCalls.push(request.customerId);
       if (request.customerId === INVALID_ID) {
         throw new InvalidArgumentError("customer_id", "must be positive");
@@ -38,16 +37,14 @@ function fakeCustomerService(getCustomerCalls: bigint[], exportCalls: string[] =
       return {
         customerId: request.customerId,
         firstName: "Echo",
-        company: call.metadata.get("x-echo").join(","),
+        company: context.requestHeader.get("x-echo") ?? "",
         profile: { favoriteGenreIds: [request.customerId, -request.customerId] },
       };
     },
-    async exportCustomers(_request, call) {
-      exportCalls.push(call.getPath());
+    async *exportCustomers() {
+      exportCalls.push(CustomerService.method.exportCustomers.name);
       for (let id = 1n; id <= BigInt(EXPORT_COUNT); id++) {
-        if (!call.write(create(CustomerSchema, { customerId: id }))) {
-          await drainedOrClosed(call);
-        }
+        yield create(CustomerSchema, { customerId: id });
       }
     },
     // total_size is an int32: this answer cannot be encoded.

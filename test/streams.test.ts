@@ -3,8 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { adaptService, type ServiceHandlers } from "../src/grpc/adapter";
-import { typedClient, type TypedClient } from "../src/grpc/client";
-import { writeAll } from "../src/grpc/streams";
+import { typedClient, type TypedClient } from "../tools/grpc-js-client";
 import { eventually } from "./support/eventually";
 import { bindEphemeral, unusedCustomerHandlers } from "./support/grpc-server";
 
@@ -33,6 +32,20 @@ async function* customers(count: number, company: string, production: Production
   }
 }
 
+async function* whenClosed<T>(messages: AsyncIterable<T>, onClose: () => void): AsyncGenerator<T> {
+  try {
+    yield* messages;
+  } finally {
+    onClose();
+  }
+}
+
+function promiseWithResolvers(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((settle) => (resolve = settle));
+  return { promise, resolve };
+}
+
 /** Resolves once `read()` has stopped changing across a few polls: the producer is waiting. */
 async function settled(read: () => number): Promise<number> {
   let last = -1;
@@ -54,14 +67,13 @@ describe("writeAll", () => {
 
   const handlers: ServiceHandlers<typeof CustomerService> = {
     ...unusedCustomerHandlers(),
-    async exportCustomers(request, call) {
+    // The adapter writes what the handler yields with writeAll; handlerDone resolves once it closed the producer.
+    exportCustomers(request) {
       const bulky = request.country === BULKY;
-      const written = writeAll(
-        call,
-        customers(bulky ? BULKY_EXPORT : SMALL_EXPORT, bulky ? BULKY_COMPANY : "", production),
-      );
-      handlerDone = written;
-      await written;
+      const messages = customers(bulky ? BULKY_EXPORT : SMALL_EXPORT, bulky ? BULKY_COMPANY : "", production);
+      const { promise, resolve } = promiseWithResolvers();
+      handlerDone = promise;
+      return whenClosed(messages, resolve);
     },
   };
 

@@ -1,4 +1,4 @@
-import type { LogConfig, RootOperationNode } from "kysely";
+import type { LogConfig, LogEvent, RootOperationNode } from "kysely";
 import { Histogram, type Registry } from "prom-client";
 import type { Logger } from "../logger";
 import { SQLITE_LATENCY_BUCKETS } from "./sqlite/monitoring";
@@ -16,14 +16,18 @@ const OPERATION_OF_NODE: Partial<Record<RootOperationNode["kind"], QueryOperatio
 export interface QueryLogOptions {
   logger: Logger;
   registry: Registry;
+  /** Each statement's trace span (src/tracing/statement-spans.ts); undefined when tracing is off. */
+  spans?: (event: LogEvent) => void;
 }
 
 /**
  * Kysely's log hook: every query's duration goes to a histogram by operation,
  * and at debug level to a log line with the SQL text. Parameters are never
- * logged: they carry customer data.
+ * logged: they carry customer data. Every statement of both engines, raw
+ * ones and transactions' BEGIN and COMMIT included, passes through here once
+ * it has run, which makes it the one place for statement spans too.
  */
-export function queryLog({ logger, registry }: QueryLogOptions): LogConfig {
+export function queryLog({ logger, registry, spans }: QueryLogOptions): LogConfig {
   const duration = new Histogram({
     name: "db_query_duration_seconds",
     help: "Time SQLite took to run a query issued through Kysely, by operation.",
@@ -32,6 +36,7 @@ export function queryLog({ logger, registry }: QueryLogOptions): LogConfig {
     registers: [registry],
   });
   return (event) => {
+    spans?.(event);
     const operation = operationOf(event.query.query);
     duration.observe({ operation }, event.queryDurationMillis / 1000);
     if (!logger.isLevelEnabled("debug")) return;

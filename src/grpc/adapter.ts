@@ -8,7 +8,9 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import { encodeOnce } from "./frozen-messages";
+import type { CallContext, MethodHandler as NeutralMethodHandler } from "./handlers";
 import { deadlineHasPassed, serviceError, toServiceError } from "./status";
+import { writeAll } from "./streams";
 import { wireEncoder } from "./wire-encoder";
 
 /** A message, or a plain object that `create()` turns into one. */
@@ -17,46 +19,24 @@ export type MessageOrInit = MessageInitShape<DescMessage>;
 /** What grpc-js needs to (de)serialize one method, on the server and on the client. */
 export type GrpcMethodDefinition = grpc.MethodDefinition<MessageOrInit, MessageOrInit>;
 
-export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
-  request: MessageShape<I>,
-  call: grpc.ServerUnaryCall<MessageShape<I>, MessageShape<O>>,
-) => Promise<MessageInitShape<O>>;
-
-/** Writes its messages itself (honouring `write()`'s backpressure); the adapter ends the call. */
-export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
-  request: MessageShape<I>,
-  call: grpc.ServerWritableStream<MessageShape<I>, MessageShape<O>>,
-) => Promise<void>;
-
 /**
  * Read requests with `call.iterator({ destroyOnReturn: false })`: a plain
  * `for await (… of call)` destroys the call when the loop ends, so the final
- * status is never sent and the client hangs.
+ * status is never sent and the client hangs. Served on the gRPC door only
+ * (reflection), so typed against grpc-js.
  */
 export type BidiStreamingHandler<I extends DescMessage, O extends DescMessage> = (
   call: grpc.ServerDuplexStream<MessageShape<I>, MessageShape<O>>,
 ) => Promise<void>;
 
-/** The handler type for one method descriptor, chosen by its kind. */
+/** The handler type for one method descriptor: a door-neutral one, or a grpc-js one for bidi streaming. */
 export type MethodHandler<M> = M extends {
-  methodKind: "unary";
+  methodKind: "bidi_streaming";
   input: infer I extends DescMessage;
   output: infer O extends DescMessage;
 }
-  ? UnaryHandler<I, O>
-  : M extends {
-        methodKind: "server_streaming";
-        input: infer I extends DescMessage;
-        output: infer O extends DescMessage;
-      }
-    ? ServerStreamingHandler<I, O>
-    : M extends {
-          methodKind: "bidi_streaming";
-          input: infer I extends DescMessage;
-          output: infer O extends DescMessage;
-        }
-      ? BidiStreamingHandler<I, O>
-      : never;
+  ? BidiStreamingHandler<I, O>
+  : NeutralMethodHandler<M>;
 
 /** One handler per method of a generated service, keyed by the method's local name. */
 export type ServiceHandlers<S extends DescService> = {
@@ -80,14 +60,8 @@ export interface GrpcService {
   readonly implementation: grpc.UntypedServiceImplementation;
 }
 
-type LooseUnaryHandler = (
-  request: MessageOrInit,
-  call: grpc.ServerUnaryCall<MessageOrInit, MessageOrInit>,
-) => Promise<MessageOrInit>;
-type LooseServerStreamingHandler = (
-  request: MessageOrInit,
-  call: grpc.ServerWritableStream<MessageOrInit, MessageOrInit>,
-) => Promise<void>;
+type LooseUnaryHandler = (request: MessageOrInit, context: CallContext) => Promise<MessageOrInit>;
+type LooseServerStreamingHandler = (request: MessageOrInit, context: CallContext) => AsyncIterable<MessageOrInit>;
 type LooseBidiStreamingHandler = (
   call: grpc.ServerDuplexStream<MessageOrInit, MessageOrInit>,
 ) => Promise<void>;
@@ -205,7 +179,7 @@ function adaptUnary(
   options: AdapterOptions,
 ): grpc.handleUnaryCall<MessageOrInit, MessageOrInit> {
   return (call, callback) => {
-    void answerUnary(method, () => handler(call.request, call), call, callback, options);
+    void answerUnary(method, () => handler(call.request, new GrpcCallContext(call)), call, callback, options);
   };
 }
 
@@ -239,7 +213,7 @@ function adaptServerStreaming(
   options: AdapterOptions,
 ): grpc.handleServerStreamingCall<MessageOrInit, MessageOrInit> {
   return (call) => {
-    void answerStreaming(method, () => handler(call.request, call), call, options);
+    void answerStreaming(method, () => writeAll(call, handler(call.request, new GrpcCallContext(call))), call, options);
   };
 }
 
@@ -288,6 +262,43 @@ function endStream(method: DescMethod, call: StreamingCall, options: AdapterOpti
 /** grpc-js turns an 'error' event on a server stream into the call's final status. */
 function failStream(call: StreamingCall, error: grpc.ServiceError): void {
   call.emit("error", error);
+}
+
+/**
+ * A grpc-js call seen as a CallContext. Its signal and headers are made on a
+ * handler's first look: most handlers never look, and every GetCustomer
+ * would pay for them.
+ */
+class GrpcCallContext implements CallContext {
+  private abort: AbortController | undefined;
+  private headers: Headers | undefined;
+
+  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) {}
+
+  /** grpc-js emits 'cancelled' when the client cancels, the deadline passes, or the server ends the call. */
+  get signal(): AbortSignal {
+    if (this.abort === undefined) {
+      const abort = new AbortController();
+      if (this.call.cancelled) abort.abort();
+      else this.call.once("cancelled", () => abort.abort());
+      this.abort = abort;
+    }
+    return this.abort.signal;
+  }
+
+  get requestHeader(): Headers {
+    this.headers ??= headersOf(this.call.metadata);
+    return this.headers;
+  }
+}
+
+/** Binary (-bin) values in base64, as gRPC metadata writes them on the wire. */
+function headersOf(metadata: grpc.Metadata): Headers {
+  const headers = new Headers();
+  for (const [key, values] of Object.entries(metadata.toJSON())) {
+    for (const value of values) headers.append(key, typeof value === "string" ? value : value.toString("base64"));
+  }
+  return headers;
 }
 
 function deadlineExceeded(): grpc.ServiceError {

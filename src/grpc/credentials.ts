@@ -9,6 +9,15 @@ export type TransportSecurity = "plaintext" | "tls" | "mtls";
 export interface ServerTransport {
   readonly credentials: ServerCredentials;
   readonly security: TransportSecurity;
+  /** The PEM files read and checked, for the HTTP door's TLS; undefined in plaintext. */
+  readonly pems: TlsPems | undefined;
+}
+
+export interface TlsPems {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** Clients must present a certificate this CA issued (mTLS) when set. */
+  readonly clientCa: Buffer | undefined;
 }
 
 /**
@@ -18,7 +27,7 @@ export interface ServerTransport {
  * with a message naming the file rather than an opaque bind error.
  */
 export function serverTransport(tls: TlsConfig | undefined): ServerTransport {
-  if (tls === undefined) return { credentials: ServerCredentials.createInsecure(), security: "plaintext" };
+  if (tls === undefined) return { credentials: ServerCredentials.createInsecure(), security: "plaintext", pems: undefined };
   const cert = readPem(tls.certPath, "TLS certificate");
   const key = readPem(tls.keyPath, "TLS private key");
   requireUsable({ cert, key }, `the TLS certificate ${tls.certPath} and private key ${tls.keyPath} do not go together`);
@@ -31,6 +40,7 @@ export function serverTransport(tls: TlsConfig | undefined): ServerTransport {
   return {
     credentials: ServerCredentials.createSsl(clientCa, [{ cert_chain: cert, private_key: key }], mutual),
     security: mutual ? "mtls" : "tls",
+    pems: { cert, key, clientCa: clientCa ?? undefined },
   };
 }
 

@@ -14,8 +14,19 @@ import type { Level } from "pino";
 import { cutText } from "../client-text";
 import { unredactedLogger, type Logger } from "../logger";
 import { runInRequest, type RequestContext } from "../request-context";
+import { METADATA_GETTER } from "../tracing/grpc-metadata";
+import { HEADERS_GETTER } from "../tracing/http-headers";
+import { startRpcSpan, type RpcSpan } from "../tracing/rpc-span";
+import type { Tracing } from "../tracing/tracing";
 import { methodPath } from "./adapter";
-import { rpcMethodOf, type MethodMetrics, type RpcMethod, type RpcMetrics } from "./rpc-metrics";
+import {
+  rpcMethodOf,
+  rpcMethodOfDescriptor,
+  type MethodMetrics,
+  type RpcMethod,
+  type RpcMetrics,
+  type RpcProtocol,
+} from "./rpc-metrics";
 import { deadlineHasPassed, withBoundedMessage } from "./status";
 
 export const REQUEST_ID_KEY = "x-request-id";
@@ -41,11 +52,14 @@ export interface RpcObserverOptions {
    * reflection stream) may stay open indefinitely and would never let it reach 0.
    */
   inFlightServices: readonly string[];
+  /** When given, every call gets a SERVER span (src/tracing/rpc-span.ts); when not, no tracing code runs. */
+  tracing?: Tracing;
 }
 
 /** What every call to one method shares, worked out on its first call. */
 interface ObservedMethod {
   readonly method: RpcMethod;
+  readonly protocol: RpcProtocol;
   readonly countsInFlight: boolean;
   readonly metrics: MethodMetrics;
   /** Why requests to it did not decode, each until the cancel of its call, which grpc-js reports a tick later. */
@@ -62,7 +76,26 @@ interface CallEnd {
   readonly reason?: string;
 }
 
-type FinishHandler = (observed: ObservedMethod, end: CallEnd, seconds: number, call: ObservedCall) => void;
+/** Who made a call, as its log line names it. */
+interface Caller {
+  peer(): string;
+  requestId(): string;
+}
+
+type FinishHandler = (observed: ObservedMethod, end: CallEnd, seconds: number, call: Caller) => void;
+
+/**
+ * A call that came through the HTTP door (src/http), observed as the
+ * interceptor observes grpc-js's: counted in flight, timed, counted and
+ * logged under its protocol when `finish` reports its end (once; later calls
+ * do nothing). The handler must run in `context`.
+ */
+export interface ObservedRpc {
+  readonly context: RequestContext;
+  /** One more message of a server stream sent, for its span. */
+  messageSent(): void;
+  finish(code: status): void;
+}
 
 /** Of why a request did not decode: the decoder's own words (wire types, field numbers), never the request's bytes. */
 const MAX_REASON_CHARACTERS = 200;
@@ -105,9 +138,32 @@ export class RpcObserver {
     });
   };
 
-  /** Calls to `inFlightServices` started and not yet finished; maintenance waits for none. */
+  /** Calls to `inFlightServices` started and not yet finished, through either door; maintenance waits for none. */
   get inFlight(): number {
     return this.callsInFlight;
+  }
+
+  /** Starts observing a call to `method` through the HTTP door; its request id is the client's `x-request-id` when acceptable. */
+  observe(method: DescMethod, protocol: RpcProtocol, requestHeader: Headers, peer: string): ObservedRpc {
+    const observed = this.observedMethodOf(`${protocol} ${methodPath(method)}`, () => rpcMethodOfDescriptor(method), protocol);
+    if (observed.countsInFlight) this.callsInFlight += 1;
+    observed.metrics.started();
+    const startedMs = performance.now();
+    const { tracing } = this.options;
+    const span = tracing === undefined ? undefined : startConnectSpan(tracing, observed.method, protocol, requestHeader);
+    const context: RequestContext = { requestId: acceptableRequestId(requestHeader.get(REQUEST_ID_KEY)), trace: span?.context };
+    const caller: Caller = { peer: () => peer, requestId: () => context.requestId };
+    let done = false;
+    return {
+      context,
+      messageSent: () => span?.messageSent(),
+      finish: (code) => {
+        if (done) return;
+        done = true;
+        span?.end(code);
+        this.onFinish(observed, { code }, (performance.now() - startedMs) / 1e3, caller);
+      },
+    };
   }
 
   private intercept(
@@ -117,20 +173,26 @@ export class RpcObserver {
     const observed = this.observedMethod(definition);
     if (observed.countsInFlight) this.callsInFlight += 1;
     observed.metrics.started();
-    return new ServerInterceptingCall(call, new ObservedCall(observed, call, this.onFinish).responder());
+    const observedCall = new ObservedCall(observed, call, this.onFinish, this.options.tracing);
+    return new ServerInterceptingCall(call, observedCall.responder());
   }
 
   private observedMethod(definition: ServerMethodDefinition<unknown, unknown>): ObservedMethod {
-    let observed = this.methods.get(definition.path);
+    return this.observedMethodOf(definition.path, () => rpcMethodOf(definition), "grpc");
+  }
+
+  private observedMethodOf(key: string, methodOf: () => RpcMethod, protocol: RpcProtocol): ObservedMethod {
+    let observed = this.methods.get(key);
     if (observed === undefined) {
-      const method = rpcMethodOf(definition);
+      const method = methodOf();
       observed = {
         method,
+        protocol,
         countsInFlight: this.options.inFlightServices.includes(method.service),
-        metrics: this.options.metrics.forMethod(method),
+        metrics: this.options.metrics.forMethod(method, protocol),
         undecodable: [],
       };
-      this.methods.set(definition.path, observed);
+      this.methods.set(key, observed);
     }
     return observed;
   }
@@ -146,6 +208,7 @@ export class RpcObserver {
     const codeName = status[code] ?? String(code);
     const fields = {
       method: path,
+      protocol: observed.protocol,
       code: codeName,
       code_number: code,
       duration_ms: Math.round(seconds * 1e6) / 1e3,
@@ -164,6 +227,7 @@ class ObservedCall {
   /** Read now: once the connection is gone, as when it ends a call, grpc-js no longer knows the peer. */
   private readonly peerAddress: string;
   private context: RequestContext | undefined;
+  private span: RpcSpan | undefined;
   private headersSent = false;
   private done = false;
 
@@ -171,6 +235,7 @@ class ObservedCall {
     private readonly observed: ObservedMethod,
     private readonly call: ServerInterceptingCallInterface,
     private readonly onFinish: FinishHandler,
+    private readonly tracing: Tracing | undefined,
   ) {
     this.peerAddress = call.getPeer();
   }
@@ -178,6 +243,8 @@ class ObservedCall {
   responder(): Responder {
     return {
       start: (next) => next(this.listener()),
+      // Counted only when a span will report it: untraced calls keep grpc-js's own pass-through.
+      sendMessage: this.tracing !== undefined && this.observed.method.type === "server_stream" ? this.countingMessages : undefined,
       sendMetadata: (metadata, next) => {
         this.headersSent = true;
         metadata.set(REQUEST_ID_KEY, this.requestId());
@@ -204,7 +271,8 @@ class ObservedCall {
   private listener(): ServerListener {
     return {
       onReceiveMetadata: (metadata, next) => {
-        this.context = { requestId: requestIdFrom(metadata) };
+        this.span = this.tracing === undefined ? undefined : this.startSpan(this.tracing, metadata);
+        this.context = { requestId: requestIdFrom(metadata), trace: this.span?.context };
         runInRequest(this.context, () => next(metadata));
       },
       onReceiveMessage: (message, next) => runInRequest(this.requestContext(), () => next(message)),
@@ -216,6 +284,17 @@ class ObservedCall {
     };
   }
 
+  private readonly countingMessages: NonNullable<Responder["sendMessage"]> = (message, next) => {
+    this.span?.messageSent();
+    next(message);
+  };
+
+  private startSpan(tracing: Tracing, metadata: Metadata): RpcSpan {
+    const { service, name, type } = this.observed.method;
+    const call = { service, method: name, system: "grpc", streamsResponses: type === "server_stream" } as const;
+    return startRpcSpan(tracing, call, metadata, METADATA_GETTER);
+  }
+
   private requestContext(): RequestContext {
     this.context ??= { requestId: randomUUID() };
     return this.context;
@@ -224,6 +303,7 @@ class ObservedCall {
   private finish(end: CallEnd): void {
     if (this.done) return;
     this.done = true;
+    this.span?.end(end.code);
     this.onFinish(this.observed, end, (performance.now() - this.startedMs) / 1e3, this);
   }
 
@@ -244,9 +324,20 @@ class ObservedCall {
   }
 }
 
+/** The HTTP door's calls are Connect RPC's, whichever protocol they spoke (connect, grpc-web). */
+function startConnectSpan(tracing: Tracing, method: RpcMethod, protocol: RpcProtocol, requestHeader: Headers): RpcSpan {
+  const streamsResponses = method.type === "server_stream";
+  const call = { service: method.service, method: method.name, system: "connect_rpc", protocol, streamsResponses } as const;
+  return startRpcSpan(tracing, call, requestHeader, HEADERS_GETTER);
+}
+
 function requestIdFrom(metadata: Metadata): string {
   const [given] = metadata.get(REQUEST_ID_KEY);
-  return typeof given === "string" && ACCEPTABLE_REQUEST_ID.test(given) ? given : randomUUID();
+  return acceptableRequestId(typeof given === "string" ? given : null);
+}
+
+function acceptableRequestId(given: string | null): string {
+  return given !== null && ACCEPTABLE_REQUEST_ID.test(given) ? given : randomUUID();
 }
 
 function withRequestId(callStatus: CallStatus, requestId: string): CallStatus {

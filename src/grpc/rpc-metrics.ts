@@ -1,4 +1,5 @@
 import { status, type ServerMethodDefinition } from "@grpc/grpc-js";
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Counter, Histogram, type Registry } from "prom-client";
 
 /** One served method, labelled as Go's grpc-prometheus labels it. */
@@ -10,7 +11,10 @@ export interface RpcMethod {
   readonly type: "unary" | "client_stream" | "server_stream" | "bidi_stream";
 }
 
-type MethodLabel = "grpc_type" | "grpc_service" | "grpc_method";
+/** The wire protocol a call came in with: native gRPC (the gRPC door), or Connect or gRPC-Web (the HTTP door). */
+export type RpcProtocol = "grpc" | "connect" | "grpc-web";
+
+type MethodLabel = "grpc_type" | "grpc_service" | "grpc_method" | "protocol";
 
 /**
  * Go's `codes.Code.String()` spelling: existing grpc-prometheus dashboards
@@ -46,6 +50,13 @@ export function rpcMethodOf(definition: ServerMethodDefinition<unknown, unknown>
   return { path: definition.path, service, name, type: callType(definition) };
 }
 
+/** The method a call to the HTTP door was routed to: Connect's router only routes registered methods too. */
+export function rpcMethodOfDescriptor(method: DescMethod): RpcMethod {
+  const service = method.parent.typeName;
+  const type = { unary: "unary", server_streaming: "server_stream", client_streaming: "client_stream", bidi_streaming: "bidi_stream" } as const;
+  return { path: `/${service}/${method.name}`, service, name: method.name, type: type[method.methodKind] };
+}
+
 function callType({ requestStream, responseStream }: ServerMethodDefinition<unknown, unknown>): RpcMethod["type"] {
   if (requestStream) return responseStream ? "bidi_stream" : "client_stream";
   return responseStream ? "server_stream" : "unary";
@@ -57,7 +68,7 @@ export interface MethodMetrics {
   handled(code: status, seconds: number): void;
 }
 
-/** The server metrics of Go's grpc-prometheus, with its names and labels. */
+/** The server metrics of Go's grpc-prometheus, with its names and labels, and the protocol's. */
 export class RpcMetrics {
   private readonly startedTotal: Counter<MethodLabel>;
   private readonly handledTotal: Counter<MethodLabel | "grpc_code">;
@@ -65,7 +76,7 @@ export class RpcMetrics {
 
   constructor(registry: Registry) {
     const registers = [registry];
-    const labelNames = ["grpc_type", "grpc_service", "grpc_method"] as const;
+    const labelNames = ["grpc_type", "grpc_service", "grpc_method", "protocol"] as const;
     this.startedTotal = new Counter({
       name: "grpc_server_started_total",
       help: "Total number of RPCs started on the server.",
@@ -87,9 +98,9 @@ export class RpcMetrics {
     });
   }
 
-  /** Call once per method and keep the result. */
-  forMethod(method: RpcMethod): MethodMetrics {
-    const labels = [method.type, method.service, method.name] as const;
+  /** Call once per method and protocol, and keep the result. */
+  forMethod(method: RpcMethod, protocol: RpcProtocol = "grpc"): MethodMetrics {
+    const labels = [method.type, method.service, method.name, protocol] as const;
     const started = this.startedTotal.labels(...labels);
     const handling = this.handlingSeconds.labels(...labels);
     const handledByCode = new Map<status, Counter.Internal>();

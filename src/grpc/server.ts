@@ -176,8 +176,8 @@ class Connections {
   }
 }
 
-/** `host:port`, the host an IPv6 address in brackets or a name, as GRPC_ADDR is written. */
-function listening(listener: NetServer, address: string): Promise<number> {
+/** `host:port`, the host an IPv6 address in brackets or a name, as GRPC_ADDR (and HTTP_ADDR) is written. */
+export function listening(listener: NetServer, address: string): Promise<number> {
   const separator = address.lastIndexOf(":");
   const host = address.slice(0, separator).replace(/^\[(.*)\]$/, "$1");
   const port = Number(address.slice(separator + 1));
@@ -186,7 +186,7 @@ function listening(listener: NetServer, address: string): Promise<number> {
     listener.listen({ host, port }, () => {
       listener.off("error", reject);
       const bound = listener.address();
-      if (bound === null || typeof bound === "string") reject(new Error("the gRPC listener is not on TCP"));
+      if (bound === null || typeof bound === "string") reject(new Error("the listener is not on TCP"));
       else resolve(bound.port);
     });
   });

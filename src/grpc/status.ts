@@ -1,6 +1,6 @@
 import { status, type Deadline, type ServiceError, Metadata } from "@grpc/grpc-js";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { anyPack, durationFromMs, type Any } from "@bufbuild/protobuf/wkt";
+import { create, toBinary, type DescMessage, type Message, type MessageInitShape } from "@bufbuild/protobuf";
+import { anyPack, durationFromMs } from "@bufbuild/protobuf/wkt";
 import {
   BadRequest_FieldViolationSchema,
   BadRequestSchema,
@@ -52,50 +52,77 @@ const REPEATED_FIELD_OVERHEAD_BYTES = 3;
 export const INTERNAL_MESSAGE = "internal error";
 
 /**
- * The one mapping from errors to gRPC statuses. Domain errors keep their
+ * One google.rpc detail, a message with its schema: the gRPC door packs it in
+ * a google.protobuf.Any, the HTTP door hands it to Connect's ConnectError.
+ */
+export interface ErrorDetail {
+  readonly desc: DescMessage;
+  readonly value: Message;
+}
+
+/** What a failed call answers, on every door: its code, a message for the client (at most 1 KiB), and google.rpc details. */
+export interface RpcStatus {
+  readonly code: status;
+  readonly message: string;
+  readonly details: readonly ErrorDetail[];
+}
+
+/**
+ * The one mapping from errors to statuses. Domain errors keep their
  * client-facing message; anything else becomes INTERNAL with a generic message
  * (the caller logs the detail), so no SQL, path or stack reaches a client.
  */
-export function toServiceError(error: unknown): ServiceError {
+export function toRpcStatus(error: unknown): RpcStatus {
   if (error instanceof DomainError) {
-    return serviceError(codeOf[error.kind], error.message, detailsOf(error));
+    return rpcStatus(codeOf[error.kind], error.message, detailsOf(error));
   }
-  return serviceError(status.INTERNAL, INTERNAL_MESSAGE, [errorInfo("INTERNAL")]);
+  return rpcStatus(status.INTERNAL, INTERNAL_MESSAGE, [errorInfo("INTERNAL")]);
+}
+
+/** toRpcStatus, rendered for grpc-js. */
+export function toServiceError(error: unknown): ServiceError {
+  const { code, message, details } = toRpcStatus(error);
+  return serviceError(code, message, details);
+}
+
+function rpcStatus(code: status, message: string, details: readonly ErrorDetail[]): RpcStatus {
+  return { code, message: boundedMessage(message), details };
+}
+
+function detail<Desc extends DescMessage>(desc: Desc, init: MessageInitShape<Desc>): ErrorDetail {
+  return { desc, value: create(desc, init) };
 }
 
 /** ErrorInfo always, then the detail AIP-193 asks for the error's code. */
-function detailsOf(error: DomainError): Any[] {
+function detailsOf(error: DomainError): ErrorDetail[] {
   if (error instanceof InvalidArgumentError) return badRequestDetails(error);
   return [errorInfo(error.errorReason, error.metadata), ...codeSpecificDetails(error)];
 }
 
-function codeSpecificDetails(error: DomainError): Any[] {
+function codeSpecificDetails(error: DomainError): ErrorDetail[] {
   const description = boundedMessage(error.message);
   if (error instanceof NotFoundError || error instanceof AlreadyExistsError) {
     const resource = { resourceType: error.resource?.type, resourceName: error.resource?.name, description };
-    return [anyPack(ResourceInfoSchema, create(ResourceInfoSchema, resource))];
+    return [detail(ResourceInfoSchema, resource)];
   }
   if (error instanceof FailedPreconditionError) {
     const violation = { type: error.errorReason, subject: error.subject, description };
-    return [anyPack(PreconditionFailureSchema, create(PreconditionFailureSchema, { violations: [violation] }))];
+    return [detail(PreconditionFailureSchema, { violations: [violation] })];
   }
   if (error instanceof UnavailableError) {
-    return [anyPack(RetryInfoSchema, create(RetryInfoSchema, { retryDelay: durationFromMs(error.retryDelayMs) }))];
+    return [detail(RetryInfoSchema, { retryDelay: durationFromMs(error.retryDelayMs) })];
   }
   if (error instanceof ResourceExhaustedError) {
-    return [anyPack(QuotaFailureSchema, create(QuotaFailureSchema, { violations: [error.limit] }))];
+    return [detail(QuotaFailureSchema, { violations: [error.limit] })];
   }
   return [];
 }
 
-function badRequestDetails(error: InvalidArgumentError): Any[] {
+function badRequestDetails(error: InvalidArgumentError): ErrorDetail[] {
   const sent = violationsWithinBound(error.violations);
   const omitted = error.violations.length - sent.length;
   const metadata = omitted === 0 ? error.metadata : { ...error.metadata, omittedFieldViolations: String(omitted) };
-  return [
-    errorInfo(error.errorReason, metadata),
-    anyPack(BadRequestSchema, create(BadRequestSchema, { fieldViolations: [...sent] })),
-  ];
+  return [errorInfo(error.errorReason, metadata), detail(BadRequestSchema, { fieldViolations: [...sent] })];
 }
 
 /** The leading violations whose encoding fits MAX_FIELD_VIOLATION_BYTES. */
@@ -109,8 +136,8 @@ function violationsWithinBound(violations: readonly FieldViolation[]): readonly 
   return violations;
 }
 
-function errorInfo(reason: ErrorReason, metadata: ErrorMetadata = {}): Any {
-  return anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata: { ...metadata } }));
+function errorInfo(reason: ErrorReason, metadata: ErrorMetadata = {}): ErrorDetail {
+  return detail(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN, metadata: { ...metadata } });
 }
 
 /** Whether a call's deadline (a Date, or ms since the epoch; Infinity for none) has passed. */
@@ -127,12 +154,13 @@ export function isUnexpected(error: unknown): boolean {
  * A status to send; its message is cut to 1 KiB, whatever went into it. With
  * `details`, a google.rpc.Status carrying them goes in grpc-status-details-bin.
  */
-export function serviceError(code: status, message: string, details: readonly Any[] = []): ServiceError {
+export function serviceError(code: status, message: string, details: readonly ErrorDetail[] = []): ServiceError {
   const text = boundedMessage(message);
   const metadata = new Metadata();
   if (details.length > 0) {
-    const rpcStatus = create(StatusSchema, { code, message: text, details: [...details] });
-    metadata.set(STATUS_DETAILS_KEY, Buffer.from(toBinary(StatusSchema, rpcStatus)));
+    const packed = details.map(({ desc, value }) => anyPack(desc, value));
+    const googleStatus = create(StatusSchema, { code, message: text, details: packed });
+    metadata.set(STATUS_DETAILS_KEY, Buffer.from(toBinary(StatusSchema, googleStatus)));
   }
   return Object.assign(new Error(text), { code, details: text, metadata });
 }

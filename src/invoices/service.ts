@@ -1,8 +1,8 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { CreateInvoiceRequestSchema, type InvoiceService } from "../../gen/chinook/v1/invoice_service_pb";
 import { normalizePageSize } from "../db/paging";
-import type { ServiceHandlers } from "../grpc/adapter";
 import { optionalRequestId, requiredId } from "../grpc/fields";
+import type { ServiceHandlers } from "../grpc/handlers";
 import type { Invoices } from "./invoices";
 
 /** chinook.v1.InvoiceService: requests mapped to the invoices domain, which holds the rules. */

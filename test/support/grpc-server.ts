@@ -26,6 +26,6 @@ export function unusedCustomerHandlers(): ServiceHandlers<typeof CustomerService
     undeleteCustomer: async () => notUsedHere(),
     batchGetCustomers: async () => notUsedHere(),
     batchCreateCustomers: async () => notUsedHere(),
-    exportCustomers: async () => notUsedHere(),
+    exportCustomers: () => notUsedHere(),
   };
 }

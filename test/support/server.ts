@@ -5,10 +5,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig, type Config } from "../../src/config";
-import { typedClient, type TypedClient } from "../../src/grpc/client";
+import { typedClient, type TypedClient } from "../../tools/grpc-js-client";
 import { createLogger } from "../../src/logger";
 import type { Database } from "../../src/db/sqlite/connection";
 import { startApp, type App } from "../../src/main";
+import type { Tracing } from "../../src/tracing/tracing";
 import { CHINOOK_SOURCE } from "./database";
 import { freshPostgresDatabase } from "./postgres";
 
@@ -33,9 +34,9 @@ export interface TestServer {
  * The real service on an ephemeral loopback port, over a fresh copy of the real
  * Chinook database (a SQLite file, or a PostgreSQL database cloned from a
  * Chinook-filled template, per TEST_ENGINE), exactly as main() wires it.
- * `env` adds configuration.
+ * `env` adds configuration; `tracing` traces its calls (e.g. to an in-memory exporter).
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, { tracing }: { tracing?: Tracing } = {}): Promise<TestServer> {
   const dir = mkdtempSync(path.join(tmpdir(), "chinook-server-"));
   const postgres = TEST_ENGINE === "postgres" ? await freshPostgresDatabase() : undefined;
   const config = loadConfig({
@@ -49,7 +50,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   });
   const logs: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: config.logLevel, destination: collectLines(logs) });
-  const app = await startApp(config, logger);
+  const app = await startApp(config, logger, tracing);
   const address = `127.0.0.1:${app.port}`;
   const clients: Array<{ close(): void }> = [];
   let stopped = false;

@@ -10,7 +10,12 @@ export async function readAll<T>(stream: AsyncIterable<T>): Promise<T[]> {
 
 /** Customers of ~8 KB each: an export of a few dozen of them fills the transport's flow-control window. */
 export async function addBulkyCustomers(server: TestServer, count: number): Promise<void> {
-  const requests = Array.from({ length: count }, (_, index) => ({
+  await server.client(CustomerService).batchCreateCustomers({ requests: bulkyCustomers(count) });
+}
+
+/** BatchCreateCustomers' requests for `count` customers of ~8 KB each. */
+export function bulkyCustomers(count: number) {
+  return Array.from({ length: count }, (_, index) => ({
     customer: {
       firstName: "Bulky",
       lastName: `Customer ${index}`,
@@ -21,5 +26,4 @@ export async function addBulkyCustomers(server: TestServer, count: number): Prom
       },
     },
   }));
-  await server.client(CustomerService).batchCreateCustomers({ requests });
 }

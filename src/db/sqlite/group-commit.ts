@@ -1,6 +1,7 @@
 import { AsyncResource } from "node:async_hooks";
 import { sql } from "kysely";
 import { Histogram, type Registry } from "prom-client";
+import { outsideRequest } from "../../request-context";
 import { isBusy } from "./errors";
 import type { Executor } from "../transactions";
 import { inTransaction, WRITE_LOCK_WAIT_MS } from "./transaction";
@@ -16,6 +17,8 @@ interface QueuedWrite {
   queuedAt: number;
   /** Runs the write; remembers its result, or its error (and rethrows it), for `settle`. */
   run(tx: Executor): Promise<void>;
+  /** Runs `step` (the write in its savepoint) in its caller's async context, not the group's. */
+  inCallerContext(step: () => Promise<void>): Promise<void>;
   /** Hands the caller what `run` remembered, once the group has committed. */
   settle(): void;
   /** Rejects the caller: the group did not commit. */
@@ -42,6 +45,11 @@ const ROLLBACK_TO = sql.raw("ROLLBACK TO group_item");
  * alone; the others commit. A write resolves only once its group has
  * committed; if the commit itself fails, every write in the group rejects
  * with that error, and none of them took effect.
+ *
+ * Each write, its SAVEPOINT and RELEASE included, runs in its caller's async
+ * context: its log lines name its own request, and its statements' spans
+ * belong to its own call's trace. The group's BEGIN and COMMIT, shared by
+ * several calls, run in none.
  */
 export class GroupCommit {
   private readonly queue: QueuedWrite[] = [];
@@ -69,15 +77,15 @@ export class GroupCommit {
    * group, which waits for this one.
    */
   run<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
-    // In its caller's async context, not the group's: its log lines name its own request.
-    const workInContext = AsyncResource.bind(work);
+    const inCallerContext = AsyncResource.bind((step: () => Promise<void>) => step());
     return new Promise<T>((resolve, reject) => {
       let outcome = (): void => reject(new Error("a group-committed write never ran"));
       this.queue.push({
         queuedAt: Date.now(),
+        inCallerContext,
         run: async (tx) => {
           try {
-            const value = await workInContext(tx);
+            const value = await work(tx);
             outcome = () => resolve(value);
           } catch (error) {
             outcome = () => reject(error);
@@ -89,7 +97,7 @@ export class GroupCommit {
       });
       if (!this.committing) {
         this.committing = true;
-        setImmediate(() => void this.commitQueued());
+        setImmediate(() => outsideRequest(() => void this.commitQueued()));
       }
     });
   }
@@ -110,7 +118,7 @@ export class GroupCommit {
       await inTransaction(
         this.db,
         async (tx) => {
-          for (const write of group) await inSavepoint(tx, write);
+          for (const write of group) await write.inCallerContext(() => inSavepoint(tx, write));
         },
         giveUpAt,
       );

@@ -1,3 +1,9 @@
+/**
+ * A raw grpc-js client typed from the generated descriptors: for the tests and
+ * the bench that examine grpc-js-level behaviour (trailers-only responses, raw
+ * metadata, connection limits). Programs calling the service use
+ * `chinook-grpc/client` (src/client/).
+ */
 import * as grpc from "@grpc/grpc-js";
 import type {
   DescMessage,
@@ -6,7 +12,7 @@ import type {
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
-import { serviceDefinition, type GrpcMethodDefinition, type MessageOrInit } from "./adapter";
+import { serviceDefinition, type GrpcMethodDefinition, type MessageOrInit } from "../src/grpc/adapter";
 
 /** grpc-js call options (deadline, credentials, interceptors…) plus the request metadata. */
 export interface CallOptions extends grpc.CallOptions {
