@@ -7,7 +7,6 @@
  * timestamptz as ISO millisecond text and jsonb as its own spelling of the
  * JSON (src/db/postgres/connection.ts).
  */
-import Cursor from "pg-cursor";
 import { Kysely, PostgresDialect, SqliteDialect, type CompiledQuery, type Dialect } from "kysely";
 import { openPostgres } from "../../src/db/postgres/connection";
 import { postgresTransactions } from "../../src/db/postgres/transactions";
@@ -89,7 +88,7 @@ export const postgresDatabases: EngineSetup = {
       name: "postgres",
       db: postgres.db,
       transactions: postgresTransactions(),
-      withQueryLog: () => loggingKysely(new PostgresDialect({ pool: postgres.pool, cursor: Cursor })),
+      withQueryLog: () => loggingKysely(new PostgresDialect({ pool: postgres.pool })),
       dispose: async () => {
         await postgres.close();
         await fresh.drop();

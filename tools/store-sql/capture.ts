@@ -86,7 +86,7 @@ export function recordPostgresStatements(pool: pg.Pool): StatementLog {
   return log;
 }
 
-/** A query's text: given as a string, or in a config or Submittable (a pg-cursor) as `text`. */
+/** A query's text: given as a string, or in a config or Submittable as `text`. */
 function queryText(query: unknown): string {
   if (typeof query === "string") return query;
   if (typeof query === "object" && query !== null && "text" in query && typeof query.text === "string") return query.text;

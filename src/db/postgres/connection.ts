@@ -1,6 +1,5 @@
 import { Kysely, PostgresDialect, type LogConfig } from "kysely";
 import pg from "pg";
-import Cursor from "pg-cursor";
 import type { Logger } from "pino";
 import type { Database as Schema } from "../schema";
 import { preparingPool } from "./preparing-pool";
@@ -90,7 +89,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Postgr
     // pg-pool re-emits an idle client's error here after dropping it; the client's listener has logged it.
     target.on("error", () => undefined);
   }
-  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: preparingPool(pool), cursor: Cursor }), log: options.log });
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }), log: options.log });
   return {
     db,
     pool,

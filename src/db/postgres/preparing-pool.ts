@@ -42,9 +42,8 @@ function preparingClient(client: pg.PoolClient): PostgresPoolClient {
     parameters: ReadonlyArray<unknown> = [],
   ): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
     if (typeof statement !== "string") {
-      // Kysely builds its cursors with the dialect's constructor: pg-cursor's, which pg submits.
-      if (!isSubmittable(statement)) throw new Error("the cursor is not one pg can run: give the dialect pg-cursor");
-      return client.query(statement);
+      // Kysely asks for one only when the dialect has a cursor; a pipelined pg connection refuses them.
+      throw new Error("cursors are not supported on the service's pipelined pool: read keyset pages (runs.ts)");
     }
     const config = { name: preparedName(statement), text: statement, values: [...parameters] };
     if (client.pipeline && parameters.length === 0 && SETS_UP_TRANSACTION.test(statement)) {
@@ -86,8 +85,4 @@ function isRejected(outcome: PromiseSettledResult<unknown>): outcome is PromiseR
 async function run<R>(client: pg.PoolClient, config: pg.QueryConfig): Promise<PostgresQueryResult<R>> {
   const result = await client.query(config);
   return { command: result.command as PostgresQueryResult<R>["command"], rowCount: result.rowCount ?? 0, rows: result.rows as R[] };
-}
-
-function isSubmittable<R>(cursor: PostgresCursor<R>): cursor is PostgresCursor<R> & pg.Submittable {
-  return typeof (cursor as Partial<pg.Submittable>).submit === "function";
 }
