@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { ChildProcess } from "node:child_process";
 import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb";
-import { typedClient, type TypedClient } from "../tools/grpc-js-client";
+import { typedClient, type TypedClient } from "../src/client/grpc-js";
 import { freeLoopbackPort } from "../tools/ports";
 import { firstJsonLine, spawnTracked, stderrTail, stopChild } from "./children";
 import { numberAt, parseJsonRecord } from "./json";

@@ -7,9 +7,12 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { credentials } from "@grpc/grpc-js";
+import { typedClient } from "chinook-grpc/grpc-js";
 import {
   Code,
   ConnectError,
+  CustomerService,
   createChinookClient,
   errorDetails,
   type ChinookClient,
@@ -173,6 +176,16 @@ describe("against the real service", () => {
     client.close();
 
     expect(await codeOf(countOf({ [Symbol.asyncIterator]: () => exporting }))).toBe(Code.Canceled);
+  });
+
+  it("chinook-grpc/grpc-js serves programs built on grpc-js, from the same generated types", async () => {
+    const customers = typedClient(CustomerService, server.address, credentials.createInsecure());
+    try {
+      const customer = await customers.getCustomer({ customerId: 1n }, { deadline: Date.now() + 10_000 });
+      expect(`${customer.firstName} ${customer.lastName}`).toBe("Luís Gonçalves");
+    } finally {
+      customers.close();
+    }
   });
 
   it("runs the example program (examples/customers.ts), which prints what it read and exits", async () => {

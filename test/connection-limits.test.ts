@@ -12,7 +12,7 @@ import {
   GetCustomerRequestSchema,
 } from "../gen/chinook/v1/customer_service_pb";
 import { Health, HealthCheckRequestSchema } from "../gen/grpc/health/v1/health_pb";
-import { typedClient } from "../tools/grpc-js-client";
+import { typedClient } from "../src/client/grpc-js";
 import { createTestPki, writeIdentity } from "./support/certificates";
 import { CHINOOK_SOURCE } from "./support/database";
 import { eventually } from "./support/eventually";

@@ -22,7 +22,7 @@ import {
   type ListCustomersRequestSchema,
 } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
-import type { TypedClient } from "../tools/grpc-js-client";
+import type { TypedClient } from "../src/client/grpc-js";
 import { CHINOOK_CUSTOMER_1, CHINOOK_CUSTOMERS } from "./support/chinook";
 import { acceptedByteChanges, encodedId, resignedWith, secretOf, withPayload } from "./support/page-tokens";
 import { startTestServer, type TestServer } from "./support/server";

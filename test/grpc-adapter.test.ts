@@ -11,7 +11,7 @@ import {
 } from "../gen/grpc/reflection/v1/reflection_pb";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb";
 import { adaptService, type ServiceHandlers } from "../src/grpc/adapter";
-import { typedClient, type TypedClient } from "../tools/grpc-js-client";
+import { typedClient, type TypedClient } from "../src/client/grpc-js";
 import { INTERNAL_MESSAGE } from "../src/grpc/status";
 import { InvalidArgumentError } from "../src/errors";
 import { bindEphemeral, unusedCustomerHandlers } from "./support/grpc-server";

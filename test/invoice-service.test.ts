@@ -7,7 +7,7 @@ import type { Invoice } from "../gen/chinook/v1/invoice_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import type { Database } from "../src/db/schema";
 import { SqliteDatabase } from "../src/db/sqlite/driver";
-import type { CallOptions, TypedClient } from "../tools/grpc-js-client";
+import type { CallOptions, TypedClient } from "../src/client/grpc-js";
 import { bigintSum, centsOf, databaseOf, openCommittedReader, type CommittedReader } from "./support/database-reads";
 import { acceptedByteChanges, encodedId, payloadOf, resignedWith, secretOf, withPayload } from "./support/page-tokens";
 import { sqliteDatabaseOf, startTestServer, TEST_ENGINE, type TestServer } from "./support/server";

@@ -18,7 +18,7 @@ import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../g
 import { loadConfig } from "../src/config";
 import { SqliteDatabase } from "../src/db/sqlite/driver";
 import { MigrationError } from "../src/db/migrate";
-import { typedClient } from "../tools/grpc-js-client";
+import { typedClient } from "../src/client/grpc-js";
 import { createLogger } from "../src/logger";
 import { startApp, stopOnSignals } from "../src/main";
 import { CHINOOK_CUSTOMERS } from "./support/chinook";

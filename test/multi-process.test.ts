@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
-import { typedClient, type TypedClient } from "../tools/grpc-js-client";
+import { typedClient, type TypedClient } from "../src/client/grpc-js";
 import { CHINOOK_SOURCE } from "./support/database";
 import { assertBuilt, runMain, type MainProcess } from "./support/main-process";
 import { freshPostgresDatabase, type TestPostgresDatabase } from "./support/postgres";

@@ -14,7 +14,7 @@ import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { loadConfig, type Config } from "../src/config";
 import type { Executor } from "../src/db/transactions";
-import { typedClient, type TypedClient } from "../tools/grpc-js-client";
+import { typedClient, type TypedClient } from "../src/client/grpc-js";
 import { createLogger } from "../src/logger";
 import { startApp, type App } from "../src/main";
 import { CHINOOK_SOURCE } from "./support/database";

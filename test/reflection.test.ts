@@ -12,7 +12,7 @@ import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
 import * as v1 from "../gen/grpc/reflection/v1/reflection_pb";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb";
-import { typedClient, type TypedClient } from "../tools/grpc-js-client";
+import { typedClient, type TypedClient } from "../src/client/grpc-js";
 import { reflectionServices } from "../src/grpc/reflection";
 import { bindEphemeral } from "./support/grpc-server";
 

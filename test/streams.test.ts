@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { adaptService, type ServiceHandlers } from "../src/grpc/adapter";
-import { typedClient, type TypedClient } from "../tools/grpc-js-client";
+import { typedClient, type TypedClient } from "../src/client/grpc-js";
 import { eventually } from "./support/eventually";
 import { bindEphemeral, unusedCustomerHandlers } from "./support/grpc-server";
 

@@ -4,7 +4,7 @@ import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { ConfigError, loadConfig } from "../src/config";
-import { typedClient } from "../tools/grpc-js-client";
+import { typedClient } from "../src/client/grpc-js";
 import { serverTransport } from "../src/grpc/credentials";
 import { createTestPki, writeIdentity, type TestPki } from "./support/certificates";
 import { startTestServer, type TestServer } from "./support/server";

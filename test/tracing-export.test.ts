@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { credentials, Metadata } from "@grpc/grpc-js";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
-import { typedClient } from "../tools/grpc-js-client";
+import { typedClient } from "../src/client/grpc-js";
 import { CHINOOK_SOURCE } from "./support/database";
 import { assertBuilt, runMain, type MainProcess } from "./support/main-process";
 

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loadConfig, type Config } from "../../src/config";
-import { typedClient, type TypedClient } from "../../tools/grpc-js-client";
+import { typedClient, type TypedClient } from "../../src/client/grpc-js";
 import { createLogger } from "../../src/logger";
 import type { Database } from "../../src/db/sqlite/connection";
 import { startApp, type App } from "../../src/main";

@@ -1,8 +1,11 @@
 /**
- * A raw grpc-js client typed from the generated descriptors: for the tests and
- * the bench that examine grpc-js-level behaviour (trailers-only responses, raw
- * metadata, connection limits). Programs calling the service use
- * `chinook-grpc/client` (src/client/).
+ * The service's clients for programs built on grpc-js, `import … from
+ * "chinook-grpc/grpc-js"`: typed from the same generated descriptors as
+ * `chinook-grpc/client`, with grpc-js's channel options, credentials,
+ * interceptors and call objects (for its client-side load balancing, service
+ * config and keepalive). The end-to-end tests use it, beside the Connect-ES
+ * client, to see the wire as grpc-js sees it (trailers-only answers, raw
+ * metadata, connection limits).
  */
 import * as grpc from "@grpc/grpc-js";
 import type {
@@ -12,7 +15,7 @@ import type {
   MessageInitShape,
   MessageShape,
 } from "@bufbuild/protobuf";
-import { serviceDefinition, type GrpcMethodDefinition, type MessageOrInit } from "../src/grpc/adapter";
+import { serviceDefinition, type GrpcMethodDefinition, type MessageOrInit } from "../grpc/adapter";
 
 /** grpc-js call options (deadline, credentials, interceptors…) plus the request metadata. */
 export interface CallOptions extends grpc.CallOptions {
