@@ -1,18 +1,12 @@
 import { SpanKind, SpanStatusCode, type Attributes } from "@opentelemetry/api";
 import type { LogEvent, RootOperationNode } from "kysely";
+import { operationOf } from "../db/query-log";
 import { currentRequest } from "../request-context";
 import { DB_OPERATION_NAME, DB_QUERY_TEXT, DB_SYSTEM, DB_SYSTEM_NAME, ERROR_TYPE } from "./semconv";
 import type { Tracing } from "./tracing";
 
 /** The `db.system` values of the semantic conventions for our two engines. */
 export type DbSystem = "sqlite" | "postgresql";
-
-const OPERATION_OF_NODE: Partial<Record<RootOperationNode["kind"], string>> = {
-  SelectQueryNode: "SELECT",
-  InsertQueryNode: "INSERT",
-  UpdateQueryNode: "UPDATE",
-  DeleteQueryNode: "DELETE",
-};
 
 /** A raw statement's first keyword (BEGIN, COMMIT, SAVEPOINT, WITH…): a handful of values, never data. */
 const FIRST_KEYWORD = /^\s*([A-Za-z]{1,16})\b/;
@@ -52,8 +46,11 @@ export function statementSpans(tracing: Tracing | undefined, system: DbSystem): 
   };
 }
 
+/** The query log's operation (SELECT, INSERT, UPDATE, DELETE), else a raw statement's first keyword. */
 function operationName(node: RootOperationNode, sql: string): string {
-  return OPERATION_OF_NODE[node.kind] ?? FIRST_KEYWORD.exec(sql)?.[1]?.toUpperCase() ?? "SQL";
+  const operation = operationOf(node);
+  if (operation !== "other") return operation.toUpperCase();
+  return FIRST_KEYWORD.exec(sql)?.[1]?.toUpperCase() ?? "SQL";
 }
 
 function errorType(error: unknown): string {
