@@ -132,7 +132,6 @@ function customerRequests(count: number) {
   }));
 }
 
-/** Customers of ~8 KB: 60 of them are far more than one HTTP/2 window. */
 describe("the handshake timeout", () => {
   const HANDSHAKE_TIMEOUT_MS = 300;
   let server: TestServer;

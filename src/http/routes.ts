@@ -94,10 +94,7 @@ function serverStreaming(method: DescMethod, handler: LooseServerStreaming, opti
     outcome.signal = context.signal;
     try {
       refuseIfNeeded(context, options);
-      for await (const message of untilAbortedEach(handler(request, context), context.signal)) {
-        outcome.messageSent?.();
-        yield message;
-      }
+      yield* untilAbortedEach(handler(request, context), context.signal, outcome.messageSent);
       outcome.code = status.OK;
     } catch (error) {
       throw failed(outcome, method, error, options);
@@ -171,13 +168,14 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/** Each message of `messages` until `signal` aborts; the producer is closed whenever the iteration ends. */
-async function* untilAbortedEach<T>(messages: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+/** Each message of `messages` until `signal` aborts, told to `onEach`; the producer is closed whenever the iteration ends. */
+async function* untilAbortedEach<T>(messages: AsyncIterable<T>, signal: AbortSignal, onEach?: () => void): AsyncGenerator<T> {
   const iterator = messages[Symbol.asyncIterator]();
   try {
     for (;;) {
       const next = await untilAborted(iterator.next(), signal);
       if (next.done === true) return;
+      onEach?.();
       yield next.value;
     }
   } finally {
