@@ -30,7 +30,7 @@ import {
 } from "./listing";
 import { columnsFromCustomer, customerFromRow, etagMatches, statusToColumn, timeToColumn, type CustomerColumns } from "./rows";
 import { customerSizeBound } from "./size";
-import type { CustomerChanges, CustomerStore } from "./store";
+import type { CustomerChanges, CustomerStore, NewCustomerRow } from "./store";
 
 export { parseOrderBy, type CustomerFilter, type CustomerOrder, type CustomerOrderField } from "./listing";
 
@@ -197,11 +197,10 @@ export class Customers implements CustomerApi {
    * Output-only fields of `customer` are ignored. With a `requestId`, a retry
    * of the same request returns the customer the first one created.
    */
-  create(customer: Customer, requestId?: string): Promise<Customer> {
-    return this.store.write(async (store) => {
-      const item = withoutOutputOnlyFields(customer);
-      return this.createOne(store, item, requestId, await supportRepsOf(store, [item]));
-    });
+  async create(customer: Customer, requestId?: string): Promise<Customer> {
+    const item = withoutOutputOnlyFields(customer);
+    if (requestId === undefined || requestId === "") return customerFromRow(await this.store.insertAlone(this.newRow(item)));
+    return this.store.write((store) => this.createOne(store, item, requestId));
   }
 
   /**
@@ -211,10 +210,9 @@ export class Customers implements CustomerApi {
   batchCreate(requests: readonly CreateCustomerRequest[]): Promise<Customer[]> {
     return this.store.batch(async (store) => {
       const items = requests.map(({ customer, requestId }) => ({ customer: withoutOutputOnlyFields(customer), requestId }));
-      const supportReps = await supportRepsOf(store, items.map((item) => item.customer));
       const created: Customer[] = [];
       for (const [index, item] of items.entries()) {
-        created.push(await namingItem(index, () => this.createOne(store, item.customer, item.requestId, supportReps)));
+        created.push(await namingItem(index, () => this.createOne(store, item.customer, item.requestId)));
       }
       return created;
     });
@@ -241,7 +239,7 @@ export class Customers implements CustomerApi {
       const next = change(current);
       requireWritableStatus(next.status);
       if ((next.supportRepId ?? null) !== row.SupportRepId) {
-        requireSupportRepIn(next.supportRepId, await supportRepsOf(store, [next]));
+        await requireSupportRep(store, next.supportRepId);
       }
       const columns = columnsFromCustomer(next, row.data);
       // Left alone, the stored profile stays as written: it may hold values this build cannot read.
@@ -298,28 +296,27 @@ export class Customers implements CustomerApi {
   }
 
   /** `supportReps`: which of the batch's support rep ids exist, read once for the batch. */
-  private async createOne(
-    store: CustomerStore,
-    customer: Customer,
-    requestId: string | undefined,
-    supportReps: ReadonlySet<bigint>,
-  ): Promise<Customer> {
+  private async createOne(store: CustomerStore, customer: Customer, requestId: string | undefined): Promise<Customer> {
     const key = requestId === undefined || requestId === "" ? undefined : { requestId, request: requestBytes(customer) };
     if (key !== undefined) {
       const earlier = await store.findRequest(CREATE_OPERATION, key.requestId, key.request);
       if (earlier !== undefined) return firstAnswer(store, earlier);
     }
-    const status = customer.status === CustomerStatus.UNSPECIFIED ? CustomerStatus.ACTIVE : customer.status;
-    requireWritableStatus(status);
-    requireSupportRepIn(customer.supportRepId, supportReps);
-    const now = timeToColumn(this.clock());
-    const row = await store.insert({ ...columnsFromCustomer({ ...customer, status }, null), created_at: now, updated_at: now });
+    const row = await store.insert(this.newRow(customer));
     // What was inserted is what a read would return: no read-back.
     const created = customerFromRow(row);
     if (key !== undefined) {
       await store.recordRequest(CREATE_OPERATION, key.requestId, key.request, row.CustomerId, toBinary(CustomerSchema, created));
     }
     return created;
+  }
+
+  /** The row of a new customer, ACTIVE unless it says otherwise. */
+  private newRow(customer: Customer): NewCustomerRow {
+    const status = customer.status === CustomerStatus.UNSPECIFIED ? CustomerStatus.ACTIVE : customer.status;
+    requireWritableStatus(status);
+    const now = timeToColumn(this.clock());
+    return { ...columnsFromCustomer({ ...customer, status }, null), created_at: now, updated_at: now };
   }
 
   /**
@@ -335,10 +332,10 @@ export class Customers implements CustomerApi {
   }
 }
 
-/** Which of the customers' support rep ids name an employee: one query for a whole batch. */
-function supportRepsOf(store: CustomerStore, customers: readonly Customer[]): Promise<Set<bigint>> {
-  const ids = [...new Set(customers.flatMap((customer) => customer.supportRepId ?? []))];
-  return ids.length === 0 ? Promise.resolve(new Set()) : store.existingEmployees(ids);
+async function requireSupportRep(store: CustomerStore, supportRepId: bigint | undefined): Promise<void> {
+  if (supportRepId !== undefined && !(await store.employeeExists(supportRepId))) {
+    throw supportRepNotFound(supportRepId);
+  }
 }
 
 /**
@@ -418,14 +415,6 @@ function requireEtag(row: CustomerRow, expectedEtag: string | undefined, field: 
   }
 }
 
-function requireSupportRepIn(supportRepId: bigint | undefined, existing: ReadonlySet<bigint>): void {
-  if (supportRepId !== undefined && !existing.has(supportRepId)) {
-    throw new InvalidArgumentError("customer.support_rep_id", `employee ${supportRepId} does not exist`, {
-      reason: "SUPPORT_REP_NOT_FOUND",
-      metadata: { supportRepId: String(supportRepId) },
-    });
-  }
-}
 
 /** DELETED is reached only through softDelete; UNSPECIFIED and unknown numbers are not states. */
 function requireWritableStatus(status: CustomerStatus): void {
@@ -459,6 +448,13 @@ export function emailTaken(): AlreadyExistsError {
   return new AlreadyExistsError("customer.email: already used by another customer", {
     reason: "EMAIL_TAKEN",
     resource: { type: CUSTOMER_RESOURCE, name: "" },
+  });
+}
+
+export function supportRepNotFound(supportRepId: bigint): InvalidArgumentError {
+  return new InvalidArgumentError("customer.support_rep_id", `employee ${supportRepId} does not exist`, {
+    reason: "SUPPORT_REP_NOT_FOUND",
+    metadata: { supportRepId: String(supportRepId) },
   });
 }
 

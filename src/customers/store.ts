@@ -34,15 +34,17 @@ export interface CustomerStore {
   stream(filter: CustomerFilter, batchSize: number): AsyncIterable<CustomerRow>;
   /** How many customers match: exact up to EXACT_COUNT_LIMIT (total-size.ts), an estimate past it. */
   countMatching(filter: CustomerFilter): Promise<number>;
-  /** Which of `ids` name an employee. */
-  existingEmployees(ids: readonly bigint[]): Promise<Set<bigint>>;
+  employeeExists(id: bigint): Promise<boolean>;
 
   /**
-   * Inserts a customer and returns its row. Live emails are unique but for
-   * case (case-insensitive.ts): ALREADY_EXISTS (emailTaken) when a live
-   * customer holds this one.
+   * Inserts a customer and returns its row. INVALID_ARGUMENT
+   * (supportRepNotFound) when its support rep names no employee; else, as
+   * live emails are unique but for case (case-insensitive.ts), ALREADY_EXISTS
+   * (emailTaken) when a live customer holds its email.
    */
   insert(row: NewCustomerRow): Promise<CustomerRow>;
+  /** insert() as a write of its own, as write() would run it; an engine may need no transaction for one statement. */
+  insertAlone(row: NewCustomerRow): Promise<CustomerRow>;
   /**
    * Writes `changes` to the customer `row` stores and returns the row as it
    * now is. ALREADY_EXISTS (emailTaken) when the change gives a live customer

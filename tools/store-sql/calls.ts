@@ -40,7 +40,7 @@ function listRows(filter: CustomerFilter, order: CustomerOrder = ID_ORDER, curso
 }
 
 function newCustomer(email: string, lastName = "Lovelace"): NewCustomerRow {
-  const customer = create(CustomerSchema, { firstName: "Ada", lastName, email, status: CustomerStatus.ACTIVE, country: "United Kingdom" });
+  const customer = create(CustomerSchema, { firstName: "Ada", lastName, email, status: CustomerStatus.ACTIVE, country: "United Kingdom", supportRepId: 3n });
   return { ...columnsFromCustomer(customer, null), created_at: WRITTEN_AT, updated_at: WRITTEN_AT };
 }
 
@@ -150,11 +150,12 @@ export const CUSTOMER_CALLS: StoreCalls<CustomerStore> = {
         store.countMatching({ ...EVERYONE, createdAfter: SYNTHETIC_FROM, createdBefore: new Date(Date.UTC(2021, 0, 1)) }),
     },
   ],
-  existingEmployees: [{ run: (store) => store.existingEmployees([1n, 2n, 99n]) }],
+  employeeExists: [{ run: (store) => store.employeeExists(3n) }],
   insert: [
     { variant: "an ASCII email", run: (store) => store.insert(newCustomer("ada.lovelace@example.com")) },
     { variant: "an email with a letter beyond ASCII", run: (store) => store.insert(newCustomer("zoë.lovelace@example.com")) },
   ],
+  insertAlone: [{ variant: "CreateCustomer without a request_id", run: (store) => store.insertAlone(newCustomer("grace.hopper@example.com")) }],
   update: [
     { variant: "a name", run: (store) => store.update(storedCustomer(2n, "leonekohler@surfeu.de"), { FirstName: "Leo", updated_at: WRITTEN_AT }) },
     {

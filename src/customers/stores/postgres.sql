@@ -74,8 +74,34 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+select
+  $1 as "FirstName",
+  $2 as "LastName",
+  $3 as "Company",
+  $4 as "Address",
+  $5 as "City",
+  $6 as "State",
+  $7 as "Country",
+  $8 as "PostalCode",
+  $9 as "Phone",
+  $10 as "Fax",
+  $11 as "Email",
+  $12 as "SupportRepId",
+  $13 as "status",
+  $14 as "data",
+  $15 as "created_at",
+  $16 as "updated_at"
+where
+  (
+    $17::bigint is null
+    or exists (
+      select
+      from
+        "employees"
+      where
+        "EmployeeId" = $18
+    )
+  )
 returning
   "CustomerId",
   "FirstName",
@@ -113,8 +139,34 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+select
+  $1 as "FirstName",
+  $2 as "LastName",
+  $3 as "Company",
+  $4 as "Address",
+  $5 as "City",
+  $6 as "State",
+  $7 as "Country",
+  $8 as "PostalCode",
+  $9 as "Phone",
+  $10 as "Fax",
+  $11 as "Email",
+  $12 as "SupportRepId",
+  $13 as "status",
+  $14 as "data",
+  $15 as "created_at",
+  $16 as "updated_at"
+where
+  (
+    $17::bigint is null
+    or exists (
+      select
+      from
+        "employees"
+      where
+        "EmployeeId" = $18
+    )
+  )
 returning
   "CustomerId",
   "FirstName",
@@ -988,13 +1040,13 @@ select
   ) as "sample";
 commit;
 
--- PostgresCustomerStore.existingEmployees
+-- PostgresCustomerStore.employeeExists
 select
   "EmployeeId"
 from
   "employees"
 where
-  "EmployeeId" = any($1);
+  "EmployeeId" = $1;
 
 -- PostgresCustomerStore.insert: an ASCII email
 insert into
@@ -1016,8 +1068,34 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+select
+  $1 as "FirstName",
+  $2 as "LastName",
+  $3 as "Company",
+  $4 as "Address",
+  $5 as "City",
+  $6 as "State",
+  $7 as "Country",
+  $8 as "PostalCode",
+  $9 as "Phone",
+  $10 as "Fax",
+  $11 as "Email",
+  $12 as "SupportRepId",
+  $13 as "status",
+  $14 as "data",
+  $15 as "created_at",
+  $16 as "updated_at"
+where
+  (
+    $17::bigint is null
+    or exists (
+      select
+      from
+        "employees"
+      where
+        "EmployeeId" = $18
+    )
+  )
 returning
   "CustomerId",
   "FirstName",
@@ -1057,8 +1135,101 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+select
+  $1 as "FirstName",
+  $2 as "LastName",
+  $3 as "Company",
+  $4 as "Address",
+  $5 as "City",
+  $6 as "State",
+  $7 as "Country",
+  $8 as "PostalCode",
+  $9 as "Phone",
+  $10 as "Fax",
+  $11 as "Email",
+  $12 as "SupportRepId",
+  $13 as "status",
+  $14 as "data",
+  $15 as "created_at",
+  $16 as "updated_at"
+where
+  (
+    $17::bigint is null
+    or exists (
+      select
+      from
+        "employees"
+      where
+        "EmployeeId" = $18
+    )
+  )
+returning
+  "CustomerId",
+  "FirstName",
+  "LastName",
+  "Company",
+  "Address",
+  "City",
+  "State",
+  "Country",
+  "PostalCode",
+  "Phone",
+  "Fax",
+  "Email",
+  "SupportRepId",
+  "status",
+  "data",
+  "created_at",
+  "updated_at";
+
+-- PostgresCustomerStore.insertAlone: CreateCustomer without a request_id
+insert into
+  "customers" (
+    "FirstName",
+    "LastName",
+    "Company",
+    "Address",
+    "City",
+    "State",
+    "Country",
+    "PostalCode",
+    "Phone",
+    "Fax",
+    "Email",
+    "SupportRepId",
+    "status",
+    "data",
+    "created_at",
+    "updated_at"
+  )
+select
+  $1 as "FirstName",
+  $2 as "LastName",
+  $3 as "Company",
+  $4 as "Address",
+  $5 as "City",
+  $6 as "State",
+  $7 as "Country",
+  $8 as "PostalCode",
+  $9 as "Phone",
+  $10 as "Fax",
+  $11 as "Email",
+  $12 as "SupportRepId",
+  $13 as "status",
+  $14 as "data",
+  $15 as "created_at",
+  $16 as "updated_at"
+where
+  (
+    $17::bigint is null
+    or exists (
+      select
+      from
+        "employees"
+      where
+        "EmployeeId" = $18
+    )
+  )
 returning
   "CustomerId",
   "FirstName",

@@ -43,6 +43,12 @@ commit;
 PRAGMA busy_timeout = 0;
 begin immediate;
 PRAGMA busy_timeout = 20;
+select
+  "EmployeeId"
+from
+  "employees"
+where
+  "EmployeeId" = ?;
 insert into
   "customers" (
     "FirstName",
@@ -66,6 +72,12 @@ values
   (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 returning
   "CustomerId";
+select
+  "EmployeeId"
+from
+  "employees"
+where
+  "EmployeeId" = ?;
 insert into
   "customers" (
     "FirstName",
@@ -952,15 +964,21 @@ select
       ?
   ) as "lastMatchAt";
 
--- SqliteCustomerStore.existingEmployees
+-- SqliteCustomerStore.employeeExists
 select
   "EmployeeId"
 from
   "employees"
 where
-  "EmployeeId" in (?, ?, ?);
+  "EmployeeId" = ?;
 
 -- SqliteCustomerStore.insert: an ASCII email
+select
+  "EmployeeId"
+from
+  "employees"
+where
+  "EmployeeId" = ?;
 insert into
   "customers" (
     "FirstName",
@@ -986,6 +1004,12 @@ returning
   "CustomerId";
 
 -- SqliteCustomerStore.insert: an email with a letter beyond ASCII
+select
+  "EmployeeId"
+from
+  "employees"
+where
+  "EmployeeId" = ?;
 select
   "CustomerId"
 from
@@ -1022,6 +1046,43 @@ values
   (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 returning
   "CustomerId";
+
+-- SqliteCustomerStore.insertAlone: CreateCustomer without a request_id
+PRAGMA busy_timeout = 0;
+begin immediate;
+PRAGMA busy_timeout = 20;
+SAVEPOINT group_item;
+select
+  "EmployeeId"
+from
+  "employees"
+where
+  "EmployeeId" = ?;
+insert into
+  "customers" (
+    "FirstName",
+    "LastName",
+    "Company",
+    "Address",
+    "City",
+    "State",
+    "Country",
+    "PostalCode",
+    "Phone",
+    "Fax",
+    "Email",
+    "SupportRepId",
+    "status",
+    "data",
+    "created_at",
+    "updated_at"
+  )
+values
+  (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+returning
+  "CustomerId";
+RELEASE group_item;
+commit;
 
 -- SqliteCustomerStore.update: a name
 update

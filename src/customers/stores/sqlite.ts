@@ -7,7 +7,7 @@ import { RequestIds, type RecordedRequest } from "../../db/request-ids";
 import type { CustomerRow } from "../../db/schema";
 import type { Executor, Transactions } from "../../db/transactions";
 import { comparesAsNoCase, sameText } from "../case-insensitive";
-import { emailTaken } from "../customers";
+import { emailTaken, supportRepNotFound } from "../customers";
 import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type RowKey } from "../listing";
 import { CUSTOMER_COLUMNS, columnsFromCustomer, statusToColumn } from "../rows";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
@@ -27,6 +27,7 @@ const INSERT_TEMPLATE: NewCustomerRow = { ...columnsFromCustomer(create(Customer
 const INSERT_CUSTOMER = compileOnly.insertInto("customers").values(INSERT_TEMPLATE).returning("CustomerId").compile();
 /** The INSERT's parameters, in the order it was compiled with. */
 const INSERTED_COLUMNS = Object.keys(INSERT_TEMPLATE) as ReadonlyArray<keyof NewCustomerRow>;
+const SELECT_EMPLOYEE = compileOnly.selectFrom("employees").select("EmployeeId").where("EmployeeId", "=", 0n).compile();
 
 /**
  * Customers in a SQLite database. Writes return the row as written without
@@ -88,16 +89,14 @@ export class SqliteCustomerStore implements CustomerStore {
     return this.transactions.run(this.db, () => estimatedCount(this.db, filter));
   }
 
-  existingEmployees(ids: readonly bigint[]): Promise<Set<bigint>> {
-    return this.transactions.run(this.db, async () => {
-      const employees = await this.db.selectFrom("employees").select("EmployeeId").where("EmployeeId", "in", ids).execute();
-      return new Set(employees.map((employee) => employee.EmployeeId));
-    });
+  employeeExists(id: bigint): Promise<boolean> {
+    return this.transactions.run(this.db, () => this.hasEmployee(id));
   }
 
-  /** An ASCII email is left to the unique index alone (see requireEmailFree). */
+  /** The support rep is looked up first; an ASCII email is left to the unique index alone (see requireEmailFree). */
   insert(row: NewCustomerRow): Promise<CustomerRow> {
     return this.transactions.run(this.db, async () => {
+      if (row.SupportRepId !== null && !(await this.hasEmployee(row.SupportRepId))) throw supportRepNotFound(row.SupportRepId);
       if (!comparesAsNoCase(row.Email)) await this.requireEmailFree(row.Email);
       const { rows } = await refusingDuplicateEmail(() =>
         this.db.executeQuery(withParameters(INSERT_CUSTOMER, INSERTED_COLUMNS.map((column) => row[column]))),
@@ -106,6 +105,11 @@ export class SqliteCustomerStore implements CustomerStore {
       if (inserted === undefined) throw new Error("INSERT … RETURNING returned no row");
       return { CustomerId: inserted.CustomerId, ...row };
     });
+  }
+
+  /** In a write of its own, so committed with the concurrent writes of the same turn (group commit). */
+  insertAlone(row: NewCustomerRow): Promise<CustomerRow> {
+    return this.write((store) => store.insert(row));
   }
 
   /**
@@ -149,6 +153,10 @@ export class SqliteCustomerStore implements CustomerStore {
    * the write's transaction, which holds SQLite's one write lock; for ASCII the
    * index guards on its own.
    */
+  private async hasEmployee(id: bigint): Promise<boolean> {
+    return (await this.db.executeQuery(withParameters(SELECT_EMPLOYEE, [id]))).rows.length > 0;
+  }
+
   private async requireEmailFree(email: string, ownerId?: bigint): Promise<void> {
     const holder = await this.db
       .selectFrom("customers")
