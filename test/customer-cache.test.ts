@@ -1,14 +1,13 @@
 import { create } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
-import { CachedCustomers, ESTIMATE_TTL_MS, type CacheableCustomers, type CustomerCacheOptions } from "../src/customers/cache";
+import { CachedCustomers, type CacheableCustomers, type CustomerCacheOptions } from "../src/customers/cache";
 import {
   parseOrderBy,
   type CreateCustomerRequest,
   type CustomerIdPage,
   type CustomerListQuery,
 } from "../src/customers/customers";
-import { EXACT_COUNT_LIMIT } from "../src/customers/total-size";
 import { FailedPreconditionError, NotFoundError } from "../src/errors";
 import { registryValue } from "./support/prometheus";
 
@@ -78,7 +77,7 @@ class ControllableStore implements CacheableCustomers {
     this.listings.push(query);
     const customerIds = [...this.rows.keys()].sort((a, b) => Number(a - b));
     const tokenAfter = (count: number) => `after ${String(customerIds[count - 1])}`;
-    return { customerIds, nextPageToken: "", totalSize: query.knownTotalSize ?? this.totalSize, tokenAfter };
+    return { customerIds, nextPageToken: "", totalSize: this.totalSize, tokenAfter };
   }
 
   stream(): never {
@@ -296,39 +295,6 @@ describe("CachedCustomers", () => {
       await cache.update(2n, setCompany("v2"));
       const page = await cache.list(firstPage("USA"));
       expect(page.customers.map((c) => c.company)).toEqual(["v1", "v2", "v1"]);
-    });
-
-    it("reports an estimated total again for the same filters, without asking the store to count", async () => {
-      const { inner, cache } = setup();
-      inner.totalSize = EXACT_COUNT_LIMIT + 500;
-      expect((await cache.list(firstPage("USA"))).totalSize).toBe(EXACT_COUNT_LIMIT + 500);
-      inner.totalSize = EXACT_COUNT_LIMIT + 900;
-      expect((await cache.list(firstPage("USA"))).totalSize).toBe(EXACT_COUNT_LIMIT + 500);
-      expect((await cache.list(firstPage("Brazil"))).totalSize).toBe(EXACT_COUNT_LIMIT + 900);
-      expect(inner.listings.map((query) => query.knownTotalSize)).toEqual([undefined, EXACT_COUNT_LIMIT + 500, undefined]);
-    });
-
-    it("counts exact totals every time", async () => {
-      const { inner, cache } = setup();
-      inner.totalSize = EXACT_COUNT_LIMIT;
-      await cache.list(firstPage("USA"));
-      inner.totalSize = 7;
-      expect((await cache.list(firstPage("USA"))).totalSize).toBe(7);
-      expect(inner.listings.map((query) => query.knownTotalSize)).toEqual([undefined, undefined]);
-    });
-
-    it("keeps an estimate for ESTIMATE_TTL_MS only", async () => {
-      let now = 1000;
-      const inner = new ControllableStore();
-      inner.rows.set(1n, customer(1n, "v1"));
-      const cache = new CachedCustomers(inner, { maxEntries: 10, maxBytes: MAX_BYTES, ttlMs: 0, registry: new Registry(), clock: { now: () => now } });
-      inner.totalSize = EXACT_COUNT_LIMIT + 500;
-      await cache.list(firstPage("USA"));
-      now += ESTIMATE_TTL_MS - 1;
-      expect((await cache.list(firstPage("USA"))).totalSize).toBe(EXACT_COUNT_LIMIT + 500);
-      now += 2;
-      inner.totalSize = EXACT_COUNT_LIMIT + 900;
-      expect((await cache.list(firstPage("USA"))).totalSize).toBe(EXACT_COUNT_LIMIT + 900);
     });
   });
 

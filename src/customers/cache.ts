@@ -2,9 +2,7 @@ import { LRUCache, type Perf } from "lru-cache";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Customer } from "../../gen/chinook/v1/customer_pb";
 import { freezeMessage } from "../grpc/frozen-messages";
-import { filterKey } from "./listing";
 import { customerSizeBound } from "./size";
-import { EXACT_COUNT_LIMIT } from "./total-size";
 import {
   withinPageBytes,
   type CreateCustomerRequest,
@@ -55,10 +53,6 @@ interface ReadTicket {
   readonly reads: ReadsInFlight;
 }
 
-/** How long a list's estimated total_size is reported again without counting, per filter. */
-export const ESTIMATE_TTL_MS = 10_000;
-const MAX_ESTIMATES = 1000;
-
 /**
  * A read-through LRU cache for get and batchGet in front of another store.
  *
@@ -90,13 +84,10 @@ const MAX_ESTIMATES = 1000;
  * the cache, so a page of customers read lately costs an index walk instead
  * of 50 rows to map and encode. Each customer is then as it was when read or
  * newer: a write committing between the two steps shows, even one that moves
- * a customer out of the page's filter. Estimated totals (past
- * EXACT_COUNT_LIMIT matches) are reported again for ESTIMATE_TTL_MS per
- * filter instead of being counted on every first page.
+ * a customer out of the page's filter.
  */
 export class CachedCustomers implements CustomerApi {
   private readonly entries: LRUCache<bigint, Customer>;
-  private readonly estimatedTotals: LRUCache<string, number>;
   private readonly doorkeeper: Doorkeeper;
   private readonly readsInFlight = new Map<bigint, ReadsInFlight>();
   private readonly hits: Counter;
@@ -115,12 +106,6 @@ export class CachedCustomers implements CustomerApi {
       sizeCalculation: customerSizeBound,
       ttl: options.ttlMs,
       dispose: (_customer, _id, reason) => this.countEviction(reason),
-      perf: options.clock,
-    });
-    this.estimatedTotals = new LRUCache<string, number>({
-      max: MAX_ESTIMATES,
-      ttl: ESTIMATE_TTL_MS,
-      ttlResolution: 0,
       perf: options.clock,
     });
     this.doorkeeper = new Doorkeeper(options.maxEntries);
@@ -169,12 +154,7 @@ export class CachedCustomers implements CustomerApi {
   }
 
   async list(query: CustomerListQuery): Promise<CustomerPage> {
-    const filter = query.pageToken === "" ? filterKey(query.filter) : undefined;
-    const knownTotalSize = filter === undefined ? undefined : this.estimatedTotals.get(filter);
-    const { customerIds, tokenAfter, ...page } = await this.inner.listIds({ ...query, knownTotalSize });
-    if (filter !== undefined && knownTotalSize === undefined && page.totalSize > EXACT_COUNT_LIMIT) {
-      this.estimatedTotals.set(filter, page.totalSize);
-    }
+    const { customerIds, tokenAfter, ...page } = await this.inner.listIds(query);
     return withinPageBytes({ customers: await this.batchGet(customerIds), ...page }, tokenAfter);
   }
 

@@ -1,4 +1,5 @@
 import { equals, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { LRUCache, type Perf } from "lru-cache";
 import {
   CustomerProfileSchema,
   CustomerSchema,
@@ -18,6 +19,7 @@ import {
   NotFoundError,
 } from "../errors";
 import {
+  filterKey,
   pageTokenAfter,
   pagingBinding,
   positionFromPageToken,
@@ -30,6 +32,7 @@ import {
 } from "./listing";
 import { columnsFromCustomer, customerFromRow, etagMatches, statusToColumn, timeToColumn, type CustomerColumns } from "./rows";
 import { customerSizeBound } from "./size";
+import { EXACT_COUNT_LIMIT } from "./total-size";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "./store";
 
 export { parseOrderBy, type CustomerFilter, type CustomerOrder, type CustomerOrderField } from "./listing";
@@ -41,11 +44,6 @@ export interface CustomerListQuery {
   pageSize: number;
   /** "" for the first page. */
   pageToken: string;
-  /**
-   * A total counted lately for the same filters, which a first page reports
-   * instead of counting again (the read cache keeps estimates a short while).
-   */
-  knownTotalSize?: number;
 }
 
 export interface CustomerPage {
@@ -100,6 +98,10 @@ interface Paging {
   /** Where the page starts; undefined on the first page. */
   position: PagePosition | undefined;
   signingKey: PageTokenKey;
+  /** The total a first page counted (from the token), or an estimate reported again; else counted now. */
+  totalSize: number | undefined;
+  /** A first page's filters, as `estimates` knows them. */
+  estimateKey?: string;
 }
 
 export interface CreateCustomerRequest {
@@ -118,7 +120,13 @@ export interface CustomersOptions {
    * every process on its database shares. By default, this process's own.
    */
   pageTokens?: PageTokenKeys;
+  /** Where estimates' ESTIMATE_TTL_MS reads the time in ms: performance.now() unless a test sets its own. */
+  perf?: Perf;
 }
+
+/** How long a list's estimated total_size is reported again without counting, per filter. */
+export const ESTIMATE_TTL_MS = 10_000;
+const MAX_ESTIMATES = 1000;
 
 /** What the service needs of customers; the domain and the read cache both provide it. */
 export interface CustomerApi {
@@ -143,6 +151,12 @@ const CREATE_OPERATION = "CreateCustomer";
 export class Customers implements CustomerApi {
   private readonly clock: () => Date;
   private readonly pageTokens: PageTokenKeys;
+  /**
+   * Estimated totals (past EXACT_COUNT_LIMIT matches) by filter: a first page
+   * reports one again for ESTIMATE_TTL_MS instead of counting. An estimate is
+   * no promise, so replicas need not agree on it.
+   */
+  private readonly estimates: LRUCache<string, number>;
 
   constructor(
     private readonly store: CustomerStore,
@@ -150,6 +164,7 @@ export class Customers implements CustomerApi {
   ) {
     this.clock = options.clock ?? (() => new Date());
     this.pageTokens = options.pageTokens ?? PROCESS_PAGE_TOKEN_KEYS;
+    this.estimates = new LRUCache<string, number>({ max: MAX_ESTIMATES, ttl: ESTIMATE_TTL_MS, ttlResolution: 0, perf: options.perf });
   }
 
   /** Deleted customers too. */
@@ -167,11 +182,12 @@ export class Customers implements CustomerApi {
     const { filter, order } = query;
     const paging = await this.pagingOf(query);
     // One snapshot, so the total agrees with the page.
-    return this.store.snapshot(async (store) => {
-      const read: PageReader<CustomerRow> = (cursor, limit) => store.listRows(filter, order, cursor, limit);
-      const { rows, tokenAfter, ...page } = await pageOf(store, query, paging, read, (row) => rowKeyOf(row, order));
-      return withinPageBytes({ customers: rows.map(customerFromRow), ...page }, tokenAfter);
-    });
+    const { rows, tokenAfter, ...page } = await this.store.snapshot(
+      (store) => pageOf(store, query, paging, (cursor, limit) => store.listRows(filter, order, cursor, limit), (row) => rowKeyOf(row, order)),
+      { counts: paging.totalSize === undefined },
+    );
+    this.rememberEstimate(paging, page.totalSize);
+    return withinPageBytes({ customers: rows.map(customerFromRow), ...page }, tokenAfter);
   }
 
   /**
@@ -181,11 +197,12 @@ export class Customers implements CustomerApi {
   async listIds(query: CustomerListQuery): Promise<CustomerIdPage> {
     const { filter, order } = query;
     const paging = await this.pagingOf(query);
-    return this.store.snapshot(async (store) => {
-      const read: PageReader<RowKey> = (cursor, limit) => store.listKeys(filter, order, cursor, limit);
-      const { rows, ...page } = await pageOf(store, query, paging, read, (key) => key);
-      return { customerIds: rows.map((key) => key.CustomerId), ...page };
-    });
+    const { rows, ...page } = await this.store.snapshot(
+      (store) => pageOf(store, query, paging, (cursor, limit) => store.listKeys(filter, order, cursor, limit), (key) => key),
+      { counts: paging.totalSize === undefined },
+    );
+    this.rememberEstimate(paging, page.totalSize);
+    return { customerIds: rows.map((key) => key.CustomerId), ...page };
   }
 
   /** Every match in customer_id order, a batch of rows in memory at a time. */
@@ -290,12 +307,20 @@ export class Customers implements CustomerApi {
    */
   private async pagingOf(query: CustomerListQuery): Promise<Paging> {
     const binding = pagingBinding(query.filter, query.order);
-    const position =
-      query.pageToken === "" ? undefined : await positionFromPageToken(query.pageToken, binding, query.order, this.pageTokens);
-    return { binding, position, signingKey: await this.pageTokens.signingKey() };
+    const signingKey = await this.pageTokens.signingKey();
+    if (query.pageToken !== "") {
+      const position = await positionFromPageToken(query.pageToken, binding, query.order, this.pageTokens);
+      return { binding, position, signingKey, totalSize: position.totalSize };
+    }
+    const estimateKey = filterKey(query.filter);
+    return { binding, position: undefined, signingKey, totalSize: this.estimates.get(estimateKey), estimateKey };
   }
 
-  /** `supportReps`: which of the batch's support rep ids exist, read once for the batch. */
+  /** A first page's estimate, counted just now, is reported again for a while. */
+  private rememberEstimate({ estimateKey, totalSize }: Paging, counted: number): void {
+    if (estimateKey !== undefined && totalSize === undefined && counted > EXACT_COUNT_LIMIT) this.estimates.set(estimateKey, counted);
+  }
+
   private async createOne(store: CustomerStore, customer: Customer, requestId: string | undefined): Promise<Customer> {
     const key = requestId === undefined || requestId === "" ? undefined : { requestId, request: requestBytes(customer) };
     if (key !== undefined) {
@@ -349,20 +374,20 @@ async function firstAnswer(store: CustomerStore, { resourceId, response }: Recor
 }
 
 /**
- * The first page counts the matches (unless the query knows the total);
- * later pages repeat what it counted, carried by the token.
+ * The first page counts the matches (unless an estimate is known); later
+ * pages repeat what it counted, carried by the token.
  */
 async function pageOf<R>(
   store: CustomerStore,
   query: CustomerListQuery,
-  { binding, position, signingKey }: Paging,
+  { binding, position, signingKey, totalSize: known }: Paging,
   read: PageReader<R>,
   keyOf: (row: R) => RowKey,
 ): Promise<RowPage<R>> {
   const rows = await read(position?.cursor, query.pageSize + 1);
   const page = rows.slice(0, query.pageSize);
   const hasMore = rows.length > query.pageSize;
-  const totalSize = position?.totalSize ?? query.knownTotalSize ?? (await store.countMatching(query.filter));
+  const totalSize = known ?? (await store.countMatching(query.filter));
   const tokenAfter = (count: number) => {
     const lastKept = page[count - 1];
     if (lastKept === undefined) throw new RangeError(`a page of ${page.length} rows has no row ${count}`);

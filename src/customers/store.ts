@@ -6,6 +6,10 @@ import type { CustomerColumns } from "./rows";
 /** A row to insert: everything but the id the database assigns. */
 export type NewCustomerRow = Omit<CustomerRow, "CustomerId">;
 
+export interface SnapshotPlan {
+  counts: boolean;
+}
+
 /** The columns an update changes, and the update time it stamps. */
 export type CustomerChanges = Partial<CustomerColumns> & Pick<CustomerRow, "updated_at">;
 
@@ -20,8 +24,12 @@ export interface CustomerStore {
   write<T>(work: (store: CustomerStore) => Promise<T>): Promise<T>;
   /** Runs `work` in one transaction of its own: all or nothing. */
   batch<T>(work: (store: CustomerStore) => Promise<T>): Promise<T>;
-  /** Runs `work`, which only reads, on one snapshot. */
-  snapshot<T>(work: (store: CustomerStore) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work`, which only reads, on one snapshot. With `plan.counts`, work
+   * asks countMatching for the filter of its first page: an engine may count
+   * while it reads that page. Without a plan, it may.
+   */
+  snapshot<T>(work: (store: CustomerStore) => Promise<T>, plan?: SnapshotPlan): Promise<T>;
 
   find(id: bigint): Promise<CustomerRow | undefined>;
   /** The rows of the ids that exist, by id. */

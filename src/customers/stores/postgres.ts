@@ -8,7 +8,7 @@ import type { Executor, Transactions } from "../../db/transactions";
 import { emailTaken, supportRepNotFound } from "../customers";
 import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type RowKey } from "../listing";
 import { CUSTOMER_COLUMNS } from "../rows";
-import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
+import type { CustomerChanges, CustomerStore, NewCustomerRow, SnapshotPlan } from "../store";
 import { EXACT_COUNT_LIMIT, estimatedTotal } from "../total-size";
 import { inOrder, matchingFilter, runsAfter, sortKeyOf, type RowCondition } from "./postgres-query";
 import { inIdBatches, readRuns } from "./runs";
@@ -90,17 +90,18 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   /**
-   * A listing's snapshot: a first page read in it (no cursor) carries the
-   * count and estimate of total_size in the same statement, and
+   * A listing's snapshot: when it counts, a first page read in it (no cursor)
+   * carries the count and estimate of total_size in the same statement, and
    * countMatching answers from it. ListCustomers is then BEGIN, SET LOCAL and
    * that statement in one round trip, and COMMIT. Inside a transaction
    * already open, the setting is left alone: it would outlast the snapshot.
    */
-  snapshot<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
+  snapshot<T>(work: (store: CustomerStore) => Promise<T>, plan?: SnapshotPlan): Promise<T> {
     const opening = !this.db.isTransaction;
+    const counted = plan?.counts === false ? undefined : new SnapshotTotal();
     return this.transactions.read(this.db, async (tx) => {
       if (opening) await tx.executeQuery(WITHOUT_SEQUENTIAL_SCANS);
-      return work(new PostgresCustomerStore(tx, this.transactions, new SnapshotTotal()));
+      return work(new PostgresCustomerStore(tx, this.transactions, counted));
     });
   }
 
