@@ -67,6 +67,31 @@ describe("PostgreSQL rows read as SQLite's", () => {
     });
   });
 
+  it("reads every timestamptz as pg's own parser would, then toISOString(), infinities as their text", async () => {
+    const { db } = await fresh();
+    const texts = [
+      "2026-01-02 03:04:05+00",
+      "2026-01-02 03:04:05.1+00",
+      "2026-01-02 03:04:05.12+00",
+      "2026-01-02 03:04:05.999999+00",
+      "0001-01-01 00:00:00+00",
+      "9999-12-31 23:59:59.999+00",
+      "0044-03-15 12:00:00 BC",
+      "12026-01-02 03:04:05+00",
+      "1890-05-06 07:08:09.5+01:23:45",
+      "infinity",
+      "-infinity",
+    ];
+    const { rows } = await sql<{ instant: string; text: string }>`SELECT t::timestamptz AS instant, t::timestamptz::text AS text FROM unnest(${texts}::text[]) AS t`.execute(db);
+    const pgParse = pg.types.getTypeParser(1184, "text");
+    const expected = rows.map(({ text }) => {
+      const parsed: unknown = pgParse(text);
+      return parsed instanceof Date && Number.isFinite(parsed.getTime()) ? parsed.toISOString() : text;
+    });
+    expect(rows.map((row) => row.instant)).toEqual(expected);
+    expect(rows.at(-1)?.instant).toBe("-infinity");
+  });
+
   it("writes ISO text into timestamptz and reads the same text back, whatever the server's time zone", async () => {
     const { db, url } = await fresh();
     await sql`ALTER DATABASE ${sql.id(new URL(url).pathname.slice(1))} SET TimeZone = 'America/Sao_Paulo'`.execute(db);
