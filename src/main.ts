@@ -7,6 +7,7 @@ import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
 import { ConfigError, loadConfig, type Config, type PostgresConfig, type SqliteConfig } from "./config";
 import { CachedCustomers } from "./customers/cache";
+import { RowMemo } from "./customers/row-memo";
 import { Customers, type CustomerApi } from "./customers/customers";
 import { customerService } from "./customers/service";
 import { PostgresCustomerStore } from "./customers/stores/postgres";
@@ -209,7 +210,8 @@ async function serve(
   upkeep: Upkeep,
 ): Promise<App> {
   const pageTokens = await SharedPageTokenKeys.open(storage.pageTokenKeys, { ...config.pageTokenKeys, logger });
-  const customers = withReadCache(new Customers(storage.customers, { pageTokens }), storage, registry, cacheFor(storage, config.cache));
+  const domain = new Customers(storage.customers, { pageTokens, rowMemo: rowMemoFor(storage, registry, config.cache) });
+  const customers = withReadCache(domain, storage, registry, cacheFor(storage, config.cache));
   const invoices = new Invoices(storage.invoices, { pageTokens });
   const health = new HealthMonitor({
     services: APPLICATION_SERVICES,
@@ -292,9 +294,16 @@ function durabilityOf(storage: Storage): { synchronous?: SqliteSynchronous } {
  * No read cache on PostgreSQL, whatever CACHE_SIZE says: replicas share the
  * database, and learning whether another one wrote takes a round trip to the
  * server, which costs what the read it would save costs (bench/RESULTS.md).
+ * CACHE_SIZE and CACHE_MAX_BYTES size its row memo instead.
  */
 function cacheFor(storage: Storage, cache: Config["cache"]): Config["cache"] {
   return storage.engine === "postgres" ? { ...cache, maxEntries: 0 } : cache;
+}
+
+/** On PostgreSQL, every read reads the database; the memo spares mapping and encoding a row read unchanged. */
+function rowMemoFor(storage: Storage, registry: Registry, { maxEntries, maxBytes }: Config["cache"]): RowMemo | undefined {
+  if (storage.engine !== "postgres" || maxEntries === 0) return undefined;
+  return new RowMemo({ maxEntries, maxBytes, registry });
 }
 
 /**

@@ -1,4 +1,5 @@
 import { create, toBinary, type MessageInitShape } from "@bufbuild/protobuf";
+import { Registry } from "prom-client";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
   CustomerProfileSchema,
@@ -21,6 +22,7 @@ import {
   type CustomerOrderField,
 } from "../src/customers/customers";
 import { ORDER_FIELDS, pagingBinding } from "../src/customers/listing";
+import { RowMemo } from "../src/customers/row-memo";
 import { customerSizeBound } from "../src/customers/size";
 import { EXACT_COUNT_LIMIT, estimatedTotal, type MatchSample } from "../src/customers/total-size";
 import {
@@ -35,6 +37,7 @@ import { CHINOOK_CUSTOMER_1 } from "./support/chinook";
 import { customersOn, indexedTags } from "./support/customers";
 import type { TestDatabase } from "./support/database";
 import { ENGINE_DATABASES, sqliteDatabases, type EngineDatabase, type QueryLog, type SqliteEngineDatabase } from "./support/engines";
+import { registryValue } from "./support/prometheus";
 import { planAsIfMillionCustomers } from "./support/scale";
 
 /**
@@ -235,6 +238,45 @@ describe.each(ENGINE_DATABASES)("customers on $name", (setup) => {
     it("returns the same etag for the same row and a different one for another", async () => {
       expect((await repository.get(1n)).etag).toBe((await repository.get(1n)).etag);
       expect((await repository.get(1n)).etag).not.toBe((await repository.get(2n)).etag);
+    });
+  });
+
+  describe("with a row memo", () => {
+    const memoized = (registry = new Registry()) =>
+      customersOn(engine, engine.db, { rowMemo: new RowMemo({ maxEntries: 100, maxBytes: 2 ** 20, registry }) });
+
+    it("maps a row read back unchanged once: the same frozen customer, on every read path", async () => {
+      const registry = new Registry();
+      const customers = memoized(registry);
+      await customers.get(3n);
+      const remembered = await customers.get(3n);
+      expect(Object.isFrozen(remembered)).toBe(true);
+      expect(await customers.get(3n)).toBe(remembered);
+      expect((await customers.batchGet([4n, 3n]))[1]).toBe(remembered);
+      const page = await customers.list({ filter: { ...LIVE, country: remembered.country }, order: BY_ID, pageSize: 50, pageToken: "" });
+      expect(page.customers.find((customer) => customer.customerId === 3n)).toBe(remembered);
+      expect(remembered).toEqual(await repository.get(3n));
+      expect(await registryValue(registry, "customer_row_memo_hits_total")).toBe(3);
+    });
+
+    it("shows what another writer changed at once, the etag too", async () => {
+      const customers = memoized();
+      await customers.get(5n);
+      const before = await customers.get(5n);
+      await engine.db.updateTable("customers").set({ City: "Elsewhere" }).where("CustomerId", "=", 5n).execute();
+      const after = await customers.get(5n);
+      expect(after.city).toBe("Elsewhere");
+      expect(after.etag).not.toBe(before.etag);
+      expect(after).toEqual(await repository.get(5n));
+    });
+
+    it("hands writes back unfrozen, as read", async () => {
+      const customers = memoized();
+      await customers.get(6n);
+      await customers.get(6n);
+      const updated = await customers.update(6n, (current) => ({ ...current, company: "Memo Ltd" }));
+      expect(Object.isFrozen(updated)).toBe(false);
+      expect((await customers.get(6n)).company).toBe("Memo Ltd");
     });
   });
 

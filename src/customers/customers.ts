@@ -31,6 +31,7 @@ import {
   type RowKey,
 } from "./listing";
 import { columnsFromCustomer, customerFromRow, etagMatches, statusToColumn, timeToColumn, type CustomerColumns } from "./rows";
+import type { RowMemo } from "./row-memo";
 import { customerSizeBound } from "./size";
 import { EXACT_COUNT_LIMIT } from "./total-size";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "./store";
@@ -122,6 +123,8 @@ export interface CustomersOptions {
   pageTokens?: PageTokenKeys;
   /** Where estimates' ESTIMATE_TTL_MS reads the time in ms: performance.now() unless a test sets its own. */
   perf?: Perf;
+  /** Maps the rows reads return, remembering customers whose rows read back unchanged; customerFromRow without. */
+  rowMemo?: RowMemo;
 }
 
 /** How long a list's estimated total_size is reported again without counting, per filter. */
@@ -157,6 +160,8 @@ export class Customers implements CustomerApi {
    * no promise, so replicas need not agree on it.
    */
   private readonly estimates: LRUCache<string, number>;
+  /** customerFromRow for what reads return; frozen when remembered. */
+  private readonly customerOf: (row: CustomerRow) => Customer;
 
   constructor(
     private readonly store: CustomerStore,
@@ -165,17 +170,19 @@ export class Customers implements CustomerApi {
     this.clock = options.clock ?? (() => new Date());
     this.pageTokens = options.pageTokens ?? PROCESS_PAGE_TOKEN_KEYS;
     this.estimates = new LRUCache<string, number>({ max: MAX_ESTIMATES, ttl: ESTIMATE_TTL_MS, ttlResolution: 0, perf: options.perf });
+    const memo = options.rowMemo;
+    this.customerOf = memo === undefined ? customerFromRow : (row) => memo.customerOf(row);
   }
 
   /** Deleted customers too. */
   async get(id: bigint): Promise<Customer> {
-    return customerFromRow(foundOrThrow(await this.store.find(id), id));
+    return this.customerOf(foundOrThrow(await this.store.find(id), id));
   }
 
   /** In the order asked, duplicates included; NOT_FOUND names the first missing id. */
   async batchGet(ids: readonly bigint[]): Promise<Customer[]> {
     const rows = ids.length === 0 ? new Map<bigint, CustomerRow>() : await this.store.findMany(ids);
-    return ids.map((id) => customerFromRow(foundOrThrow(rows.get(id), id)));
+    return ids.map((id) => this.customerOf(foundOrThrow(rows.get(id), id)));
   }
 
   async list(query: CustomerListQuery): Promise<CustomerPage> {
@@ -187,7 +194,7 @@ export class Customers implements CustomerApi {
       { counts: paging.totalSize === undefined },
     );
     this.rememberEstimate(paging, page.totalSize);
-    return withinPageBytes({ customers: rows.map(customerFromRow), ...page }, tokenAfter);
+    return withinPageBytes({ customers: rows.map(this.customerOf), ...page }, tokenAfter);
   }
 
   /**
