@@ -1,6 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
-import { customerSizeBound } from "../src/customers/size";
+import { customerSizeBound, sizeBoundOnce } from "../src/customers/size";
+import { freezeMessage } from "../src/grpc/frozen-messages";
 import { CHINOOK_CUSTOMER_1 } from "./support/chinook";
 
 /** The largest of each kind of text validation allows, in characters that take the most UTF-8 per UTF-16 unit. */
@@ -36,5 +37,17 @@ describe("customerSizeBound", () => {
     })],
   ])("bounds the encoding of %s", (_case, customer) => {
     expect(customerSizeBound(customer)).toBeGreaterThanOrEqual(toBinary(CustomerSchema, customer).length);
+  });
+});
+
+describe("sizeBoundOnce", () => {
+  it("is customerSizeBound, for a frozen customer and for one that may still change", () => {
+    const changing = create(CustomerSchema, CHINOOK_CUSTOMER_1);
+    expect(sizeBoundOnce(changing)).toBe(customerSizeBound(changing));
+    changing.company = "x".repeat(1000);
+    expect(sizeBoundOnce(changing)).toBe(customerSizeBound(changing));
+    const frozen = freezeMessage(largest("€"));
+    expect(sizeBoundOnce(frozen)).toBe(customerSizeBound(frozen));
+    expect(sizeBoundOnce(frozen)).toBe(customerSizeBound(frozen));
   });
 });

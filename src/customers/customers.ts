@@ -32,7 +32,7 @@ import {
 } from "./listing";
 import { columnsFromCustomer, customerFromRow, etagMatches, statusToColumn, timeToColumn, type CustomerColumns } from "./rows";
 import type { RowMemo } from "./row-memo";
-import { customerSizeBound } from "./size";
+import { sizeBoundOnce } from "./size";
 import { EXACT_COUNT_LIMIT } from "./total-size";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "./store";
 
@@ -85,7 +85,7 @@ export const MAX_PAGE_BYTES = 4 * 2 ** 20 - 2 ** 16;
 
 /** A page cut to MAX_PAGE_BYTES (AIP-158 lets a page hold fewer customers than asked for). */
 export function withinPageBytes(page: CustomerPage, tokenAfter: (count: number) => string): CustomerPage {
-  const count = countWithinBudget(page.customers, MAX_PAGE_BYTES, customerSizeBound);
+  const count = countWithinBudget(page.customers, MAX_PAGE_BYTES, sizeBoundOnce);
   if (count === page.customers.length) return page;
   return { ...page, customers: page.customers.slice(0, count), nextPageToken: tokenAfter(count) };
 }

@@ -24,8 +24,19 @@ const NO_ROWS: PostgresQueryResult<never> = { command: "SELECT", rowCount: 0, ro
  * answer a COMMIT of a failed transaction with a silent ROLLBACK.
  */
 export function preparingPool(pool: pg.Pool): PostgresPool {
+  // One wrapper per connection, kept: Kysely keeps its own per client it is handed, so a new wrapper
+  // per checkout would also cost a new Kysely connection on every statement.
+  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
   return {
-    connect: async () => preparingClient(await pool.connect()),
+    connect: async () => {
+      const client = await pool.connect();
+      let wrapper = wrappers.get(client);
+      if (wrapper === undefined) {
+        wrapper = preparingClient(client);
+        wrappers.set(client, wrapper);
+      }
+      return wrapper;
+    },
     end: () => pool.end(),
   };
 }
