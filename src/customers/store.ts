@@ -6,7 +6,9 @@ import type { CustomerColumns } from "./rows";
 /** A row to insert: everything but the id the database assigns. */
 export type NewCustomerRow = Omit<CustomerRow, "CustomerId">;
 
+/** What a snapshot's work will read, so that an engine can read it in fewer statements. */
 export interface SnapshotPlan {
+  /** Whether it asks countMatching for the filter of its first page (an engine may count while reading that page). */
   counts: boolean;
 }
 
@@ -24,11 +26,7 @@ export interface CustomerStore {
   write<T>(work: (store: CustomerStore) => Promise<T>): Promise<T>;
   /** Runs `work` in one transaction of its own: all or nothing. */
   batch<T>(work: (store: CustomerStore) => Promise<T>): Promise<T>;
-  /**
-   * Runs `work`, which only reads, on one snapshot. With `plan.counts`, work
-   * asks countMatching for the filter of its first page: an engine may count
-   * while it reads that page. Without a plan, it may.
-   */
+  /** Runs `work`, which only reads, on one snapshot; without a plan, as if it counts. */
   snapshot<T>(work: (store: CustomerStore) => Promise<T>, plan?: SnapshotPlan): Promise<T>;
 
   find(id: bigint): Promise<CustomerRow | undefined>;
