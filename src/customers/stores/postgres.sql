@@ -296,7 +296,7 @@ select
 from
   "customers"
 where
-  "CustomerId" = any($1);
+  "CustomerId" = $1;
 
 -- PostgresCustomerStore.findMany: three ids
 select

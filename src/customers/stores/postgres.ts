@@ -1,4 +1,3 @@
-import DataLoader from "dataloader";
 import { CompiledQuery, sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { withParameters } from "../../db/precompiled";
 import { uniqueViolationConstraint } from "../../db/postgres/errors";
@@ -13,9 +12,6 @@ import type { CustomerChanges, CustomerStore, NewCustomerRow, SnapshotPlan } fro
 import { EXACT_COUNT_LIMIT, estimatedTotal } from "../total-size";
 import { inOrder, matchingFilter, runsAfter, sortKeyOf, type RowCondition } from "./postgres-query";
 import { inIdBatches, readRuns } from "./runs";
-
-/** Most finds one statement gathers; more wait for the next. */
-const MAX_FIND_BATCH = 100;
 
 /** The partial unique index on live emails, folded as case-insensitive.ts folds them (migrations/postgres). */
 const LIVE_EMAIL_KEY = "customers_live_email_key";
@@ -78,23 +74,12 @@ const WITHOUT_SEQUENTIAL_SCANS = CompiledQuery.raw("SET LOCAL enable_seqscan = o
  * etag hashes.
  */
 export class PostgresCustomerStore implements CustomerStore {
-  /**
-   * Finds outside a transaction, gathered while the event loop runs one turn
-   * of work into one statement (findMany): concurrent GetCustomer calls then
-   * share a round trip, instead of a checkout, a write, a backend wake-up and
-   * a read each. A batch starts after the calls that join it were made, so
-   * it sees every write acknowledged before them.
-   */
-  private readonly finds: DataLoader<bigint, CustomerRow | undefined> | undefined;
-
   constructor(
     private readonly db: Executor,
     private readonly transactions: Transactions,
     /** Inside a listing's snapshot only: the total its first page counted. */
     private readonly snapshotTotal?: SnapshotTotal,
-  ) {
-    this.finds = db.isTransaction ? undefined : new DataLoader((ids) => this.foundInOrder(ids), { cache: false, maxBatchSize: MAX_FIND_BATCH });
-  }
+  ) {}
 
   write<T>(work: (store: CustomerStore) => Promise<T>): Promise<T> {
     return this.transactions.write(this.db, (tx) => work(this.withTx(tx)));
@@ -121,7 +106,6 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   find(id: bigint): Promise<CustomerRow | undefined> {
-    if (this.finds !== undefined) return this.finds.load(id);
     return this.transactions.run(this.db, async () => (await this.db.executeQuery(withParameters(SELECT_BY_ID, [id]))).rows[0]);
   }
 
@@ -223,11 +207,6 @@ export class PostgresCustomerStore implements CustomerStore {
 
   recordRequest(operation: string, requestId: string, _request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
     return this.transactions.run(this.db, () => new ClaimedRequestIds(this.db).complete(operation, requestId, customerId, response));
-  }
-
-  private async foundInOrder(ids: readonly bigint[]): Promise<Array<CustomerRow | undefined>> {
-    const found = await this.findMany(ids);
-    return ids.map((id) => found.get(id));
   }
 
   private withTx(tx: Executor): PostgresCustomerStore {
