@@ -1,17 +1,22 @@
 import { rmSync } from "node:fs";
 import { Writable } from "node:stream";
 import { DatabaseError } from "pg";
+import { sql } from "kysely";
 import { Registry } from "prom-client";
 import { AbortedError, AlreadyExistsError, UnavailableError, type UnavailableReason } from "../src/errors";
 import { openDatabase, type Database } from "../src/db/sqlite/connection";
 import { SqliteError } from "../src/db/sqlite/driver";
 import { translatingErrors as translatingSqliteErrors } from "../src/db/sqlite/errors";
 import { sqliteTransactions } from "../src/db/sqlite/transactions";
+import { openPostgres } from "../src/db/postgres/connection";
 import { translatePostgresError } from "../src/db/postgres/errors";
+import { postgresTransactions } from "../src/db/postgres/transactions";
+import type { Executor } from "../src/db/transactions";
 import { UnavailableLog } from "../src/db/unavailable-log";
 import { countingWriteFailures } from "../src/db/write-failures";
 import { createLogger } from "../src/logger";
 import { copyChinook } from "./support/database";
+import { freshPostgresDatabase } from "./support/postgres";
 import { parseSamples, sampleValue } from "./support/prometheus";
 
 type LogLine = Record<string, unknown>;
@@ -167,8 +172,11 @@ describe("write failures by cause", () => {
     await expect(transactions.write(database.db, fail(new AbortedError("the transaction conflicted")))).rejects.toThrow(AbortedError);
     await expect(transactions.write(database.db, fail(new AlreadyExistsError("the resource already exists", { reason: "RESOURCE_EXISTS" })))).rejects.toThrow(AlreadyExistsError);
     await expect(transactions.read(database.db, fail(new SqliteError("disk I/O error", "SQLITE_IOERR_READ")))).rejects.toThrow(UnavailableError);
+    await expect(transactions.writeStatement(database.db, fail(new SqliteError("database or disk is full", "SQLITE_FULL")))).rejects.toThrow(
+      UnavailableError,
+    );
 
-    expect(await count(registry, "disk_full")).toBe(1);
+    expect(await count(registry, "disk_full")).toBe(2);
     expect(await count(registry, "io")).toBe(1);
     expect(await count(registry, "conflict")).toBe(1);
     expect(parseSamples(await registry.metrics()).filter((sample) => sample.name === "db_write_failures_total").map((sample) => sample.labels.cause)).toEqual([
@@ -182,5 +190,24 @@ describe("write failures by cause", () => {
       "conflict",
       "other",
     ]);
+  });
+
+  it("counts a lone statement PostgreSQL refused as a write, run outside any transaction", async () => {
+    const fresh = await freshPostgresDatabase();
+    const postgres = openPostgres(fresh.url, { poolSize: 1, statementTimeoutMs: 20 });
+    try {
+      const registry = new Registry();
+      const transactions = countingWriteFailures(postgresTransactions(), registry);
+      const overlong = (db: Executor) => sql`SELECT pg_sleep(1)`.execute(db);
+      await expect(transactions.writeStatement(postgres.db, overlong)).rejects.toThrow(UnavailableError);
+      await expect(transactions.run(postgres.db, () => overlong(postgres.db))).rejects.toThrow(UnavailableError);
+      expect(await count(registry, "timeout")).toBe(1);
+      const { rows } = await transactions.writeStatement(postgres.db, (db) => sql<{ open: boolean }>`SELECT now() = statement_timestamp() AS open`.execute(db));
+      // Inside a transaction, now() is its start; a lone statement's own start is its statement's.
+      expect(rows).toEqual([{ open: true }]);
+    } finally {
+      await postgres.close();
+      await fresh.drop();
+    }
   });
 });

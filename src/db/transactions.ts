@@ -19,6 +19,12 @@ export type Executor = Kysely<Database>;
 export interface Transactions {
   /** One write (a customer, an invoice), in a transaction of its own or shared with concurrent ones. */
   write<T>(executor: Executor, work: (tx: Executor) => Promise<T>): Promise<T>;
+  /**
+   * One write of a single statement, atomic by itself: as write(), but an
+   * engine may run it outside any transaction (PostgreSQL), saving BEGIN and
+   * COMMIT. `work` gets the executor to run it on.
+   */
+  writeStatement<T>(executor: Executor, work: (executor: Executor) => Promise<T>): Promise<T>;
   /** Several writes, all or nothing, in one transaction of their own. */
   batch<T>(executor: Executor, work: (tx: Executor) => Promise<T>): Promise<T>;
   /** Reads on one snapshot. */

@@ -45,6 +45,7 @@ export function countingWriteFailures(transactions: Transactions, registry: Regi
 
   return {
     write: (executor, work) => counted(executor, () => transactions.write(executor, work)),
+    writeStatement: (executor, work) => counted(executor, () => transactions.writeStatement(executor, work)),
     batch: (executor, work) => counted(executor, () => transactions.batch(executor, work)),
     read: (executor, work) => transactions.read(executor, work),
     run: (executor, work) => transactions.run(executor, work),

@@ -184,7 +184,7 @@ export class PostgresCustomerStore implements CustomerStore {
 
   /** One statement, atomic alone: outside a transaction it costs one round trip, not three. */
   insertAlone(row: NewCustomerRow): Promise<CustomerRow> {
-    return this.insert(row);
+    return this.transactions.writeStatement(this.db, (db) => new PostgresCustomerStore(db, this.transactions).insert(row));
   }
 
   update(row: CustomerRow, changes: CustomerChanges): Promise<CustomerRow> {

@@ -107,9 +107,9 @@ export class SqliteCustomerStore implements CustomerStore {
     });
   }
 
-  /** In a write of its own, so committed with the concurrent writes of the same turn (group commit). */
+  /** Its lookups and the INSERT in the write's transaction, committed with the turn's other writes (group commit). */
   insertAlone(row: NewCustomerRow): Promise<CustomerRow> {
-    return this.write((store) => store.insert(row));
+    return this.transactions.writeStatement(this.db, (tx) => this.withTx(tx).insert(row));
   }
 
   /**

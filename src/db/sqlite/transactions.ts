@@ -11,6 +11,8 @@ import { inReadTransaction, inTransaction } from "./transaction";
 export function sqliteTransactions(writes?: GroupCommit): Transactions {
   return {
     write: (executor, work) => translatingErrors(() => inWriteTransaction(executor, writes, work)),
+    // Committed with the concurrent writes of the same turn (group commit), like any write.
+    writeStatement: (executor, work) => translatingErrors(() => inWriteTransaction(executor, writes, work)),
     batch: (executor, work) => translatingErrors(() => inTransaction(executor, work)),
     read: (executor, work) => translatingErrors(() => inReadTransaction(executor, work)),
     run: (executor, work) => (executor.isTransaction ? work() : translatingErrors(work)),
