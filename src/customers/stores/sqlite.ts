@@ -146,6 +146,10 @@ export class SqliteCustomerStore implements CustomerStore {
       .where(run);
   }
 
+  private async hasEmployee(id: bigint): Promise<boolean> {
+    return (await this.db.executeQuery(withParameters(SELECT_EMPLOYEE, [id]))).rows.length > 0;
+  }
+
   /**
    * ALREADY_EXISTS when a live customer other than `ownerId` has this email but
    * for case. The unique index folds only ASCII (NOCASE): alone it would let
@@ -153,10 +157,6 @@ export class SqliteCustomerStore implements CustomerStore {
    * the write's transaction, which holds SQLite's one write lock; for ASCII the
    * index guards on its own.
    */
-  private async hasEmployee(id: bigint): Promise<boolean> {
-    return (await this.db.executeQuery(withParameters(SELECT_EMPLOYEE, [id]))).rows.length > 0;
-  }
-
   private async requireEmailFree(email: string, ownerId?: bigint): Promise<void> {
     const holder = await this.db
       .selectFrom("customers")

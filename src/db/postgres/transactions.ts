@@ -44,7 +44,7 @@ export function postgresTransactions(options: PostgresTransactionsOptions = {}):
   return {
     write: retrying,
     // Autocommitted at READ COMMITTED: a lone INSERT has nothing to serialize against.
-    writeStatement: (executor, work) => translatingErrors(() => work(executor)),
+    writeStatement: (executor, work) => (executor.isTransaction ? work(executor) : translatingErrors(() => work(executor))),
     batch: retrying,
     read: (executor, work) => {
       if (executor.isTransaction) return translatingErrors(() => work(executor));
