@@ -43,12 +43,6 @@ commit;
 PRAGMA busy_timeout = 0;
 begin immediate;
 PRAGMA busy_timeout = 20;
-select
-  "EmployeeId"
-from
-  "employees"
-where
-  "EmployeeId" = ?;
 insert into
   "customers" (
     "FirstName",
@@ -68,16 +62,37 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+select
+  ? as "FirstName",
+  ? as "LastName",
+  ? as "Company",
+  ? as "Address",
+  ? as "City",
+  ? as "State",
+  ? as "Country",
+  ? as "PostalCode",
+  ? as "Phone",
+  ? as "Fax",
+  ? as "Email",
+  ? as "SupportRepId",
+  ? as "status",
+  ? as "data",
+  ? as "created_at",
+  ? as "updated_at"
+where
+  (
+    ? is null
+    or exists (
+      select
+        "EmployeeId"
+      from
+        "employees"
+      where
+        "EmployeeId" = ?
+    )
+  )
 returning
   "CustomerId";
-select
-  "EmployeeId"
-from
-  "employees"
-where
-  "EmployeeId" = ?;
 insert into
   "customers" (
     "FirstName",
@@ -97,8 +112,35 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+select
+  ? as "FirstName",
+  ? as "LastName",
+  ? as "Company",
+  ? as "Address",
+  ? as "City",
+  ? as "State",
+  ? as "Country",
+  ? as "PostalCode",
+  ? as "Phone",
+  ? as "Fax",
+  ? as "Email",
+  ? as "SupportRepId",
+  ? as "status",
+  ? as "data",
+  ? as "created_at",
+  ? as "updated_at"
+where
+  (
+    ? is null
+    or exists (
+      select
+        "EmployeeId"
+      from
+        "employees"
+      where
+        "EmployeeId" = ?
+    )
+  )
 returning
   "CustomerId";
 commit;
@@ -973,12 +1015,6 @@ where
   "EmployeeId" = ?;
 
 -- SqliteCustomerStore.insert: an ASCII email
-select
-  "EmployeeId"
-from
-  "employees"
-where
-  "EmployeeId" = ?;
 insert into
   "customers" (
     "FirstName",
@@ -998,8 +1034,35 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+select
+  ? as "FirstName",
+  ? as "LastName",
+  ? as "Company",
+  ? as "Address",
+  ? as "City",
+  ? as "State",
+  ? as "Country",
+  ? as "PostalCode",
+  ? as "Phone",
+  ? as "Fax",
+  ? as "Email",
+  ? as "SupportRepId",
+  ? as "status",
+  ? as "data",
+  ? as "created_at",
+  ? as "updated_at"
+where
+  (
+    ? is null
+    or exists (
+      select
+        "EmployeeId"
+      from
+        "employees"
+      where
+        "EmployeeId" = ?
+    )
+  )
 returning
   "CustomerId";
 
@@ -1042,8 +1105,35 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+select
+  ? as "FirstName",
+  ? as "LastName",
+  ? as "Company",
+  ? as "Address",
+  ? as "City",
+  ? as "State",
+  ? as "Country",
+  ? as "PostalCode",
+  ? as "Phone",
+  ? as "Fax",
+  ? as "Email",
+  ? as "SupportRepId",
+  ? as "status",
+  ? as "data",
+  ? as "created_at",
+  ? as "updated_at"
+where
+  (
+    ? is null
+    or exists (
+      select
+        "EmployeeId"
+      from
+        "employees"
+      where
+        "EmployeeId" = ?
+    )
+  )
 returning
   "CustomerId";
 
@@ -1052,12 +1142,6 @@ PRAGMA busy_timeout = 0;
 begin immediate;
 PRAGMA busy_timeout = 20;
 SAVEPOINT group_item;
-select
-  "EmployeeId"
-from
-  "employees"
-where
-  "EmployeeId" = ?;
 insert into
   "customers" (
     "FirstName",
@@ -1077,8 +1161,35 @@ insert into
     "created_at",
     "updated_at"
   )
-values
-  (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+select
+  ? as "FirstName",
+  ? as "LastName",
+  ? as "Company",
+  ? as "Address",
+  ? as "City",
+  ? as "State",
+  ? as "Country",
+  ? as "PostalCode",
+  ? as "Phone",
+  ? as "Fax",
+  ? as "Email",
+  ? as "SupportRepId",
+  ? as "status",
+  ? as "data",
+  ? as "created_at",
+  ? as "updated_at"
+where
+  (
+    ? is null
+    or exists (
+      select
+        "EmployeeId"
+      from
+        "employees"
+      where
+        "EmployeeId" = ?
+    )
+  )
 returning
   "CustomerId";
 RELEASE group_item;

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { sql, type SqlBool } from "kysely";
 import { CustomerSchema, CustomerStatus } from "../../../gen/chinook/v1/customer_pb";
 import { uniqueViolationTarget } from "../../db/sqlite/errors";
 import { withParameters } from "../../db/precompiled";
@@ -24,9 +25,21 @@ const NO_CUSTOMER = 0n;
 // The hottest statements, compiled once (see compileOnly).
 const SELECT_BY_ID = compileOnly.selectFrom("customers").select(CUSTOMER_COLUMNS).where("CustomerId", "=", 0n).compile();
 const INSERT_TEMPLATE: NewCustomerRow = { ...columnsFromCustomer(create(CustomerSchema), null), created_at: "", updated_at: "" };
-const INSERT_CUSTOMER = compileOnly.insertInto("customers").values(INSERT_TEMPLATE).returning("CustomerId").compile();
-/** The INSERT's parameters, in the order it was compiled with. */
+/** The INSERT's parameters, in the order it was compiled with, then the support rep twice. */
 const INSERTED_COLUMNS = Object.keys(INSERT_TEMPLATE) as ReadonlyArray<keyof NewCustomerRow>;
+/** Inserts nothing when the support rep names no employee: the check costs no statement of its own. */
+const INSERT_CUSTOMER = compileOnly
+  .insertInto("customers")
+  .columns(INSERTED_COLUMNS)
+  .expression(
+    compileOnly
+      .selectNoFrom(INSERTED_COLUMNS.map((column) => sql`${null}`.as(column)))
+      .where((eb) =>
+        eb.or([sql<SqlBool>`${null} is null`, eb.exists(eb.selectFrom("employees").select("EmployeeId").where("EmployeeId", "=", sql<bigint>`${null}`))]),
+      ),
+  )
+  .returning("CustomerId")
+  .compile();
 const SELECT_EMPLOYEE = compileOnly.selectFrom("employees").select("EmployeeId").where("EmployeeId", "=", 0n).compile();
 
 /**
@@ -93,15 +106,21 @@ export class SqliteCustomerStore implements CustomerStore {
     return this.transactions.run(this.db, () => this.hasEmployee(id));
   }
 
-  /** The support rep is looked up first; an ASCII email is left to the unique index alone (see requireEmailFree). */
+  /**
+   * The INSERT checks the support rep itself; an ASCII email is left to the
+   * unique index alone (see requireEmailFree). An email beyond ASCII is
+   * looked up first, after the support rep, which the domain reports first.
+   */
   insert(row: NewCustomerRow): Promise<CustomerRow> {
+    const rep = row.SupportRepId;
     return this.transactions.run(this.db, async () => {
-      if (row.SupportRepId !== null && !(await this.hasEmployee(row.SupportRepId))) throw supportRepNotFound(row.SupportRepId);
-      if (!comparesAsNoCase(row.Email)) await this.requireEmailFree(row.Email);
-      const { rows } = await refusingDuplicateEmail(() =>
-        this.db.executeQuery(withParameters(INSERT_CUSTOMER, INSERTED_COLUMNS.map((column) => row[column]))),
-      );
-      const [inserted] = rows;
+      if (!comparesAsNoCase(row.Email)) {
+        if (rep !== null && !(await this.hasEmployee(rep))) throw supportRepNotFound(rep);
+        await this.requireEmailFree(row.Email);
+      }
+      const parameters = [...INSERTED_COLUMNS.map((column) => row[column]), rep, rep];
+      const [inserted] = (await refusingDuplicateEmail(() => this.db.executeQuery(withParameters(INSERT_CUSTOMER, parameters)))).rows;
+      if (inserted === undefined && rep !== null) throw supportRepNotFound(rep);
       if (inserted === undefined) throw new Error("INSERT … RETURNING returned no row");
       return { CustomerId: inserted.CustomerId, ...row };
     });
