@@ -35,7 +35,10 @@ const INSERT_CUSTOMER = compileOnly
     compileOnly
       .selectNoFrom(INSERTED_COLUMNS.map((column) => sql`${null}`.as(column)))
       .where((eb) =>
-        eb.or([sql<SqlBool>`${null} is null`, eb.exists(eb.selectFrom("employees").select("EmployeeId").where("EmployeeId", "=", sql<bigint>`${null}`))]),
+        eb.or([
+          sql<SqlBool>`${null} is null`,
+          eb.exists(eb.selectFrom("employees").select("EmployeeId").where("EmployeeId", "=", sql<bigint>`${null}`)),
+        ]),
       ),
   )
   .returning("CustomerId")
