@@ -3,7 +3,7 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { Customer } from "../../gen/chinook/v1/customer_pb";
 import { freezeMessage } from "../grpc/frozen-messages";
 import { Doorkeeper } from "./doorkeeper";
-import { customerSizeBound } from "./size";
+import { sizeBoundOnce } from "./size";
 import {
   withinPageBytes,
   type CreateCustomerRequest,
@@ -104,7 +104,7 @@ export class CachedCustomers implements CustomerApi {
     this.entries = new LRUCache<bigint, Customer>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
-      sizeCalculation: customerSizeBound,
+      sizeCalculation: sizeBoundOnce,
       ttl: options.ttlMs,
       dispose: (_customer, _id, reason) => this.countEviction(reason),
       perf: options.clock,

@@ -5,7 +5,7 @@ import type { CustomerRow } from "../db/schema";
 import { freezeMessage } from "../grpc/frozen-messages";
 import { Doorkeeper } from "./doorkeeper";
 import { CUSTOMER_COLUMNS, customerFromRow } from "./rows";
-import { customerSizeBound } from "./size";
+import { sizeBoundOnce } from "./size";
 
 export interface RowMemoOptions {
   /** Most customers remembered, ≥ 1. */
@@ -43,7 +43,7 @@ export class RowMemo {
     this.entries = new LRUCache<bigint, Remembered>({
       max: options.maxEntries,
       maxSize: options.maxBytes,
-      sizeCalculation: ({ row, customer }) => customerSizeBound(customer) + (row.data?.length ?? 0),
+      sizeCalculation: ({ row, customer }) => sizeBoundOnce(customer) + (row.data?.length ?? 0),
     });
     this.doorkeeper = new Doorkeeper(options.maxEntries);
     const registers = [options.registry];

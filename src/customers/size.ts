@@ -21,8 +21,8 @@ const frozenBounds = new WeakMap<object, number>();
 
 /**
  * customerSizeBound of a customer, remembered once it is frozen, as the read
- * cache and the row memo hand customers out: a page of them is measured on
- * every read (~1 µs a customer).
+ * cache and the row memo hand customers out: both measure one as they keep
+ * it, and a page of them is measured on every read (~1 µs a customer).
  */
 export function sizeBoundOnce(customer: object): number {
   if (!Object.isFrozen(customer)) return customerSizeBound(customer);
