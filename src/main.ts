@@ -211,7 +211,7 @@ async function serve(
 ): Promise<App> {
   const pageTokens = await SharedPageTokenKeys.open(storage.pageTokenKeys, { ...config.pageTokenKeys, logger });
   const domain = new Customers(storage.customers, { pageTokens, rowMemo: rowMemoFor(storage, registry, config.cache) });
-  const customers = withReadCache(domain, storage, registry, cacheFor(storage, config.cache));
+  const customers = withReadCache(domain, storage, registry, config.cache);
   const invoices = new Invoices(storage.invoices, { pageTokens });
   const health = new HealthMonitor({
     services: APPLICATION_SERVICES,
@@ -255,7 +255,7 @@ async function serve(
   await health.start();
   upkeep.start();
   logger.info(
-    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: cacheFor(storage, config.cache), engine: storage.engine, ...durabilityOf(storage) },
+    { listen: config.grpcAddress, port, tls: transport.security, metrics: config.metricsAddress, cache: config.cache, engine: storage.engine, ...durabilityOf(storage) },
     SERVING_MESSAGE[transport.security],
   );
   if (httpDoor !== undefined) {
@@ -291,30 +291,24 @@ function durabilityOf(storage: Storage): { synchronous?: SqliteSynchronous } {
 }
 
 /**
- * No read cache on PostgreSQL, whatever CACHE_SIZE says: replicas share the
- * database, and learning whether another one wrote takes a round trip to the
- * server, which costs what the read it would save costs (bench/RESULTS.md).
- * CACHE_SIZE and CACHE_MAX_BYTES size its row memo instead.
+ * On PostgreSQL, the memo spares mapping and encoding a row read unchanged
+ * whenever a read goes to the database: after another process wrote, and
+ * for customers the read cache holds not.
  */
-function cacheFor(storage: Storage, cache: Config["cache"]): Config["cache"] {
-  return storage.engine === "postgres" ? { ...cache, maxEntries: 0 } : cache;
-}
-
-/** On PostgreSQL, every read reads the database; the memo spares mapping and encoding a row read unchanged. */
 function rowMemoFor(storage: Storage, registry: Registry, { maxEntries, maxBytes }: Config["cache"]): RowMemo | undefined {
   if (storage.engine !== "postgres" || maxEntries === 0) return undefined;
   return new RowMemo({ maxEntries, maxBytes, registry });
 }
 
 /**
- * CACHE_SIZE=0 serves straight from the domain. On SQLite the cache asks the
- * file, before each read, whether another process committed since (a read of
- * shared memory), and drops everything when one did.
+ * CACHE_SIZE=0 serves straight from the domain. Before serving from the
+ * cache, it asks the database whether any other process committed since it
+ * last asked, and drops everything when one did: on SQLite a read of shared
+ * memory, on PostgreSQL a round trip shared by the reads of the moment.
  */
 function withReadCache(customers: Customers, storage: Storage, registry: Registry, cache: Config["cache"]): CustomerApi {
   if (cache.maxEntries === 0) return customers;
-  const otherWrites = storage.engine === "sqlite" ? storage.database.otherWrites : undefined;
-  return new CachedCustomers(customers, { ...cache, registry, otherWrites });
+  return new CachedCustomers(customers, { ...cache, registry, otherWrites: storage.database.otherWrites });
 }
 
 /** A metrics port that cannot be bound fails the start, and the bound gRPC port must not stay open. */

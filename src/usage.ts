@@ -61,7 +61,7 @@ Tracing (OpenTelemetry; off unless an exporter or an OTLP endpoint is set; READM
   OTEL_LOG_LEVEL               the SDK's own diagnostics on stderr (unset: its warnings go to the log)
 
 Read cache
-  CACHE_SIZE                   customers cached (on PostgreSQL, the row memo), at most 1,000,000; 0 disables it (10000)
+  CACHE_SIZE                   customers cached (and, on PostgreSQL, in the row memo), at most 1,000,000; 0 disables it (10000)
   CACHE_MAX_BYTES              roughly the most memory the cached customers may take (67108864)
   CACHE_TTL_MS                 how long a cached customer may be served; 0 = until evicted (30000)
 

@@ -356,16 +356,59 @@ describe("CachedCustomers beside other processes", () => {
   it("does not store a read that began before another process's write was noticed", async () => {
     const other = otherProcesses();
     const { inner, cache } = setup(100, () => other.ask());
+    await cached(cache, 2n);
     await cache.get(1n); // the next read would be cached
     inner.holdReads();
     const staleRead = cache.get(1n); // has read v1, not yet returned
     inner.rows.set(1n, customer(1n, "written elsewhere"));
     wroteOnce(other);
-    const noticing = cache.get(2n); // the next read notices, and flushes
+    const noticing = cache.get(2n); // the next read served from the cache asks, and flushes
+    await new Promise((resolve) => setImmediate(resolve));
     inner.releaseReads();
     expect((await staleRead).company).toBe("v1");
     await noticing;
 
+    const reads = inner.reads.length;
     expect((await cache.get(1n)).company).toBe("written elsewhere");
+    expect(inner.reads).toHaveLength(reads + 1);
+  });
+
+  it("asks only when the cache holds a customer the read could be served", async () => {
+    let asked = 0;
+    const { cache } = setup(100, () => {
+      asked++;
+      return "none";
+    });
+    await cache.get(1n);
+    await cache.batchGet([2n, 3n]);
+    await cache.get(1n); // cached now
+    expect(asked).toBe(0);
+
+    await cache.get(1n);
+    await cache.batchGet([1n, 2n]);
+    await cache.list({ filter: { showDeleted: false }, order: parseOrderBy(""), pageSize: 50, pageToken: "" });
+    expect(asked).toBe(3);
+  });
+
+  it("waits for an answer that takes a round trip: serves from the cache on none, reads the database on some", async () => {
+    let answer: (said: "none" | "some") => void = () => undefined;
+    const { inner, cache, registry } = setup(100, () => new Promise((resolve) => (answer = resolve)));
+    await cached(cache, 1n);
+    const reads = inner.reads.length;
+
+    const hit = cache.get(1n);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(inner.reads).toHaveLength(reads);
+    answer("none");
+    expect((await hit).company).toBe("v1");
+    expect(inner.reads).toHaveLength(reads);
+
+    inner.rows.set(1n, customer(1n, "written elsewhere"));
+    const flushed = cache.get(1n);
+    await new Promise((resolve) => setImmediate(resolve));
+    answer("some");
+    expect((await flushed).company).toBe("written elsewhere");
+    expect(inner.reads).toHaveLength(reads + 1);
+    expect(await registryValue(registry, "customer_cache_flushes_total")).toBe(1);
   });
 });

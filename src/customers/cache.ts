@@ -1,6 +1,7 @@
 import { LRUCache, type Perf } from "lru-cache";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Customer } from "../../gen/chinook/v1/customer_pb";
+import type { OtherWrites } from "../db/other-writes";
 import { freezeMessage } from "../grpc/frozen-messages";
 import { Doorkeeper } from "./doorkeeper";
 import { sizeBoundOnce } from "./size";
@@ -32,12 +33,13 @@ export interface CustomerCacheOptions {
   ttlMs: number;
   registry: Registry;
   /**
-   * Asked before each read, when other processes share the database: "some"
-   * when one may have written since the last ask (the whole cache is dropped),
-   * "unknown" when that cannot be told now (the read skips the cache). Unset,
-   * only this process writes.
+   * Asked before a read is served from the cache, when other processes share
+   * the database: "some" when one may have written since the last ask (the
+   * whole cache is dropped), "unknown" when that cannot be told now (the read
+   * skips the cache). The answer must hold for a moment after the call was
+   * made. Unset, only this process writes.
    */
-  otherWrites?: () => "none" | "some" | "unknown";
+  otherWrites?: () => OtherWrites | Promise<OtherWrites>;
   /** Where the TTLs read the time in ms; performance.now() unless a test sets its own. */
   clock?: Perf;
 }
@@ -95,7 +97,7 @@ export class CachedCustomers implements CustomerApi {
   private readonly misses: Counter;
   private readonly evictions: Counter<"reason">;
   private readonly flushes: Counter;
-  private readonly otherWrites: () => "none" | "some" | "unknown";
+  private readonly otherWrites: () => OtherWrites | Promise<OtherWrites>;
 
   constructor(
     private readonly inner: CacheableCustomers,
@@ -129,7 +131,7 @@ export class CachedCustomers implements CustomerApi {
   }
 
   async get(id: bigint): Promise<Customer> {
-    const cached = this.lookup(id, this.servable());
+    const cached = this.lookup(id, this.entries.has(id) && (await this.servable()));
     if (cached !== undefined) return cached;
     const ticket = this.beginRead(id);
     try {
@@ -140,23 +142,16 @@ export class CachedCustomers implements CustomerApi {
   }
 
   async batchGet(ids: readonly bigint[]): Promise<Customer[]> {
-    const found = new Map<bigint, Customer>();
-    const missing: bigint[] = [];
-    const servable = this.servable();
-    for (const id of new Set(ids)) {
-      const cached = this.lookup(id, servable);
-      if (cached === undefined) missing.push(id);
-      else found.set(id, cached);
-    }
-    if (missing.length > 0) {
-      for (const customer of await this.fetchAndStore(missing)) found.set(customer.customerId, customer);
-    }
-    return ids.map((id) => foundOrThrow(found, id));
+    return this.batchGetServing(ids, ids.some((id) => this.entries.has(id)) && (await this.servable()));
   }
 
   async list(query: CustomerListQuery): Promise<CustomerPage> {
-    const { customerIds, tokenAfter, ...page } = await this.inner.listIds(query);
-    return withinPageBytes({ customers: await this.batchGet(customerIds), ...page }, tokenAfter);
+    // Asked alongside the page's ids, not after: the answer is as fresh, and the call waits for one round trip.
+    const [{ customerIds, tokenAfter, ...page }, servable] = await Promise.all([
+      this.inner.listIds(query),
+      this.entries.size > 0 && this.servable(),
+    ]);
+    return withinPageBytes({ customers: await this.batchGetServing(customerIds, servable), ...page }, tokenAfter);
   }
 
   stream(filter: CustomerFilter, batchSize?: number): AsyncIterable<Customer> {
@@ -186,6 +181,21 @@ export class CachedCustomers implements CustomerApi {
     return this.invalidatingOne(await this.inner.undelete(id));
   }
 
+  /** batchGet, with what cached may serve it or not. */
+  private async batchGetServing(ids: readonly bigint[], servable: boolean): Promise<Customer[]> {
+    const found = new Map<bigint, Customer>();
+    const missing: bigint[] = [];
+    for (const id of new Set(ids)) {
+      const cached = this.lookup(id, servable);
+      if (cached === undefined) missing.push(id);
+      else found.set(id, cached);
+    }
+    if (missing.length > 0) {
+      for (const customer of await this.fetchAndStore(missing)) found.set(customer.customerId, customer);
+    }
+    return ids.map((id) => foundOrThrow(found, id));
+  }
+
   /** Absent (NOT_FOUND from the inner store) ids fail the whole call, as uncached. */
   private async fetchAndStore(ids: readonly bigint[]): Promise<Customer[]> {
     const tickets = ids.map((id) => this.beginRead(id));
@@ -200,9 +210,15 @@ export class CachedCustomers implements CustomerApi {
     }
   }
 
-  /** Whether this read may be served from the cache; first drops it all if another process wrote meanwhile. */
-  private servable(): boolean {
-    const otherWrites = this.otherWrites();
+  /**
+   * Whether this read may be served from the cache; first drops it all if
+   * another process wrote meanwhile. Asked only when something cached may
+   * serve it: a read that misses anyway needs no answer, as a flush stops
+   * reads under way from storing (store), and a customer stored stale is
+   * dropped by the flush the next ask brings, before it is served.
+   */
+  private async servable(): Promise<boolean> {
+    const otherWrites = await this.otherWrites();
     if (otherWrites === "some") this.flush();
     return otherWrites === "none";
   }

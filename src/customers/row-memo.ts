@@ -27,7 +27,8 @@ interface Remembered {
  * is saved. A row read again unchanged gives the same frozen Customer, and so
  * the encoding computed for it once (frozen-messages.ts), without hashing its
  * etag, parsing its profile or building its message again. For PostgreSQL,
- * where no read cache can skip the database (main.ts).
+ * whose reads go to the database whenever any transaction has committed
+ * since the read cache last asked (main.ts).
  *
  * As in the read cache, a customer is remembered on its second read while
  * its id is among the last misses (Doorkeeper): random reads over a million

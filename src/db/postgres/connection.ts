@@ -2,7 +2,9 @@ import { Kysely, PostgresDialect, type LogConfig } from "kysely";
 import pg from "pg";
 import type { Logger } from "pino";
 import type { Database as Schema } from "../schema";
+import type { OtherWrites } from "../other-writes";
 import { preparingPool } from "./preparing-pool";
+import { watchOtherWrites } from "./snapshot-watch";
 import { redactedUrl } from "./url";
 
 export { redactedUrl } from "./url";
@@ -45,6 +47,8 @@ export interface PostgresDatabase {
   readonly redactedUrl: string;
   /** True when the server answers `SELECT 1` within a short timeout; never throws. */
   isReachable(): Promise<boolean>;
+  /** Whether any transaction committed since the last call (this process's own too), from a snapshot taken after the call. */
+  otherWrites(): Promise<OtherWrites>;
   close(): Promise<void>;
 }
 
@@ -95,6 +99,7 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Postgr
     pool,
     redactedUrl: redacted,
     isReachable: () => isReachable(probe),
+    otherWrites: watchOtherWrites(pool),
     close: async () => {
       await db.destroy();
       // Kysely ends the pool only when it ran a query on it.

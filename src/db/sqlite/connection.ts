@@ -17,7 +17,8 @@ import { isBusy } from "./errors";
 import { WRITE_LOCK_WAIT_MS } from "./transaction";
 import type { Database as Schema } from "../schema";
 import { StatementCache, type StatementCacheStats } from "./statement-cache";
-import { watchOtherWrites, type OtherWrites } from "./data-version";
+import type { OtherWrites } from "../other-writes";
+import { watchOtherWrites } from "./data-version";
 import { DEFAULT_SQLITE_SYNCHRONOUS, type SqliteSynchronous } from "./synchronous";
 
 /**

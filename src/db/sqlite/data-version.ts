@@ -1,7 +1,5 @@
 import type BetterSqlite3 from "better-sqlite3";
-
-/** What one connection can tell of other connections' commits since it last asked. */
-export type OtherWrites = "none" | "some" | "unknown";
+import type { OtherWrites } from "../other-writes";
 
 /**
  * Tells, each call, whether another connection (another process sharing the
