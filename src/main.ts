@@ -188,10 +188,11 @@ async function openPostgresStorage(
 /**
  * Loads Chinook and migrates on a connection of its own, without the
  * statement timeout: rewriting a table of a million customers takes longer
- * than any statement a client's call may run.
+ * than any statement a client's call may run, and reads all of it, which a
+ * sequential scan does best.
  */
 async function preparePostgres(config: Config, settings: PostgresConfig, logger: Logger): Promise<void> {
-  const database = openPostgres(settings.url, { ...settings, poolSize: 1, statementTimeoutMs: 0, logger });
+  const database = openPostgres(settings.url, { ...settings, poolSize: 1, statementTimeoutMs: 0, sequentialScans: true, logger });
   try {
     await ensureChinookLoaded(database.db, config.chinook, logger);
     const applied = await migrateToLatest(database.db, POSTGRES_MIGRATIONS);

@@ -6,9 +6,16 @@ import type { CustomerColumns } from "./rows";
 /** A row to insert: everything but the id the database assigns. */
 export type NewCustomerRow = Omit<CustomerRow, "CustomerId">;
 
-/** What a snapshot's work will read, so that an engine can read it in fewer statements. */
+/**
+ * What a snapshot's work will read, so that an engine can read it in fewer
+ * statements: one page (listRows or listKeys), and its count when `counts`.
+ */
 export interface SnapshotPlan {
-  /** Whether it asks countMatching for the filter of its first page (an engine may count while reading that page). */
+  /**
+   * Whether it asks countMatching for the filter of its first page (an engine
+   * may count while reading that page). Without the count, the page alone
+   * may be read as one statement, outside any transaction.
+   */
   counts: boolean;
 }
 

@@ -105,7 +105,12 @@ async function withDatabase(config: Config, { path }: SqliteConfig, out: CliOutp
  * copies the file); `status` and `down` create nothing.
  */
 async function withPostgres(config: Config, postgres: PostgresConfig, command: Command, out: CliOutput, work: (target: Target) => Promise<void>): Promise<void> {
-  const database = openPostgres(postgres.url, { poolSize: 1, connectTimeoutMs: postgres.connectTimeoutMs, statementTimeoutMs: 0 });
+  const database = openPostgres(postgres.url, {
+    poolSize: 1,
+    connectTimeoutMs: postgres.connectTimeoutMs,
+    statementTimeoutMs: 0,
+    sequentialScans: true,
+  });
   try {
     if (command === "up" && (await ensureChinookLoaded(database.db, config.chinook))) {
       out.stderr(`loaded the Chinook database into ${database.redactedUrl}`);

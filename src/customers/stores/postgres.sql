@@ -189,8 +189,6 @@ commit;
 
 -- PostgresCustomerStore.snapshot: ListCustomers: a page and its total
 start transaction isolation level repeatable read read only;
-SET
-  LOCAL enable_seqscan = off;
 select
   "CustomerId",
   "FirstName",
@@ -607,6 +605,7 @@ limit
   $3;
 
 -- PostgresCustomerStore.listRows: by country descending, after a cursor (countries before it, then those without one)
+start transaction isolation level repeatable read read only;
 select
   "CustomerId",
   "FirstName",
@@ -663,6 +662,7 @@ order by
   "CustomerId" desc
 limit
   $1;
+commit;
 
 -- PostgresCustomerStore.listRows: by create_time, after a cursor
 select
@@ -838,8 +838,6 @@ limit
 
 -- PostgresCustomerStore.countMatching: a few matches: counted
 start transaction isolation level repeatable read read only;
-SET
-  LOCAL enable_seqscan = off;
 select
   (
     SELECT
@@ -908,8 +906,6 @@ commit;
 
 -- PostgresCustomerStore.countMatching: past 1,000 matches: estimated
 start transaction isolation level repeatable read read only;
-SET
-  LOCAL enable_seqscan = off;
 select
   (
     SELECT
@@ -969,8 +965,6 @@ commit;
 
 -- PostgresCustomerStore.countMatching: past 1,000 matches created in a window: estimated
 start transaction isolation level repeatable read read only;
-SET
-  LOCAL enable_seqscan = off;
 select
   (
     SELECT

@@ -1,4 +1,4 @@
-import { CompiledQuery, sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
+import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { withParameters } from "../../db/precompiled";
 import { uniqueViolationConstraint } from "../../db/postgres/errors";
 import { compileOnly, prepared } from "../../db/postgres/precompiled";
@@ -62,13 +62,6 @@ const INSERT_CUSTOMER = prepared(
 );
 
 /**
- * A listing's snapshot is planned without sequential scans (see countMatching);
- * the setting ends with the snapshot's transaction. Sent with its BEGIN, in
- * one round trip (src/db/postgres/preparing-pool.ts).
- */
-const WITHOUT_SEQUENTIAL_SCANS = CompiledQuery.raw("SET LOCAL enable_seqscan = off");
-
-/**
  * Customers in a PostgreSQL database. Writes return the row as PostgreSQL
  * stored it (RETURNING): jsonb keeps its own spelling of `data`, which the
  * etag hashes.
@@ -92,17 +85,15 @@ export class PostgresCustomerStore implements CustomerStore {
   /**
    * A listing's snapshot: when it counts, a first page read in it (no cursor)
    * carries the count and estimate of total_size in the same statement, and
-   * countMatching answers from it. ListCustomers is then BEGIN, SET LOCAL and
-   * that statement in one round trip, and COMMIT. Inside a transaction
-   * already open, the setting is left alone: it would outlast the snapshot.
+   * countMatching answers from it. ListCustomers is then BEGIN and that
+   * statement in one round trip, and COMMIT. A page that is not counted needs
+   * no transaction: it is one statement, or takes a snapshot for its runs
+   * (readPage).
    */
   snapshot<T>(work: (store: CustomerStore) => Promise<T>, plan?: SnapshotPlan): Promise<T> {
-    const opening = !this.db.isTransaction;
+    if (plan?.counts === false && !this.db.isTransaction) return work(this);
     const counted = plan?.counts === false ? undefined : new SnapshotTotal();
-    return this.transactions.read(this.db, async (tx) => {
-      if (opening) await tx.executeQuery(WITHOUT_SEQUENTIAL_SCANS);
-      return work(new PostgresCustomerStore(tx, this.transactions, counted));
-    });
+    return this.transactions.read(this.db, (tx) => work(new PostgresCustomerStore(tx, this.transactions, counted)));
   }
 
   find(id: bigint): Promise<CustomerRow | undefined> {
@@ -118,23 +109,24 @@ export class PostgresCustomerStore implements CustomerStore {
 
   listRows(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<CustomerRow[]> {
     const counting = this.countingFirstPage(cursor, limit);
-    return this.transactions.run(this.db, () => {
-      if (counting !== undefined) {
-        return this.firstPageCounting(counting, filter, order, limit, this.matchingRun(filter, everyRow).select(CUSTOMER_COLUMNS));
-      }
-      return readRuns(runsAfter(order, cursor), limit, (run, left) =>
-        inOrder(this.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order).limit(left).execute(),
+    if (counting !== undefined) {
+      return this.transactions.run(this.db, () =>
+        this.firstPageCounting(counting, filter, order, limit, this.matchingRun(filter, everyRow).select(CUSTOMER_COLUMNS)),
       );
-    });
+    }
+    return this.readPage(order, cursor, limit, (store, run, left) =>
+      inOrder(store.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order).limit(left).execute(),
+    );
   }
 
   listKeys(filter: CustomerFilter, order: CustomerOrder, cursor: Cursor | undefined, limit: number): Promise<RowKey[]> {
-    const keysOf = (run: RowCondition) => this.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
+    const keysOf = (store: PostgresCustomerStore, run: RowCondition) =>
+      store.matchingRun(filter, run).select(["CustomerId", sortKeyOf(order).as("sortKey")]);
     const counting = this.countingFirstPage(cursor, limit);
-    return this.transactions.run(this.db, () => {
-      if (counting !== undefined) return this.firstPageCounting(counting, filter, order, limit, keysOf(everyRow));
-      return readRuns(runsAfter(order, cursor), limit, (run, left) => inOrder(keysOf(run), order).limit(left).execute());
-    });
+    if (counting !== undefined) {
+      return this.transactions.run(this.db, () => this.firstPageCounting(counting, filter, order, limit, keysOf(this, everyRow)));
+    }
+    return this.readPage(order, cursor, limit, (store, run, left) => inOrder(keysOf(store, run), order).limit(left).execute());
   }
 
   /**
@@ -146,15 +138,16 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   /**
-   * In a listing's snapshot, so planned without sequential scans (the
-   * snapshot's SET LOCAL); answered from the snapshot's first page when that
-   * page counted already. Without sequential scans because the planner
-   * reckons a LIMITed Seq Scan stops early, as if matches lay evenly over the table, and on a table past
-   * a quarter of shared_buffers the scan starts wherever the last one stopped
-   * (synchronize_seqscans). Matches gathered in one part of the table
-   * (customers created before a date, a tier handed out last month) then have
-   * it read the whole table to count EXACT_COUNT_LIMIT + 1 of them; through
-   * the filter's own index it reads the matches alone.
+   * In a listing's snapshot; answered from the snapshot's first page when that
+   * page counted already. Planned without sequential scans, as every
+   * statement of the service's sessions (openPostgres), because the planner
+   * reckons a LIMITed Seq Scan stops early, as if matches lay evenly over the
+   * table, and on a table past a quarter of shared_buffers the scan starts
+   * wherever the last one stopped (synchronize_seqscans). Matches gathered in
+   * one part of the table (customers created before a date, a tier handed
+   * out last month) then have it read the whole table to count
+   * EXACT_COUNT_LIMIT + 1 of them; through the filter's own index it reads
+   * the matches alone.
    */
   countMatching(filter: CustomerFilter): Promise<number> {
     if (this.snapshotTotal === undefined) return this.snapshot((store) => store.countMatching(filter));
@@ -211,6 +204,25 @@ export class PostgresCustomerStore implements CustomerStore {
 
   private withTx(tx: Executor): PostgresCustomerStore {
     return new PostgresCustomerStore(tx, this.transactions);
+  }
+
+  /**
+   * A page read from its runs (runsAfter) in turn: one statement, atomic
+   * alone, when there is one run; in a snapshot of its own when there are
+   * more and none is open, so that no row moving between runs meanwhile is
+   * read twice or missed.
+   */
+  private readPage<R>(
+    order: CustomerOrder,
+    cursor: Cursor | undefined,
+    limit: number,
+    readRun: (store: PostgresCustomerStore, run: RowCondition, limit: number) => Promise<R[]>,
+  ): Promise<R[]> {
+    const runs = runsAfter(order, cursor);
+    if (runs.length > 1 && !this.db.isTransaction) {
+      return this.transactions.read(this.db, (tx) => this.withTx(tx).readPage(order, cursor, limit, readRun));
+    }
+    return this.transactions.run(this.db, () => readRuns(runs, limit, (run, left) => readRun(this, run, left)));
   }
 
   /** In a listing's snapshot, a first page counts its total as it reads (snapshot()): where to keep it. */

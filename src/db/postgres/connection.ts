@@ -36,6 +36,14 @@ export interface PostgresOptions {
   log?: LogConfig;
   /** Where errors of idle connections are logged; they never crash the process. */
   logger?: Logger;
+  /**
+   * Lets the planner choose sequential scans, which the service's sessions
+   * refuse (enable_seqscan = off) unless one is the only way: each of its
+   * statements has an index to read through, and a LIMITed Seq Scan, reckoned
+   * to stop early as if matches lay evenly over the table, may read all of it
+   * (stores/postgres.ts). For loading and migrating, which read whole tables.
+   */
+  sequentialScans?: boolean;
 }
 
 export interface PostgresDatabase {
@@ -67,7 +75,7 @@ export interface PostgresDatabase {
  * The parsers are the pool's own: pg's global ones stay untouched.
  */
 export function openPostgres(url: string, options: PostgresOptions = {}): PostgresDatabase {
-  const connectionString = withSessionSettings(url);
+  const connectionString = withSessionSettings(url, options.sequentialScans === true ? SESSION_SETTINGS : [...SESSION_SETTINGS, "enable_seqscan=off"]);
   const poolConfig: pg.PoolConfig = {
     connectionString,
     max: options.poolSize ?? 10,
@@ -110,12 +118,17 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Postgr
 }
 
 /**
+ * Every session's settings. UTC makes timestamptz text the UTC instant; ISO
+ * makes timestamp text `YYYY-MM-DD HH:MM:SS` whatever the server's DateStyle.
+ */
+const SESSION_SETTINGS = ["TimeZone=UTC", "DateStyle=ISO"];
+
+/**
  * Session settings go in the startup packet's `options`, added to any the URL
  * has: pg takes `options` from the URL over the pool config, so they go into
- * the URL. UTC makes timestamptz text the UTC instant; ISO makes timestamp
- * text `YYYY-MM-DD HH:MM:SS` whatever the server's DateStyle.
+ * the URL.
  */
-function withSessionSettings(url: string): string {
+function withSessionSettings(url: string, settings: readonly string[]): string {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -123,7 +136,7 @@ function withSessionSettings(url: string): string {
     // URL's own error quotes the input, password included.
     throw new Error("the PostgreSQL URL is not a valid URL");
   }
-  const own = "-c TimeZone=UTC -c DateStyle=ISO";
+  const own = settings.map((setting) => `-c ${setting}`).join(" ");
   const given = parsed.searchParams.get("options");
   parsed.searchParams.set("options", given === null || given.trim() === "" ? own : `${given} ${own}`);
   return parsed.toString();
