@@ -126,10 +126,24 @@ describe("PostgreSQL prepared statements", () => {
     expect((await store.find(1n))?.CustomerId).toBe(1n);
     expect([...(await store.findMany([2n, 3n])).keys()].sort()).toEqual([2n, 3n]);
     expect((await store.find(4n))?.CustomerId).toBe(4n);
-    await store.listRows({ showDeleted: false }, ID_ORDER, undefined, 2);
+    await store.countMatching({ showDeleted: false });
 
     const { rows } = await sql<{ name: string }>`SELECT name FROM pg_prepared_statements ORDER BY name`.execute(db);
     expect(rows.map((row) => row.name)).toEqual(["customers_by_id", "customers_by_ids"]);
+  });
+
+  it("prepares a listing's page once per shape: other values, one statement; another filter, another", async () => {
+    const { db } = await fresh({ poolSize: 1 });
+    const store = new PostgresCustomerStore(db, postgresTransactions());
+    const prepared = async () =>
+      (await sql<{ name: string }>`SELECT name FROM pg_prepared_statements WHERE name LIKE 'customers_page_%'`.execute(db)).rows.length;
+
+    expect((await store.listKeys({ country: "Brazil", showDeleted: false }, ID_ORDER, undefined, 2)).map((key) => key.CustomerId)).toEqual([1n, 10n]);
+    expect((await store.listKeys({ country: "Canada", showDeleted: false }, ID_ORDER, undefined, 1)).map((key) => key.CustomerId)).toEqual([3n]);
+    expect(await prepared()).toBe(1);
+    await store.listRows({ country: "Canada", showDeleted: false }, ID_ORDER, undefined, 1);
+    await store.listKeys({ showDeleted: false }, ID_ORDER, undefined, 1);
+    expect(await prepared()).toBe(3);
   });
 });
 

@@ -1,7 +1,7 @@
-import { sql, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
+import { sql, type Compilable, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { withParameters } from "../../db/precompiled";
 import { uniqueViolationConstraint } from "../../db/postgres/errors";
-import { compileOnly, prepared } from "../../db/postgres/precompiled";
+import { compileOnly, prepared, preparedByText } from "../../db/postgres/precompiled";
 import { ClaimedRequestIds, type RecordedRequest } from "../../db/request-ids";
 import type { CustomerRow, Database } from "../../db/schema";
 import type { Executor, Transactions } from "../../db/transactions";
@@ -115,7 +115,7 @@ export class PostgresCustomerStore implements CustomerStore {
       );
     }
     return this.readPage(order, cursor, limit, (store, run, left) =>
-      inOrder(store.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order).limit(left).execute(),
+      store.readListing(inOrder(store.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order).limit(left)),
     );
   }
 
@@ -126,7 +126,7 @@ export class PostgresCustomerStore implements CustomerStore {
     if (counting !== undefined) {
       return this.transactions.run(this.db, () => this.firstPageCounting(counting, filter, order, limit, keysOf(this, everyRow)));
     }
-    return this.readPage(order, cursor, limit, (store, run, left) => inOrder(keysOf(store, run), order).limit(left).execute());
+    return this.readPage(order, cursor, limit, (store, run, left) => store.readListing(inOrder(keysOf(store, run), order).limit(left)));
   }
 
   /**
@@ -242,9 +242,14 @@ export class PostgresCustomerStore implements CustomerStore {
     limit: number,
     selection: SelectQueryBuilder<Database, "customers", R>,
   ): Promise<R[]> {
-    const rows = await inOrder(selection.select(matchSample(this.db, filter).as("sample")), order).limit(limit).execute();
+    const rows = await this.readListing(inOrder(selection.select(matchSample(this.db, filter).as("sample")), order).limit(limit));
     counted.remember(filter, rows[0] === undefined ? 0 : totalOf(rows[0].sample));
     return rows.map(withoutSample) as R[];
+  }
+
+  /** A listing's statement, planned once per shape and connection (preparedByText). */
+  private async readListing<R>(query: Compilable<R>): Promise<R[]> {
+    return (await this.db.executeQuery(preparedByText("customers_page", query.compile()))).rows;
   }
 
   private matchingRun(filter: CustomerFilter, run: RowCondition) {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   DummyDriver,
   Kysely,
@@ -36,6 +37,18 @@ export function prepared<R>(name: string, query: CompiledQuery<R>): CompiledQuer
   const registered = PREPARED.get(query.sql);
   if (registered !== undefined && registered !== name) throw new Error(`the statement ${name} is prepared as ${registered} already`);
   PREPARED.set(query.sql, name);
+  return query;
+}
+
+/**
+ * `query`, built per call, run as a named prepared statement named after its
+ * text: for statements whose text takes one of a bounded number of shapes
+ * (a listing's filters, order and cursor; the values are parameters), so that
+ * each connection has PostgreSQL plan each shape once rather than every call.
+ * Planning a page of customers took ~0.15 ms against ~0.02 ms to run it.
+ */
+export function preparedByText<R>(prefix: string, query: CompiledQuery<R>): CompiledQuery<R> {
+  if (!PREPARED.has(query.sql)) PREPARED.set(query.sql, `${prefix}_${createHash("sha256").update(query.sql).digest("hex").slice(0, 24)}`);
   return query;
 }
 
