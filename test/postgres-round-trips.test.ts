@@ -8,7 +8,7 @@
 import { create } from "@bufbuild/protobuf";
 import { sql } from "kysely";
 import type pg from "pg";
-import { CustomerSchema } from "../gen/chinook/v1/customer_pb";
+import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
 import { Customers } from "../src/customers/customers";
 import { PostgresCustomerStore } from "../src/customers/stores/postgres";
 import { openPostgres, type PostgresDatabase } from "../src/db/postgres/connection";
@@ -69,6 +69,48 @@ describe("round trips to PostgreSQL per call", () => {
   it("GetCustomer: the prepared find", async () => {
     await customers.get(1n); // connects
     expect(await waitsOf(() => customers.get(1n))).toEqual({ statements: 1, roundTrips: 1 });
+  });
+
+  it("GetCustomer, eight at once: one statement finds them all, and a missing one is NOT_FOUND alone", async () => {
+    const ids = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 999_999n];
+    let answers: Array<PromiseSettledResult<Customer>> = [];
+    const waits = await waitsOf(async () => {
+      answers = await Promise.allSettled(ids.map((id) => customers.get(id)));
+    });
+    expect(waits).toEqual({ statements: 1, roundTrips: 1 });
+    expect(answers.map((answer) => (answer.status === "fulfilled" ? answer.value.customerId : answer.reason))).toEqual([
+      ...ids.slice(0, -1),
+      expect.objectContaining({ errorReason: "CUSTOMER_NOT_FOUND" }),
+    ]);
+  });
+
+  it("GetCustomer while a find is in flight: the calls made meanwhile, turns apart, share the next statement", async () => {
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    let release: () => void = () => undefined;
+    // The pool's one connection, held by a transaction: the first find's statement waits for it, in flight all along.
+    let held: () => void = () => undefined;
+    const holding = connection.db.transaction().execute(
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+          held();
+        }),
+    );
+    await new Promise<void>((resolve) => (held = resolve));
+    let answers: Customer[] = [];
+    const waits = await waitsOf(async () => {
+      const gets = [customers.get(1n)];
+      for (const id of [2n, 3n, 4n]) {
+        await nextTurn();
+        gets.push(customers.get(id));
+      }
+      release();
+      await holding;
+      answers = await Promise.all(gets);
+    });
+    // The transaction's COMMIT (its BEGIN went before), then two finds, not four.
+    expect(waits.statements).toBe(3);
+    expect(answers.map((customer) => customer.customerId)).toEqual([1n, 2n, 3n, 4n]);
   });
 
   it("ListCustomers, first page: BEGIN and the page with its total in one, then COMMIT; a page after it: one statement alone", async () => {

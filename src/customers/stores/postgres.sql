@@ -294,7 +294,7 @@ select
 from
   "customers"
 where
-  "CustomerId" = $1;
+  "CustomerId" = any($1);
 
 -- PostgresCustomerStore.findMany: three ids
 select

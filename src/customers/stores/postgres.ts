@@ -1,5 +1,7 @@
+import type DataLoader from "dataloader";
 import { sql, type Compilable, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { withParameters } from "../../db/precompiled";
+import { oneBatchAtATime } from "../../db/postgres/batches";
 import { uniqueViolationConstraint } from "../../db/postgres/errors";
 import { compileOnly, prepared, preparedByText } from "../../db/postgres/precompiled";
 import { ClaimedRequestIds, type RecordedRequest } from "../../db/request-ids";
@@ -12,6 +14,9 @@ import type { CustomerChanges, CustomerStore, NewCustomerRow, SnapshotPlan } fro
 import { EXACT_COUNT_LIMIT, estimatedTotal } from "../total-size";
 import { inOrder, matchingFilter, runsAfter, sortKeyOf, type RowCondition } from "./postgres-query";
 import { inIdBatches, readRuns } from "./runs";
+
+/** Most finds one statement gathers; more go in a statement beside it. */
+const MAX_FIND_BATCH = 100;
 
 /** The partial unique index on live emails, folded as case-insensitive.ts folds them (migrations/postgres). */
 const LIVE_EMAIL_KEY = "customers_live_email_key";
@@ -67,6 +72,14 @@ const INSERT_CUSTOMER = prepared(
  * etag hashes.
  */
 export class PostgresCustomerStore implements CustomerStore {
+  /**
+   * Finds outside a transaction, gathered into one findMany statement while
+   * the one before is in flight (oneBatchAtATime): concurrent GetCustomer
+   * calls share a round trip instead of a checkout, a write, a backend
+   * wake-up and a read each. Made on the first such find.
+   */
+  private finds: DataLoader<bigint, CustomerRow | undefined> | undefined;
+
   constructor(
     private readonly db: Executor,
     private readonly transactions: Transactions,
@@ -97,6 +110,10 @@ export class PostgresCustomerStore implements CustomerStore {
   }
 
   find(id: bigint): Promise<CustomerRow | undefined> {
+    if (!this.db.isTransaction) {
+      this.finds ??= oneBatchAtATime((ids) => this.foundInOrder(ids), MAX_FIND_BATCH);
+      return this.finds.load(id);
+    }
     return this.transactions.run(this.db, async () => (await this.db.executeQuery(withParameters(SELECT_BY_ID, [id]))).rows[0]);
   }
 
@@ -200,6 +217,11 @@ export class PostgresCustomerStore implements CustomerStore {
 
   recordRequest(operation: string, requestId: string, _request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
     return this.transactions.run(this.db, () => new ClaimedRequestIds(this.db).complete(operation, requestId, customerId, response));
+  }
+
+  private async foundInOrder(ids: readonly bigint[]): Promise<Array<CustomerRow | undefined>> {
+    const found = await this.findMany(ids);
+    return ids.map((id) => found.get(id));
   }
 
   private withTx(tx: Executor): PostgresCustomerStore {

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { OtherWrites } from "../other-writes";
+import { oneBatchAtATime } from "./batches";
 
 /** The snapshot a new transaction would take now: `xmin:xmax:running xids`. */
 const CURRENT_SNAPSHOT = { name: "current_snapshot", text: "SELECT pg_current_snapshot()::text AS snapshot" };
@@ -31,22 +32,18 @@ export function watchOtherWrites(pool: pg.Pool): () => Promise<OtherWrites> {
 /** The sharing and comparing of watchOtherWrites, over any way to read the current snapshot. */
 export function snapshotWatch(currentSnapshot: () => Promise<string>): () => Promise<OtherWrites> {
   let seen: string | undefined;
-  let inFlight: Promise<unknown> = Promise.resolve();
-  let unsent: Promise<string | undefined> | undefined;
-
-  const ask = (): Promise<string | undefined> => {
-    const question = inFlight.then(() => {
-      unsent = undefined;
-      return currentSnapshot().catch(() => undefined);
-    });
-    inFlight = question;
-    return question;
-  };
+  const questions = oneBatchAtATime<"snapshot", string>(async (calls) => {
+    const snapshot = await currentSnapshot();
+    return calls.map(() => snapshot);
+  }, Infinity);
 
   return async () => {
-    unsent ??= ask();
-    const snapshot = await unsent;
-    if (snapshot === undefined) return "unknown";
+    let snapshot: string;
+    try {
+      snapshot = await questions.load("snapshot");
+    } catch {
+      return "unknown";
+    }
     if (snapshot === seen) return "none";
     seen = snapshot;
     return "some";
