@@ -269,7 +269,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $4;
+  11;
 commit;
 
 -- PostgresCustomerStore.find
@@ -347,7 +347,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $1;
+  11;
 
 -- PostgresCustomerStore.listRows: deleted customers shown
 select
@@ -376,7 +376,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $1;
+  11;
 
 -- PostgresCustomerStore.listRows: filtered by tag
 select
@@ -408,7 +408,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $2;
+  11;
 
 -- PostgresCustomerStore.listRows: filtered by loyalty tier
 select
@@ -440,7 +440,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $2;
+  11;
 
 -- PostgresCustomerStore.listRows: filtered by name prefix, by last name
 select
@@ -476,7 +476,7 @@ order by
   lower("LastName" COLLATE "C") asc,
   "CustomerId" asc
 limit
-  $3;
+  11;
 
 -- PostgresCustomerStore.listRows: filtered by country, status, email, support rep and creation time
 select
@@ -513,7 +513,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $7;
+  11;
 
 -- PostgresCustomerStore.listRows: by customer_id descending, after a cursor
 select
@@ -542,7 +542,7 @@ where
 order by
   "CustomerId" desc
 limit
-  $2;
+  11;
 
 -- PostgresCustomerStore.listRows: by last_name, after a cursor
 select
@@ -572,7 +572,7 @@ order by
   lower("LastName" COLLATE "C") asc,
   "CustomerId" asc
 limit
-  $3;
+  11;
 
 -- PostgresCustomerStore.listRows: by email descending, after a cursor
 select
@@ -602,7 +602,7 @@ order by
   lower("Email" COLLATE "C") desc,
   "CustomerId" desc
 limit
-  $3;
+  11;
 
 -- PostgresCustomerStore.listRows: by country descending, after a cursor (countries before it, then those without one)
 start transaction isolation level repeatable read read only;
@@ -633,7 +633,7 @@ order by
   "Country" COLLATE "C" desc nulls last,
   "CustomerId" desc
 limit
-  $3;
+  11;
 select
   "CustomerId",
   "FirstName",
@@ -661,7 +661,7 @@ order by
   "Country" COLLATE "C" desc nulls last,
   "CustomerId" desc
 limit
-  $1;
+  11;
 commit;
 
 -- PostgresCustomerStore.listRows: by create_time, after a cursor
@@ -692,7 +692,7 @@ order by
   "created_at" asc,
   "CustomerId" asc
 limit
-  $3;
+  11;
 
 -- PostgresCustomerStore.listRows: by update_time descending, after a cursor
 select
@@ -722,7 +722,7 @@ order by
   "updated_at" desc,
   "CustomerId" desc
 limit
-  $3;
+  11;
 
 -- PostgresCustomerStore.listKeys: first page, no filter
 select
@@ -736,7 +736,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $1;
+  11;
 
 -- PostgresCustomerStore.listKeys: by last_name, after a cursor
 select
@@ -751,7 +751,7 @@ order by
   lower("LastName" COLLATE "C") asc,
   "CustomerId" asc
 limit
-  $3;
+  11;
 
 -- PostgresCustomerStore.stream: everyone, 25 rows at a time
 select
@@ -780,7 +780,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $1;
+  26;
 select
   "CustomerId",
   "FirstName",
@@ -807,7 +807,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $2;
+  26;
 select
   "CustomerId",
   "FirstName",
@@ -834,7 +834,7 @@ where
 order by
   "CustomerId" asc
 limit
-  $2;
+  26;
 
 -- PostgresCustomerStore.countMatching: a few matches: counted
 start transaction isolation level repeatable read read only;

@@ -44,11 +44,11 @@ export function prepared<R>(name: string, query: CompiledQuery<R>): CompiledQuer
  * `query`, built per call, run as a named prepared statement named after its
  * text: for statements whose text takes one of a bounded number of shapes
  * (a listing's filters, order and cursor; the values are parameters), so that
- * each connection has PostgreSQL parse and analyse each shape once. Whether
- * it plans once too is PostgreSQL's choice: it keeps planning each call when
- * the values sway the plan's cost (a page's LIMIT does), as it did for a page
- * of customers by country and tier (~0.1 ms of planning against ~0.05 ms to
- * run it; parse and analysis saved ~50 µs of the server's CPU a page).
+ * each connection has PostgreSQL parse and analyse each shape once, and plan
+ * it once too when a generic plan costs no more than one made for the values
+ * (plan_cache_mode auto: after five calls it compares them). A parameter that
+ * sways the cost keeps it planning every call: a page's LIMIT did, so the
+ * customer store writes its LIMIT in (stores/postgres.ts).
  */
 export function preparedByText<R>(prefix: string, query: CompiledQuery<R>): CompiledQuery<R> {
   if (!PREPARED.has(query.sql)) PREPARED.set(query.sql, `${prefix}_${createHash("sha256").update(query.sql).digest("hex").slice(0, 24)}`);
