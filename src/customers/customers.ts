@@ -187,13 +187,11 @@ export class Customers implements CustomerApi {
 
   async list(query: CustomerListQuery): Promise<CustomerPage> {
     const { filter, order } = query;
-    const paging = await this.pagingOf(query);
-    // One snapshot, so the total agrees with the page.
-    const { rows, tokenAfter, ...page } = await this.store.snapshot(
-      (store) => pageOf(store, query, paging, (cursor, limit) => store.listRows(filter, order, cursor, limit), (row) => rowKeyOf(row, order)),
-      { counts: paging.totalSize === undefined },
+    const { rows, tokenAfter, ...page } = await this.readPage(
+      query,
+      (store) => (cursor, limit) => store.listRows(filter, order, cursor, limit),
+      (row) => rowKeyOf(row, order),
     );
-    this.rememberEstimate(paging, page.totalSize);
     return withinPageBytes({ customers: rows.map(this.customerOf), ...page }, tokenAfter);
   }
 
@@ -203,12 +201,7 @@ export class Customers implements CustomerApi {
    */
   async listIds(query: CustomerListQuery): Promise<CustomerIdPage> {
     const { filter, order } = query;
-    const paging = await this.pagingOf(query);
-    const { rows, ...page } = await this.store.snapshot(
-      (store) => pageOf(store, query, paging, (cursor, limit) => store.listKeys(filter, order, cursor, limit), (key) => key),
-      { counts: paging.totalSize === undefined },
-    );
-    this.rememberEstimate(paging, page.totalSize);
+    const { rows, ...page } = await this.readPage(query, (store) => (cursor, limit) => store.listKeys(filter, order, cursor, limit), (key) => key);
     return { customerIds: rows.map((key) => key.CustomerId), ...page };
   }
 
@@ -321,6 +314,23 @@ export class Customers implements CustomerApi {
     }
     const estimateKey = filterKey(query.filter);
     return { binding, position: undefined, signingKey, totalSize: this.estimates.get(estimateKey), estimateKey };
+  }
+
+  /**
+   * A page and its total, read on one snapshot so that they agree; a first
+   * page's estimate counted now is reported again for a while.
+   */
+  private async readPage<R>(
+    query: CustomerListQuery,
+    reader: (store: CustomerStore) => PageReader<R>,
+    keyOf: (row: R) => RowKey,
+  ): Promise<RowPage<R>> {
+    const paging = await this.pagingOf(query);
+    const page = await this.store.snapshot((store) => pageOf(store, query, paging, reader(store), keyOf), {
+      counts: paging.totalSize === undefined,
+    });
+    this.rememberEstimate(paging, page.totalSize);
+    return page;
   }
 
   /** A first page's estimate, counted just now, is reported again for a while. */

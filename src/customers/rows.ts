@@ -47,6 +47,9 @@ const EVERY_COLUMN: Record<keyof CustomerRow, true> = {
 /** Every column of a customer row, in the order the etag hashes them. */
 export const CUSTOMER_COLUMNS = Object.keys(EVERY_COLUMN) as ReadonlyArray<keyof CustomerRow>;
 
+/** Every column but the id the database assigns: what an INSERT writes, in CUSTOMER_COLUMNS order. */
+export const INSERTED_COLUMNS = CUSTOMER_COLUMNS.filter((column): column is Exclude<keyof CustomerRow, "CustomerId"> => column !== "CustomerId");
+
 const STATUSES: readonly CustomerStatus[] = [
   CustomerStatus.ACTIVE,
   CustomerStatus.INACTIVE,

@@ -9,7 +9,7 @@ import type { CustomerRow, Database } from "../../db/schema";
 import type { Executor, Transactions } from "../../db/transactions";
 import { emailTaken, supportRepNotFound } from "../customers";
 import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type RowKey } from "../listing";
-import { CUSTOMER_COLUMNS } from "../rows";
+import { CUSTOMER_COLUMNS, INSERTED_COLUMNS } from "../rows";
 import type { CustomerChanges, CustomerStore, NewCustomerRow, SnapshotPlan } from "../store";
 import { EXACT_COUNT_LIMIT, estimatedTotal } from "../total-size";
 import { inOrder, matchingFilter, runsAfter, sortKeyOf, type RowCondition } from "./postgres-query";
@@ -53,8 +53,6 @@ const SELECT_EMPLOYEE = prepared(
   compileOnly.selectFrom("employees").select("EmployeeId").where("EmployeeId", "=", 0n).compile(),
 );
 
-/** Every column but the id, in the order INSERT_CUSTOMER takes them. */
-const INSERTED_COLUMNS = CUSTOMER_COLUMNS.filter((column): column is keyof NewCustomerRow => column !== "CustomerId");
 /**
  * Inserts nothing when the support rep (the last two parameters) names no
  * employee, before the email's unique index is asked: one statement checks

@@ -1,6 +1,5 @@
-import { create } from "@bufbuild/protobuf";
 import { sql, type SqlBool } from "kysely";
-import { CustomerSchema, CustomerStatus } from "../../../gen/chinook/v1/customer_pb";
+import { CustomerStatus } from "../../../gen/chinook/v1/customer_pb";
 import { uniqueViolationTarget } from "../../db/sqlite/errors";
 import { withParameters } from "../../db/precompiled";
 import { compileOnly } from "../../db/sqlite/precompiled";
@@ -10,7 +9,7 @@ import type { Executor, Transactions } from "../../db/transactions";
 import { comparesAsNoCase, sameText } from "../case-insensitive";
 import { emailTaken, supportRepNotFound } from "../customers";
 import { ID_ORDER, type CustomerFilter, type CustomerOrder, type Cursor, type RowKey } from "../listing";
-import { CUSTOMER_COLUMNS, columnsFromCustomer, statusToColumn } from "../rows";
+import { CUSTOMER_COLUMNS, INSERTED_COLUMNS, statusToColumn } from "../rows";
 import type { CustomerChanges, CustomerStore, NewCustomerRow } from "../store";
 import { inOrder, matchingFilter, runsAfter, sortByFor, sortKeyOf, type RowCondition } from "./sqlite-query";
 import { inIdBatches, readRuns } from "./runs";
@@ -24,10 +23,10 @@ const NO_CUSTOMER = 0n;
 
 // The hottest statements, compiled once (see compileOnly).
 const SELECT_BY_ID = compileOnly.selectFrom("customers").select(CUSTOMER_COLUMNS).where("CustomerId", "=", 0n).compile();
-const INSERT_TEMPLATE: NewCustomerRow = { ...columnsFromCustomer(create(CustomerSchema), null), created_at: "", updated_at: "" };
-/** The INSERT's parameters, in the order it was compiled with, then the support rep twice. */
-const INSERTED_COLUMNS = Object.keys(INSERT_TEMPLATE) as ReadonlyArray<keyof NewCustomerRow>;
-/** Inserts nothing when the support rep names no employee: the check costs no statement of its own. */
+/**
+ * Inserts nothing when the support rep names no employee: the check costs no
+ * statement of its own. Parameters: INSERTED_COLUMNS, then the rep twice.
+ */
 const INSERT_CUSTOMER = compileOnly
   .insertInto("customers")
   .columns(INSERTED_COLUMNS)
