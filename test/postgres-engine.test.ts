@@ -130,7 +130,7 @@ describe("PostgreSQL prepared statements", () => {
     await store.countMatching({ showDeleted: false });
 
     const { rows } = await sql<{ name: string }>`SELECT name FROM pg_prepared_statements ORDER BY name`.execute(db);
-    expect(rows.map((row) => row.name)).toEqual(["customers_by_id", "customers_by_ids"]);
+    expect(rows.map((row) => row.name)).toEqual(["customers_by_id", "customers_by_ids_1", "customers_by_ids_2"]);
   });
 
   it("prepares a listing's page once per shape: other values, one statement; another filter, another", async () => {

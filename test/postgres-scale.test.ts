@@ -264,4 +264,24 @@ describe(`customers on PostgreSQL, ${CUSTOMERS.toLocaleString("en-US")} of them`
     // Not merely no Seq Scan: an index led by another column, walked whole, is no better.
     expectThrough(plans, () => true, "customers_pkey");
   });
+
+  // With the ids one array parameter, PostgreSQL reckoned its generic plan (for ten ids) dearer than
+  // a plan made for a few, and planned every batch of finds anew.
+  it("plans a batch of finds once per connection, not every batch: the number of ids, rounded up, is in the statement", async () => {
+    const ids = [1n, 2n, BigInt(Math.floor(CUSTOMERS / 2)), BigInt(CUSTOMERS - 2), BigInt(CUSTOMERS - 1)];
+    const planCounts = async () => {
+      const { rows } = await connection.pool.query<{ custom: bigint; generic: bigint }>(
+        "SELECT coalesce(sum(custom_plans), 0)::bigint AS custom, coalesce(sum(generic_plans), 0)::bigint AS generic FROM pg_prepared_statements WHERE name LIKE 'customers_by_ids%'",
+      );
+      const [counts] = rows;
+      if (counts === undefined) throw new Error("sum() answered no row");
+      return counts;
+    };
+    const before = await planCounts();
+    for (let call = 0; call < 12; call++) expect((await store.findMany(ids)).size).toBe(ids.length);
+    const after = await planCounts();
+
+    // PostgreSQL plans for the values five times, then keeps the generic plan when it costs no more.
+    expect({ custom: after.custom - before.custom, generic: after.generic - before.generic }).toEqual({ custom: 5n, generic: 7n });
+  });
 });

@@ -294,7 +294,7 @@ select
 from
   "customers"
 where
-  "CustomerId" = any($1);
+  "CustomerId" in ($1);
 
 -- PostgresCustomerStore.findMany: three ids
 select
@@ -318,7 +318,7 @@ select
 from
   "customers"
 where
-  "CustomerId" = any($1);
+  "CustomerId" in ($1, $2, $3, $4);
 
 -- PostgresCustomerStore.listRows: first page, no filter
 select
