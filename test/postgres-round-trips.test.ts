@@ -84,6 +84,20 @@ describe("round trips to PostgreSQL per call", () => {
     ]);
   });
 
+  it("GetCustomer from callbacks of the same turn of the event loop: one statement finds them all", async () => {
+    // As gRPC hands over requests read together: each call made in a callback of its own.
+    const gets: Array<Promise<Customer>> = [];
+    const waits = await waitsOf(async () => {
+      await new Promise<void>((resolve) => {
+        for (const id of [1n, 2n, 3n]) setImmediate(() => gets.push(customers.get(id)));
+        setImmediate(resolve);
+      });
+      await Promise.all(gets);
+    });
+    expect(waits).toEqual({ statements: 1, roundTrips: 1 });
+    expect((await Promise.all(gets)).map((customer) => customer.customerId)).toEqual([1n, 2n, 3n]);
+  });
+
   it("GetCustomer while a find is in flight: the calls made meanwhile, turns apart, share the next statement", async () => {
     const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
     let release: () => void = () => undefined;

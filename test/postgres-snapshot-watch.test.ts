@@ -27,7 +27,8 @@ function scriptedSnapshots() {
   return { questions, currentSnapshot, answer, fail };
 }
 
-const settle = () => new Promise((resolve) => setImmediate(resolve));
+/** Until the questions due are sent: they go out once the callbacks due when they were asked have run (batches.ts). */
+const settle = () => new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 
 describe("snapshotWatch", () => {
   it("shares one question among the calls made before it is sent, and tells one of them of a change", async () => {
