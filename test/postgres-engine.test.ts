@@ -133,17 +133,19 @@ describe("PostgreSQL prepared statements", () => {
     expect(rows.map((row) => row.name)).toEqual(["customers_by_id", "customers_by_ids_1", "customers_by_ids_2"]);
   });
 
-  it("prepares a listing's page once per shape: other values, one statement; another filter, another", async () => {
+  it("prepares an unfiltered listing's page once per shape, and sends a filtered one unnamed, planned for its values", async () => {
     const { db } = await fresh({ poolSize: 1 });
     const store = new PostgresCustomerStore(db, postgresTransactions());
     const prepared = async () =>
       (await sql<{ name: string }>`SELECT name FROM pg_prepared_statements WHERE name LIKE 'customers_page_%'`.execute(db)).rows.length;
 
     expect((await store.listKeys({ country: "Brazil", showDeleted: false }, ID_ORDER, undefined, 2)).map((key) => key.CustomerId)).toEqual([1n, 10n]);
-    expect((await store.listKeys({ country: "Canada", showDeleted: false }, ID_ORDER, undefined, 1)).map((key) => key.CustomerId)).toEqual([3n]);
-    expect(await prepared()).toBe(1);
-    await store.listRows({ country: "Canada", showDeleted: false }, ID_ORDER, undefined, 1);
-    await store.listKeys({ showDeleted: false }, ID_ORDER, undefined, 1);
+    expect((await store.listRows({ country: "Canada", showDeleted: false }, ID_ORDER, undefined, 1)).map((row) => row.CustomerId)).toEqual([3n]);
+    expect(await prepared()).toBe(0);
+    expect((await store.listKeys({ showDeleted: false }, ID_ORDER, undefined, 1)).map((key) => key.CustomerId)).toEqual([1n]);
+    await store.listKeys({ showDeleted: false }, ID_ORDER, { key: null, id: 1n }, 1);
+    expect(await prepared()).toBe(2);
+    await store.listRows({ showDeleted: true }, ID_ORDER, undefined, 3);
     expect(await prepared()).toBe(3);
   });
 });

@@ -6,7 +6,7 @@
  * emails compare through chinook_fold (case-insensitive.ts's case classes).
  */
 import { enumToJson } from "@bufbuild/protobuf";
-import { sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
+import { expressionBuilder, sql, type Expression, type ExpressionBuilder, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { CustomerStatus, LoyaltyTier, LoyaltyTierSchema } from "../../../gen/chinook/v1/customer_pb";
 import type { Database } from "../../db/schema";
 import { SORT_COLUMNS, type CustomerFilter, type CustomerOrder, type Cursor, type SortedField } from "../listing";
@@ -92,6 +92,14 @@ const FILTER_CONDITIONS: readonly FilterCondition[] = [
   createdFrom,
   createdUntil,
 ];
+
+const VALUE_CONDITIONS = FILTER_CONDITIONS.filter((condition) => condition !== hidingDeleted);
+
+/** Whether `filter` compares columns with values it asks for: anything but hiding deleted customers, which is a literal. */
+export function comparesValues(filter: CustomerFilter): boolean {
+  const eb = expressionBuilder<Database, "customers">();
+  return VALUE_CONDITIONS.some((condition) => condition(eb, filter) !== undefined);
+}
 
 function folded(column: "Email" | "FirstName" | "LastName"): RawBuilder<string> {
   return sql<string>`(chinook_fold(${sql.ref(column)}) COLLATE "C")`;
