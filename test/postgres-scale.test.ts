@@ -276,9 +276,9 @@ describe(`customers on PostgreSQL, ${CUSTOMERS.toLocaleString("en-US")} of them`
 
   // A prepared statement runs its generic plan from its sixth call on when PostgreSQL reckons it no
   // dearer (the LIMIT and the number of ids are written in for that). For a filter's values a generic
-  // plan could walk an order's index past every row, so only statements without them are prepared,
-  // and their generic plans must read as the plans made for their values do. EXPLAIN (GENERIC_PLAN)
-  // is PostgreSQL 16's; the embedded server is 18.
+  // plan could walk an order's index past every row, so only statements that no plan can do that for
+  // are prepared, and their generic plans must read as the plans made for their values do.
+  // EXPLAIN (GENERIC_PLAN) is PostgreSQL 16's; the embedded server is 18.
   it("prepares only statements whose generic plan reads through the indexes a plan for their values reads", async () => {
     const { rows } = await connection.pool.query<{ version: number }>("SELECT current_setting('server_version_num')::int AS version");
     if ((rows[0]?.version ?? 0) < 160_000) return;
@@ -295,9 +295,10 @@ describe(`customers on PostgreSQL, ${CUSTOMERS.toLocaleString("en-US")} of them`
     const prepared = [...new Map(sent.splice(0).filter(isPreparedSelect).map((statement) => [statement.sql, statement])).values()];
     const forTheirValues = await replayExplaining(prepared);
 
-    // Every order of the unfiltered listing, its first and later pages, and the finds.
-    expect(prepared.length).toBeGreaterThanOrEqual(2 * EVERY_ORDER.length);
-    const readThrough = (planned: Planned) => planned.plan.filter((node) => node.includes(" using ")).map((node) => node.trim());
+    // Every order of the unfiltered listing, the filtered ones in id order, first and later pages, and the finds.
+    expect(prepared.length).toBeGreaterThanOrEqual(2 * EVERY_ORDER.length + 2 * (FILTERS.length - 2));
+    // The indexes read, however: a plan for a rare value may gather its few matches in a bitmap and sort them.
+    const readThrough = (planned: Planned) => [...new Set(planned.plan.flatMap((node) => / using (\S+)/.exec(node)?.[1] ?? []))].sort();
     for (const [index, statement] of prepared.entries()) {
       const generic = planned(statement, await explainGeneric(statement));
       expect({ sql: generic.sql, readThrough: readThrough(generic) }).toEqual({ sql: statement.sql, readThrough: readThrough(forTheirValues[index] ?? generic) });

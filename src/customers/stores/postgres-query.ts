@@ -95,10 +95,24 @@ const FILTER_CONDITIONS: readonly FilterCondition[] = [
 
 const VALUE_CONDITIONS = FILTER_CONDITIONS.filter((condition) => condition !== hidingDeleted);
 
-/** Whether `filter` compares columns with values it asks for: anything but hiding deleted customers, which is a literal. */
-export function comparesValues(filter: CustomerFilter): boolean {
+/**
+ * Whether any plan of a listing in `order` filtered by `filter` reads only
+ * matching rows, in order, whatever the filter's values: then a generic plan,
+ * which reckons with an average match, is as good as one made for the values,
+ * and its statement can be prepared. Otherwise a generic plan may walk the
+ * order's index past every row for a value that matches few. True without
+ * filter values (hiding deleted customers is a literal), and in id order for
+ * a country, a live customer's loyalty tier or both, which
+ * customers_country_order_idx, customers_live_tier_idx and
+ * customers_live_country_tier_idx hold in id order (migrations/postgres).
+ */
+export function planIsValueFree(filter: CustomerFilter, order: CustomerOrder): boolean {
   const eb = expressionBuilder<Database, "customers">();
-  return VALUE_CONDITIONS.some((condition) => condition(eb, filter) !== undefined);
+  const comparing = VALUE_CONDITIONS.filter((condition) => condition(eb, filter) !== undefined);
+  if (comparing.length === 0) return true;
+  const liveOnly = hidingDeleted(eb, filter) !== undefined;
+  const inIdOrderByIndex = (condition: FilterCondition) => condition === byCountry || (condition === byLoyaltyTier && liveOnly);
+  return order.field === "customer_id" && comparing.every(inIdOrderByIndex);
 }
 
 function folded(column: "Email" | "FirstName" | "LastName"): RawBuilder<string> {

@@ -43,14 +43,15 @@ export function prepared<R>(name: string, query: CompiledQuery<R>): CompiledQuer
 /**
  * `query`, built per call, run as a named prepared statement named after its
  * text: for statements whose text takes one of a bounded number of shapes
- * (an unfiltered listing's order and cursor; the values are parameters), so
+ * (a listing's filters, order and cursor; the values are parameters), so
  * that each connection has PostgreSQL parse and analyse each shape once, and
  * plan it once too when a generic plan costs no more than one made for the
  * values (plan_cache_mode auto: after five calls it compares them). A
  * parameter that sways the cost keeps it planning every call: a page's LIMIT
  * did, so the customer store writes its LIMIT in. A parameter whose value
- * should choose the plan has no place here: a filter's value can, so filtered
- * listings go unnamed (stores/postgres.ts, readListing).
+ * should choose the plan has no place here: a filter's value can, so only
+ * listings that every plan reads through matches alone are prepared
+ * (stores/postgres-query.ts, planIsValueFree).
  */
 export function preparedByText<R>(prefix: string, query: CompiledQuery<R>): CompiledQuery<R> {
   if (!PREPARED.has(query.sql)) PREPARED.set(query.sql, `${prefix}_${createHash("sha256").update(query.sql).digest("hex").slice(0, 24)}`);
