@@ -96,13 +96,13 @@ const FILTER_CONDITIONS: readonly FilterCondition[] = [
 const VALUE_CONDITIONS = FILTER_CONDITIONS.filter((condition) => condition !== hidingDeleted);
 
 /**
- * Whether any plan of a listing in `order` filtered by `filter` reads only
+ * Whether the plan of a listing in `order` filtered by `filter` reads only
  * matching rows, in order, whatever the filter's values: then a generic plan,
  * which reckons with an average match, is as good as one made for the values,
  * and its statement can be prepared. Otherwise a generic plan may walk the
  * order's index past every row for a value that matches few. True without
  * filter values (hiding deleted customers is a literal), and in id order for
- * a country, a live customer's loyalty tier or both, which
+ * a country, a live customer's loyalty tier or both, whose matches
  * customers_country_order_idx, customers_live_tier_idx and
  * customers_live_country_tier_idx hold in id order (migrations/postgres).
  */
