@@ -166,8 +166,9 @@ export class PostgresCustomerStore implements CustomerStore {
         this.firstPageCounting(counting, filter, order, limit, this.matchingRun(filter, everyRow).select(CUSTOMER_COLUMNS)),
       );
     }
+    const plannedOnce = planIsValueFree(filter, order);
     return this.readPage(order, cursor, limit, (store, run, left) =>
-      store.readListing(inOrder(store.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order), { filter, order }, left),
+      store.readListing(inOrder(store.matchingRun(filter, run).select(CUSTOMER_COLUMNS), order), plannedOnce, left),
     );
   }
 
@@ -178,7 +179,8 @@ export class PostgresCustomerStore implements CustomerStore {
     if (counting !== undefined) {
       return this.transactions.run(this.db, () => this.firstPageCounting(counting, filter, order, limit, keysOf(this, everyRow)));
     }
-    return this.readPage(order, cursor, limit, (store, run, left) => store.readListing(inOrder(keysOf(store, run), order), { filter, order }, left));
+    const plannedOnce = planIsValueFree(filter, order);
+    return this.readPage(order, cursor, limit, (store, run, left) => store.readListing(inOrder(keysOf(store, run), order), plannedOnce, left));
   }
 
   /**
@@ -299,7 +301,8 @@ export class PostgresCustomerStore implements CustomerStore {
     limit: number,
     selection: SelectQueryBuilder<Database, "customers", R>,
   ): Promise<R[]> {
-    const rows = await this.readListing(inOrder(selection.select(matchSample(this.db, filter).as("sample")), order), { filter, order }, limit);
+    const page = inOrder(selection.select(matchSample(this.db, filter).as("sample")), order);
+    const rows = await this.readListing(page, planIsValueFree(filter, order), limit);
     counted.remember(filter, rows[0] === undefined ? 0 : totalOf(rows[0].sample));
     return rows.map(withoutSample) as R[];
   }
@@ -307,15 +310,16 @@ export class PostgresCustomerStore implements CustomerStore {
   /**
    * The first `limit` rows of a listing's statement, its LIMIT written in as
    * the next of LIMIT_STEPS (the rows past `limit` are read and dropped).
-   * Prepared once per shape and connection (preparedByText) when its plan
-   * reads only matching rows (planIsValueFree); otherwise unnamed, planned
-   * for its values every time: a generic plan reckons with an average match,
-   * and by last name walked the whole index for a country and tier matching
-   * nothing (1M rows: 5.7 s, against 0.5 ms planned for the values).
+   * `plannedOnce` (planIsValueFree: its plan reads only matching rows,
+   * whatever the values) prepares it once per shape and connection
+   * (preparedByText); otherwise it goes unnamed, planned for its values every
+   * time: a generic plan reckons with an average match, and by last name
+   * walked the whole index for a country and tier matching nothing (1M rows:
+   * 5.7 s, against 0.5 ms planned for the values).
    */
-  private async readListing<R>(query: SelectQueryBuilder<Database, "customers", R>, listing: Listing, limit: number): Promise<R[]> {
+  private async readListing<R>(query: SelectQueryBuilder<Database, "customers", R>, plannedOnce: boolean, limit: number): Promise<R[]> {
     const compiled = query.limit(sql.lit(limitStep(limit))).compile();
-    const statement = planIsValueFree(listing.filter, listing.order) ? preparedByText("customers_page", compiled) : compiled;
+    const statement = plannedOnce ? preparedByText("customers_page", compiled) : compiled;
     const { rows } = await this.db.executeQuery(statement);
     return rows.length > limit ? rows.slice(0, limit) : rows;
   }
@@ -329,11 +333,6 @@ export class PostgresCustomerStore implements CustomerStore {
 }
 
 const everyRow: RowCondition = () => sql<SqlBool>`true`;
-
-interface Listing {
-  filter: CustomerFilter;
-  order: CustomerOrder;
-}
 
 /** What matchSample selects, as pg reads an int8[]: each element's text, or null. */
 type SampleColumn = ReadonlyArray<string | null>;

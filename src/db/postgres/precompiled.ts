@@ -50,8 +50,8 @@ export function prepared<R>(name: string, query: CompiledQuery<R>): CompiledQuer
  * parameter that sways the cost keeps it planning every call: a page's LIMIT
  * did, so the customer store writes its LIMIT in. A parameter whose value
  * should choose the plan has no place here: a filter's value can, so only
- * listings that every plan reads through matches alone are prepared
- * (stores/postgres-query.ts, planIsValueFree).
+ * listings whose plan reads matching rows alone, whatever the values, are
+ * prepared (stores/postgres-query.ts, planIsValueFree).
  */
 export function preparedByText<R>(prefix: string, query: CompiledQuery<R>): CompiledQuery<R> {
   if (!PREPARED.has(query.sql)) PREPARED.set(query.sql, `${prefix}_${createHash("sha256").update(query.sql).digest("hex").slice(0, 24)}`);
