@@ -1,5 +1,6 @@
 import { sql, type Kysely } from "kysely";
-import { LoyaltyTier } from "../gen/chinook/v1/customer_pb";
+import { create } from "@bufbuild/protobuf";
+import { CustomerSchema, CustomerStatus, LoyaltyTier } from "../gen/chinook/v1/customer_pb";
 import pg from "pg";
 import { AbortedError, AlreadyExistsError, FailedPreconditionError, UnavailableError } from "../src/errors";
 import { runMigrateCli } from "../src/db/migrate-cli";
@@ -9,6 +10,8 @@ import { isRetryable, translatingErrors, uniqueViolationConstraint } from "../sr
 import { postgresTransactions } from "../src/db/postgres/transactions";
 import type { Database } from "../src/db/schema";
 import { ID_ORDER } from "../src/customers/listing";
+import { columnsFromCustomer } from "../src/customers/rows";
+import type { NewCustomerRow } from "../src/customers/store";
 import { PostgresCustomerStore } from "../src/customers/stores/postgres";
 import { CHINOOK_SOURCE } from "./support/database";
 import { freshPostgresDatabase, type TestPostgresDatabase } from "./support/postgres";
@@ -153,6 +156,30 @@ describe("PostgreSQL prepared statements", () => {
     expect(await prepared()).toBe(1);
     await store.listKeys({ showDeleted: false }, ID_ORDER, undefined, 1);
     expect(await prepared()).toBe(2);
+  });
+});
+
+describe("PostgreSQL creates", () => {
+  const newRow = (firstName: string, email: string): NewCustomerRow => ({
+    ...columnsFromCustomer(create(CustomerSchema, { firstName, lastName: "Lovelace", email, status: CustomerStatus.ACTIVE }), null),
+    created_at: "2026-12-07T00:00:00.000Z",
+    updated_at: "2026-12-07T00:00:00.000Z",
+  });
+
+  it("runs each create of a batch PostgreSQL refused on its own: the others are created, the bad one gets its own error", async () => {
+    const { db } = await fresh();
+    const store = new PostgresCustomerStore(db, postgresTransactions());
+    const rows = ["Ada", "A".repeat(100), "Grace"].map((firstName, index) => newRow(firstName, `refused.${index}@example.com`));
+
+    const answers = await Promise.allSettled(rows.map((row) => store.insertAlone(row)));
+
+    expect(answers.map((answer) => (answer.status === "fulfilled" ? answer.value.FirstName : answer.reason))).toEqual([
+      "Ada",
+      expect.objectContaining({ code: "22001" }), // FirstName is varchar(40)
+      "Grace",
+    ]);
+    const stored = await db.selectFrom("customers").select("FirstName").where("Email", "like", "refused.%").orderBy("Email").execute();
+    expect(stored.map((row) => row.FirstName)).toEqual(["Ada", "Grace"]);
   });
 });
 

@@ -8,7 +8,7 @@
 import { create } from "@bufbuild/protobuf";
 import { sql } from "kysely";
 import type pg from "pg";
-import { CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
+import { CustomerProfileSchema, CustomerSchema, type Customer } from "../gen/chinook/v1/customer_pb";
 import { Customers } from "../src/customers/customers";
 import { PostgresCustomerStore } from "../src/customers/stores/postgres";
 import { openPostgres, type PostgresDatabase } from "../src/db/postgres/connection";
@@ -147,6 +147,37 @@ describe("round trips to PostgreSQL per call", () => {
 
   it("CreateCustomer: one insert that checks the support rep itself, outside any transaction", async () => {
     expect(await waitsOf(() => customers.create(newCustomer("round.trips@example.com")))).toEqual({ statements: 1, roundTrips: 1 });
+  });
+
+  it("CreateCustomer, several at once: one statement creates them all; a taken email and a missing support rep are answered alone", async () => {
+    const requests = [
+      newCustomer("together.1@example.com"),
+      // Each column travels as one array literal: what its quoting must carry through.
+      create(CustomerSchema, { ...newCustomer("together.2@example.com"), company: "NULL", fax: "", profile: create(CustomerProfileSchema, { tags: ['say "hi"', "back\\slash", "zoë, {x}"] }) }),
+      newCustomer("together.twin@example.com"),
+      newCustomer("Together.Twin@example.com"),
+      create(CustomerSchema, { ...newCustomer("together.3@example.com"), supportRepId: 999n }),
+      newCustomer("together.4@example.com"),
+    ];
+    let answers: Array<PromiseSettledResult<Customer>> = [];
+    const waits = await waitsOf(async () => {
+      answers = await Promise.allSettled(requests.map((customer) => customers.create(customer)));
+    });
+
+    // The six together, then the two the batch skipped, each alone for its own answer.
+    expect(waits).toEqual({ statements: 3, roundTrips: 3 });
+    expect(answers.map((answer) => (answer.status === "fulfilled" ? answer.value.email : answer.reason))).toEqual([
+      "together.1@example.com",
+      "together.2@example.com",
+      "together.twin@example.com",
+      expect.objectContaining({ errorReason: "EMAIL_TAKEN" }),
+      expect.objectContaining({ errorReason: "SUPPORT_REP_NOT_FOUND" }),
+      "together.4@example.com",
+    ]);
+    const created = answers.flatMap((answer) => (answer.status === "fulfilled" ? [answer.value] : []));
+    expect(new Set(created.map((customer) => customer.customerId)).size).toBe(4);
+    for (const customer of created) expect(await customers.get(customer.customerId)).toEqual(customer);
+    expect(created[1]).toMatchObject({ company: "NULL", fax: "", profile: { tags: ['say "hi"', "back\\slash", "zoë, {x}"] } });
   });
 
   it("CreateCustomer with a request_id: BEGIN with the lookup, the claim, the insert, the answer recorded, COMMIT", async () => {

@@ -155,7 +155,14 @@ export const CUSTOMER_CALLS: StoreCalls<CustomerStore> = {
     { variant: "an ASCII email", run: (store) => store.insert(newCustomer("ada.lovelace@example.com")) },
     { variant: "an email with a letter beyond ASCII", run: (store) => store.insert(newCustomer("zoë.lovelace@example.com")) },
   ],
-  insertAlone: [{ variant: "CreateCustomer without a request_id", run: (store) => store.insertAlone(newCustomer("grace.hopper@example.com")) }],
+  insertAlone: [
+    { variant: "CreateCustomer without a request_id", run: (store) => store.insertAlone(newCustomer("grace.hopper@example.com")) },
+    {
+      variant: "three CreateCustomer calls at once, without a request_id",
+      run: (store) =>
+        Promise.all(["alan.turing@example.com", "edsger.dijkstra@example.com", "barbara.liskov@example.com"].map((email) => store.insertAlone(newCustomer(email)))),
+    },
+  ],
   update: [
     { variant: "a name", run: (store) => store.update(storedCustomer(2n, "leonekohler@surfeu.de"), { FirstName: "Leo", updated_at: WRITTEN_AT }) },
     {

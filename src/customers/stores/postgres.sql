@@ -1243,6 +1243,129 @@ returning
   "created_at",
   "updated_at";
 
+-- PostgresCustomerStore.insertAlone: three CreateCustomer calls at once, without a request_id
+WITH input AS (
+  SELECT
+    nextval(pg_get_serial_sequence('customers', 'CustomerId')) AS "CustomerId",
+    input.*
+  FROM
+    unnest(
+      $1::text[],
+      $2::text[],
+      $3::text[],
+      $4::text[],
+      $5::text[],
+      $6::text[],
+      $7::text[],
+      $8::text[],
+      $9::text[],
+      $10::text[],
+      $11::text[],
+      $12::bigint[],
+      $13::bigint[],
+      $14::jsonb[],
+      $15::timestamptz[],
+      $16::timestamptz[]
+    ) WITH ORDINALITY AS input(
+      "FirstName",
+      "LastName",
+      "Company",
+      "Address",
+      "City",
+      "State",
+      "Country",
+      "PostalCode",
+      "Phone",
+      "Fax",
+      "Email",
+      "SupportRepId",
+      "status",
+      "data",
+      "created_at",
+      "updated_at",
+      ordinal
+    )
+),
+inserted AS (
+  INSERT INTO
+    customers (
+      "CustomerId",
+      "FirstName",
+      "LastName",
+      "Company",
+      "Address",
+      "City",
+      "State",
+      "Country",
+      "PostalCode",
+      "Phone",
+      "Fax",
+      "Email",
+      "SupportRepId",
+      "status",
+      "data",
+      "created_at",
+      "updated_at"
+    )
+  SELECT
+    "CustomerId",
+    "FirstName",
+    "LastName",
+    "Company",
+    "Address",
+    "City",
+    "State",
+    "Country",
+    "PostalCode",
+    "Phone",
+    "Fax",
+    "Email",
+    "SupportRepId",
+    "status",
+    "data",
+    "created_at",
+    "updated_at"
+  FROM
+    input
+  WHERE
+    "SupportRepId" IS NULL
+    OR EXISTS (
+      SELECT
+      FROM
+        employees
+      WHERE
+        "EmployeeId" = input."SupportRepId"
+    )
+  ORDER BY
+    ordinal
+  ON CONFLICT
+    DO NOTHING
+  RETURNING
+    "CustomerId",
+    "FirstName",
+    "LastName",
+    "Company",
+    "Address",
+    "City",
+    "State",
+    "Country",
+    "PostalCode",
+    "Phone",
+    "Fax",
+    "Email",
+    "SupportRepId",
+    "status",
+    "data",
+    "created_at",
+    "updated_at"
+)
+SELECT
+  inserted.*,
+  input.ordinal::int4 AS ordinal
+FROM
+  inserted
+  JOIN input USING ("CustomerId");
+
 -- PostgresCustomerStore.update: a name
 update
   "customers"

@@ -1,8 +1,9 @@
 import type DataLoader from "dataloader";
+import { DatabaseError } from "pg";
 import { sql, type CompiledQuery, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { withParameters } from "../../db/precompiled";
 import { oneBatchAtATime } from "../../db/postgres/batches";
-import { uniqueViolationConstraint } from "../../db/postgres/errors";
+import { translatePostgresError, uniqueViolationConstraint } from "../../db/postgres/errors";
 import { compileOnly, prepared, preparedByText } from "../../db/postgres/precompiled";
 import { ClaimedRequestIds, type RecordedRequest } from "../../db/request-ids";
 import type { CustomerRow, Database } from "../../db/schema";
@@ -99,6 +100,58 @@ const INSERT_CUSTOMER = prepared(
     .compile(),
 );
 
+/** Most creates one statement gathers; more go in a statement beside it. */
+const MAX_INSERT_BATCH = 100;
+
+/** The type each inserted column travels as, one array of them per column (INSERT_CUSTOMERS). */
+const INSERTED_ARRAY_TYPES: Record<(typeof INSERTED_COLUMNS)[number], string> = {
+  FirstName: "text",
+  LastName: "text",
+  Company: "text",
+  Address: "text",
+  City: "text",
+  State: "text",
+  Country: "text",
+  PostalCode: "text",
+  Phone: "text",
+  Fax: "text",
+  Email: "text",
+  SupportRepId: "bigint",
+  status: "bigint",
+  data: "jsonb",
+  created_at: "timestamptz",
+  updated_at: "timestamptz",
+};
+
+/**
+ * Several new customers in one statement, one array parameter per column:
+ * each row gets its id first (`input`), so that the rows inserted are told
+ * apart by their place in the arrays (`ordinal`). A row whose support rep
+ * names no employee, or whose email a live customer has, is skipped, not
+ * refused (ON CONFLICT DO NOTHING): the others are inserted all the same, and
+ * insertAlone runs each skipped row alone for its own answer.
+ */
+const INSERT_CUSTOMERS = prepared(
+  "customers_insert_batch",
+  sql<CustomerRow & { ordinal: number }>`WITH input AS (
+  SELECT nextval(pg_get_serial_sequence('customers', 'CustomerId')) AS "CustomerId", input.*
+  FROM unnest(${sql.join(INSERTED_COLUMNS.map((column) => sql`${null}::${sql.raw(INSERTED_ARRAY_TYPES[column])}[]`))})
+    WITH ORDINALITY AS input(${columnList(INSERTED_COLUMNS)}, ordinal)
+), inserted AS (
+  INSERT INTO customers ("CustomerId", ${columnList(INSERTED_COLUMNS)})
+  SELECT "CustomerId", ${columnList(INSERTED_COLUMNS)} FROM input
+  WHERE "SupportRepId" IS NULL OR EXISTS (SELECT FROM employees WHERE "EmployeeId" = input."SupportRepId")
+  ORDER BY ordinal
+  ON CONFLICT DO NOTHING
+  RETURNING ${columnList(CUSTOMER_COLUMNS)}
+)
+SELECT inserted.*, input.ordinal::int4 AS ordinal FROM inserted JOIN input USING ("CustomerId")`.compile(compileOnly),
+);
+
+function columnList(columns: ReadonlyArray<keyof CustomerRow>): RawBuilder<unknown> {
+  return sql.join(columns.map((column) => sql.ref(column)));
+}
+
 /**
  * Customers in a PostgreSQL database. Writes return the row as PostgreSQL
  * stored it (RETURNING): jsonb keeps its own spelling of `data`, which the
@@ -112,6 +165,8 @@ export class PostgresCustomerStore implements CustomerStore {
    * wake-up and a read each. Made on the first such find.
    */
   private finds: DataLoader<bigint, CustomerRow | undefined> | undefined;
+  /** Creates without a request_id, gathered as the finds are (insertAlone). Made on the first. */
+  private inserts: DataLoader<NewCustomerRow, CustomerRow> | undefined;
 
   constructor(
     private readonly db: Executor,
@@ -229,9 +284,15 @@ export class PostgresCustomerStore implements CustomerStore {
     );
   }
 
-  /** One statement, atomic alone: outside a transaction it costs one round trip, not three. */
+  /**
+   * Outside a transaction, gathered with the creates made while the statement
+   * before is in flight into one autocommitted statement (INSERT_CUSTOMERS):
+   * one round trip, one commit and one WAL flush for all of them.
+   */
   insertAlone(row: NewCustomerRow): Promise<CustomerRow> {
-    return this.transactions.writeStatement(this.db, (db) => new PostgresCustomerStore(db, this.transactions).insert(row));
+    if (this.db.isTransaction) return this.insert(row);
+    this.inserts ??= oneBatchAtATime((rows) => this.insertedInOrder(rows), MAX_INSERT_BATCH);
+    return this.inserts.load(row);
   }
 
   update(row: CustomerRow, changes: CustomerChanges): Promise<CustomerRow> {
@@ -254,6 +315,37 @@ export class PostgresCustomerStore implements CustomerStore {
 
   recordRequest(operation: string, requestId: string, _request: Uint8Array, customerId: bigint, response: Uint8Array): Promise<void> {
     return this.transactions.run(this.db, () => new ClaimedRequestIds(this.db).complete(operation, requestId, customerId, response));
+  }
+
+  /**
+   * `rows` inserted, or the error each one met. A row the batch skipped, or
+   * every row of a batch PostgreSQL refused (nothing of it was written), is
+   * inserted alone. A batch whose answer never came (a lost connection) may
+   * have been written: its rows are answered with that error, never run again.
+   */
+  private async insertedInOrder(rows: readonly NewCustomerRow[]): Promise<Array<CustomerRow | Error>> {
+    const inserted = rows.length > 1 ? await this.insertedTogether(rows) : [];
+    if (inserted instanceof Error) return rows.map(() => inserted);
+    return Promise.all(rows.map((row, index) => inserted[index] ?? this.insertedOnItsOwn(row).catch(asError)));
+  }
+
+  /** The rows inserted by one statement, by place in `rows`; an Error when its answer never came. */
+  private async insertedTogether(rows: readonly NewCustomerRow[]): Promise<Array<CustomerRow | undefined> | Error> {
+    const columns = INSERTED_COLUMNS.map((column) => rows.map((row) => row[column]));
+    try {
+      const inserted = await this.db.executeQuery(withParameters(INSERT_CUSTOMERS, columns));
+      const byPlace: Array<CustomerRow | undefined> = [];
+      for (const { ordinal, ...row } of inserted.rows) byPlace[ordinal - 1] = row;
+      return byPlace;
+    } catch (error) {
+      if (error instanceof DatabaseError) return [];
+      return asError(translatePostgresError(error));
+    }
+  }
+
+  /** One statement, atomic alone: outside a transaction it costs one round trip, not three. */
+  private insertedOnItsOwn(row: NewCustomerRow): Promise<CustomerRow> {
+    return this.transactions.writeStatement(this.db, (db) => new PostgresCustomerStore(db, this.transactions).insert(row));
   }
 
   private async foundInOrder(ids: readonly bigint[]): Promise<Array<CustomerRow | undefined>> {
@@ -396,4 +488,9 @@ async function refusingDuplicateEmail<T>(write: () => Promise<T>): Promise<T> {
     if (uniqueViolationConstraint(error) === LIVE_EMAIL_KEY) throw emailTaken();
     throw error;
   }
+}
+
+/** What DataLoader rejects a load with: an Error of this realm (a driver's may come from another). */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error), { cause: error });
 }

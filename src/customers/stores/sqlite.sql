@@ -1195,6 +1195,168 @@ returning
 RELEASE group_item;
 commit;
 
+-- SqliteCustomerStore.insertAlone: three CreateCustomer calls at once, without a request_id
+PRAGMA busy_timeout = 0;
+begin immediate;
+PRAGMA busy_timeout = 20;
+SAVEPOINT group_item;
+insert into
+  "customers" (
+    "FirstName",
+    "LastName",
+    "Company",
+    "Address",
+    "City",
+    "State",
+    "Country",
+    "PostalCode",
+    "Phone",
+    "Fax",
+    "Email",
+    "SupportRepId",
+    "status",
+    "data",
+    "created_at",
+    "updated_at"
+  )
+select
+  ? as "FirstName",
+  ? as "LastName",
+  ? as "Company",
+  ? as "Address",
+  ? as "City",
+  ? as "State",
+  ? as "Country",
+  ? as "PostalCode",
+  ? as "Phone",
+  ? as "Fax",
+  ? as "Email",
+  ? as "SupportRepId",
+  ? as "status",
+  ? as "data",
+  ? as "created_at",
+  ? as "updated_at"
+where
+  (
+    ? is null
+    or exists (
+      select
+        "EmployeeId"
+      from
+        "employees"
+      where
+        "EmployeeId" = ?
+    )
+  )
+returning
+  "CustomerId";
+RELEASE group_item;
+SAVEPOINT group_item;
+insert into
+  "customers" (
+    "FirstName",
+    "LastName",
+    "Company",
+    "Address",
+    "City",
+    "State",
+    "Country",
+    "PostalCode",
+    "Phone",
+    "Fax",
+    "Email",
+    "SupportRepId",
+    "status",
+    "data",
+    "created_at",
+    "updated_at"
+  )
+select
+  ? as "FirstName",
+  ? as "LastName",
+  ? as "Company",
+  ? as "Address",
+  ? as "City",
+  ? as "State",
+  ? as "Country",
+  ? as "PostalCode",
+  ? as "Phone",
+  ? as "Fax",
+  ? as "Email",
+  ? as "SupportRepId",
+  ? as "status",
+  ? as "data",
+  ? as "created_at",
+  ? as "updated_at"
+where
+  (
+    ? is null
+    or exists (
+      select
+        "EmployeeId"
+      from
+        "employees"
+      where
+        "EmployeeId" = ?
+    )
+  )
+returning
+  "CustomerId";
+RELEASE group_item;
+SAVEPOINT group_item;
+insert into
+  "customers" (
+    "FirstName",
+    "LastName",
+    "Company",
+    "Address",
+    "City",
+    "State",
+    "Country",
+    "PostalCode",
+    "Phone",
+    "Fax",
+    "Email",
+    "SupportRepId",
+    "status",
+    "data",
+    "created_at",
+    "updated_at"
+  )
+select
+  ? as "FirstName",
+  ? as "LastName",
+  ? as "Company",
+  ? as "Address",
+  ? as "City",
+  ? as "State",
+  ? as "Country",
+  ? as "PostalCode",
+  ? as "Phone",
+  ? as "Fax",
+  ? as "Email",
+  ? as "SupportRepId",
+  ? as "status",
+  ? as "data",
+  ? as "created_at",
+  ? as "updated_at"
+where
+  (
+    ? is null
+    or exists (
+      select
+        "EmployeeId"
+      from
+        "employees"
+      where
+        "EmployeeId" = ?
+    )
+  )
+returning
+  "CustomerId";
+RELEASE group_item;
+commit;
+
 -- SqliteCustomerStore.update: a name
 update
   "customers"
