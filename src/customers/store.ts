@@ -56,7 +56,12 @@ export interface CustomerStore {
    * (emailTaken) when a live customer holds its email.
    */
   insert(row: NewCustomerRow): Promise<CustomerRow>;
-  /** insert() as a write of its own, as write() would run it; an engine may need no transaction for one statement. */
+  /**
+   * insert() as a write of its own, as write() would run it: committed when
+   * it returns. An engine may need no transaction for one statement, and may
+   * commit it with the creates made meanwhile (SQLite's group commit;
+   * PostgreSQL gathers them into one INSERT).
+   */
   insertAlone(row: NewCustomerRow): Promise<CustomerRow>;
   /**
    * Writes `changes` to the customer `row` stores and returns the row as it
