@@ -181,6 +181,35 @@ describe("PostgreSQL creates", () => {
     const stored = await db.selectFrom("customers").select("FirstName").where("Email", "like", "refused.%").orderBy("Email").execute();
     expect(stored.map((row) => row.FirstName)).toEqual(["Ada", "Grace"]);
   });
+
+  it("gives each email one winner, without a deadlock, when two processes' batches hold the same emails in opposite orders", async () => {
+    const { db, url } = await fresh();
+    const other = openPostgres(url, { poolSize: 4 });
+    opened.push(other);
+    const mine = new PostgresCustomerStore(db, postgresTransactions());
+    const theirs = new PostgresCustomerStore(other.db, postgresTransactions());
+
+    for (let round = 0; round < 10; round++) {
+      const emails = [`crossed.${round}.a@example.com`, `crossed.${round}.b@example.com`];
+      const answers = await Promise.allSettled([
+        ...emails.map((email) => mine.insertAlone(newRow("Mine", email))),
+        ...[...emails].reverse().map((email) => theirs.insertAlone(newRow("Theirs", email))),
+      ]);
+
+      const created = answers.flatMap((answer) => (answer.status === "fulfilled" ? [answer.value.Email] : []));
+      expect(created.sort()).toEqual(emails);
+      expect(answers.filter((answer) => answer.status === "rejected").map((answer) => (answer as PromiseRejectedResult).reason)).toEqual([
+        expect.objectContaining({ errorReason: "EMAIL_TAKEN" }),
+        expect.objectContaining({ errorReason: "EMAIL_TAKEN" }),
+      ]);
+    }
+    const { count } = await db.selectFrom("customers").select((eb) => eb.fn.countAll<string>().as("count")).where("Email", "like", "crossed.%").executeTakeFirstOrThrow();
+    expect(Number(count)).toBe(20);
+    const { deadlocks } = await sql<{ deadlocks: bigint }>`SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`
+      .execute(db)
+      .then(({ rows }) => rows[0] ?? { deadlocks: -1n });
+    expect(deadlocks).toBe(0n);
+  });
 });
 
 describe("PostgreSQL exports", () => {

@@ -1337,6 +1337,7 @@ inserted AS (
         "EmployeeId" = input."SupportRepId"
     )
   ORDER BY
+    chinook_fold("Email") COLLATE "C",
     ordinal
   ON CONFLICT
     DO NOTHING

@@ -129,7 +129,10 @@ const INSERTED_ARRAY_TYPES: Record<(typeof INSERTED_COLUMNS)[number], string> = 
  * apart by their place in the arrays (`ordinal`). A row whose support rep
  * names no employee, or whose email a live customer has, is skipped, not
  * refused (ON CONFLICT DO NOTHING): the others are inserted all the same, and
- * insertAlone runs each skipped row alone for its own answer.
+ * insertAlone runs each skipped row alone for its own answer. Rows go in by
+ * folded email, as the live-email index orders them, so that two batches
+ * holding the same emails wait for each other in one order, never in a
+ * deadlock; of two rows with one email, the earlier call's wins.
  */
 const INSERT_CUSTOMERS = prepared(
   "customers_insert_batch",
@@ -141,7 +144,7 @@ const INSERT_CUSTOMERS = prepared(
   INSERT INTO customers ("CustomerId", ${columnList(INSERTED_COLUMNS)})
   SELECT "CustomerId", ${columnList(INSERTED_COLUMNS)} FROM input
   WHERE "SupportRepId" IS NULL OR EXISTS (SELECT FROM employees WHERE "EmployeeId" = input."SupportRepId")
-  ORDER BY ordinal
+  ORDER BY chinook_fold("Email") COLLATE "C", ordinal
   ON CONFLICT DO NOTHING
   RETURNING ${columnList(CUSTOMER_COLUMNS)}
 )
