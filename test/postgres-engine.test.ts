@@ -159,6 +159,35 @@ describe("PostgreSQL prepared statements", () => {
   });
 });
 
+describe("PostgreSQL finds", () => {
+  it("sends sixteen finds made at once as two statements of eight, in flight together on two connections", async () => {
+    const { db, pool } = await fresh({ poolSize: 4 });
+    const sent: string[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    pool.on("connect", (client: pg.PoolClient) => {
+      const query = client.query.bind(client) as (config: pg.QueryConfig) => Promise<unknown>;
+      client.query = (async (config: pg.QueryConfig) => {
+        sent.push(config.name ?? "unnamed");
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        try {
+          return await query(config);
+        } finally {
+          inFlight--;
+        }
+      }) as typeof client.query;
+    });
+    const store = new PostgresCustomerStore(db, postgresTransactions());
+    const ids = Array.from({ length: 15 }, (_, index) => BigInt(index + 1)).concat(999_999n);
+
+    const found = await Promise.all(ids.map((id) => store.find(id)));
+
+    expect(found.map((row) => row?.CustomerId)).toEqual([...ids.slice(0, -1), undefined]);
+    expect(sent).toEqual(["customers_by_ids_8", "customers_by_ids_8"]);
+    expect(mostInFlight).toBe(2);
+  });
+});
+
 describe("PostgreSQL creates", () => {
   const newRow = (firstName: string, email: string): NewCustomerRow => ({
     ...columnsFromCustomer(create(CustomerSchema, { firstName, lastName: "Lovelace", email, status: CustomerStatus.ACTIVE }), null),

@@ -5,7 +5,9 @@ import DataLoader from "dataloader";
  * a batch is in flight gather into the next, sent when that one has returned
  * and the event loop has run the callbacks already due (setImmediate), so
  * that the requests read meanwhile, each handled in a callback of its own,
- * join it. At load, a batch holds the calls of one round trip, and each call
+ * join it. A batch that reaches `maxBatchSize` while it waits is cut, and the
+ * calls after it gather into another that goes with it; the batch after
+ * those waits for the last of them sent. At load, a batch holds the calls of one round trip, and each call
  * waits for a statement sent after it was made, so it reads every write
  * acknowledged before. Nothing is cached between calls.
  *
