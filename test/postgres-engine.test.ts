@@ -211,6 +211,39 @@ describe("PostgreSQL creates", () => {
     expect(stored.map((row) => row.FirstName)).toEqual(["Ada", "Grace"]);
   });
 
+  it("answers a batch whose answer never came UNAVAILABLE, and never runs it again: it may have been written", async () => {
+    const { db, pool, url } = await fresh({ poolSize: 2 });
+    const checkedOut: pg.PoolClient[] = [];
+    pool.on("acquire", (client: pg.PoolClient) => checkedOut.push(client));
+    const store = new PostgresCustomerStore(db, postgresTransactions());
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      // Inserts wait for this lock: the batch stays in flight until its connection is cut.
+      await admin.query("BEGIN");
+      await admin.query("LOCK TABLE customers IN SHARE MODE");
+      const answers = Promise.allSettled(["cut.1@example.com", "cut.2@example.com"].map((email) => store.insertAlone(newRow("Cut", email))));
+      let blocked: number | undefined;
+      while (blocked === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        const { rows } = await admin.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH input AS%'",
+        );
+        blocked = rows[0]?.pid;
+      }
+      const batchClient = checkedOut.find((client) => (client as pg.PoolClient & { processID: number }).processID === blocked);
+      (batchClient as (pg.PoolClient & Pick<pg.Client, "connection">) | undefined)?.connection.stream.destroy();
+
+      expect((await answers).map((answer) => (answer.status === "rejected" ? answer.reason : answer.value))).toEqual([
+        expect.any(UnavailableError),
+        expect.any(UnavailableError),
+      ]);
+    } finally {
+      await admin.query("ROLLBACK");
+      await admin.end();
+    }
+  });
+
   it("gives each email one winner, without a deadlock, when two processes' batches hold the same emails in opposite orders", async () => {
     const { db, url } = await fresh();
     const other = openPostgres(url, { poolSize: 4 });
