@@ -168,10 +168,10 @@ function columnList(columns: ReadonlyArray<keyof CustomerRow>): RawBuilder<unkno
  */
 export class PostgresCustomerStore implements CustomerStore {
   /**
-   * Finds outside a transaction, gathered into one findMany statement while
-   * the one before is in flight (oneBatchAtATime): concurrent GetCustomer
-   * calls share a round trip instead of a checkout, a write, a backend
-   * wake-up and a read each. Made on the first such find.
+   * Finds outside a transaction, gathered into findMany statements of up to
+   * MAX_FIND_BATCH while the one before is in flight (oneBatchAtATime):
+   * concurrent GetCustomer calls share a round trip instead of a checkout, a
+   * write, a backend wake-up and a read each. Made on the first such find.
    */
   private finds: DataLoader<bigint, CustomerRow | undefined> | undefined;
   /** Creates without a request_id, gathered as the finds are (insertAlone). Made on the first. */

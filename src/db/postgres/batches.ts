@@ -7,9 +7,10 @@ import DataLoader from "dataloader";
  * that the requests read meanwhile, each handled in a callback of its own,
  * join it. A batch that reaches `maxBatchSize` while it waits is cut, and the
  * calls after it gather into another that goes with it; the batch after
- * those waits for the last of them sent. At load, a batch holds the calls of one round trip, and each call
- * waits for a statement sent after it was made, so it reads every write
- * acknowledged before. Nothing is cached between calls.
+ * those waits for the last of them sent. At load, the batches sent together
+ * hold the calls of one round trip, and each call waits for a statement sent
+ * after it was made, so it reads every write acknowledged before. Nothing is
+ * cached between calls.
  *
  * DataLoader's own schedule sends a batch as soon as the code that made its
  * first call has run, before the next callback: requests seldom arrive in the
