@@ -3,7 +3,7 @@ import { DatabaseError } from "pg";
 import { sql, type CompiledQuery, type RawBuilder, type SelectQueryBuilder, type SqlBool } from "kysely";
 import { withParameters } from "../../db/precompiled";
 import { oneBatchAtATime } from "../../db/postgres/batches";
-import { translatePostgresError, uniqueViolationConstraint } from "../../db/postgres/errors";
+import { uniqueViolationConstraint } from "../../db/postgres/errors";
 import { compileOnly, prepared, preparedByText } from "../../db/postgres/precompiled";
 import { ClaimedRequestIds, type RecordedRequest } from "../../db/request-ids";
 import type { CustomerRow, Database } from "../../db/schema";
@@ -333,23 +333,28 @@ export class PostgresCustomerStore implements CustomerStore {
    * have been written: its rows are answered with that error, never run again.
    */
   private async insertedInOrder(rows: readonly NewCustomerRow[]): Promise<Array<CustomerRow | Error>> {
-    const inserted = rows.length > 1 ? await this.insertedTogether(rows) : [];
+    const inserted = rows.length > 1 ? await this.insertedTogether(rows).catch(asError) : [];
     if (inserted instanceof Error) return rows.map(() => inserted);
     return Promise.all(rows.map((row, index) => inserted[index] ?? this.insertedOnItsOwn(row).catch(asError)));
   }
 
-  /** The rows inserted by one statement, by place in `rows`; an Error when its answer never came. */
-  private async insertedTogether(rows: readonly NewCustomerRow[]): Promise<Array<CustomerRow | undefined> | Error> {
+  /**
+   * The rows one statement inserted, by place in `rows`; none when PostgreSQL
+   * refused it. Fails, as one write, only when its answer never came.
+   */
+  private insertedTogether(rows: readonly NewCustomerRow[]): Promise<Array<CustomerRow | undefined>> {
     const columns = INSERTED_COLUMNS.map((column) => rows.map((row) => row[column]));
-    try {
-      const inserted = await this.db.executeQuery(withParameters(INSERT_CUSTOMERS, columns));
-      const byPlace: Array<CustomerRow | undefined> = [];
-      for (const { ordinal, ...row } of inserted.rows) byPlace[ordinal - 1] = row;
-      return byPlace;
-    } catch (error) {
-      if (error instanceof DatabaseError) return [];
-      return asError(translatePostgresError(error));
-    }
+    return this.transactions.writeStatement(this.db, async (db) => {
+      try {
+        const inserted = await db.executeQuery(withParameters(INSERT_CUSTOMERS, columns));
+        const byPlace: Array<CustomerRow | undefined> = [];
+        for (const { ordinal, ...row } of inserted.rows) byPlace[ordinal - 1] = row;
+        return byPlace;
+      } catch (error) {
+        if (error instanceof DatabaseError) return [];
+        throw error;
+      }
+    });
   }
 
   /** One statement, atomic alone: outside a transaction it costs one round trip, not three. */
