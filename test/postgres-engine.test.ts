@@ -177,6 +177,8 @@ describe("PostgreSQL finds", () => {
         }
       }) as typeof client.query;
     });
+    // Two connections open and idle, so that neither statement waits for a connection to be made.
+    for (const client of await Promise.all([pool.connect(), pool.connect()])) client.release();
     const store = new PostgresCustomerStore(db, postgresTransactions());
     const ids = Array.from({ length: 15 }, (_, index) => BigInt(index + 1)).concat(999_999n);
 
