@@ -86,6 +86,7 @@ function interceptorMicro(): Micro {
     logger: createLogger({ level: "warn", destination: silent }),
     metrics: new RpcMetrics(registry),
     inFlightServices: [CustomerService.typeName],
+    propagateContext: false,
   });
   const definition = methodDefinition("getCustomer");
   return {

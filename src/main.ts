@@ -1,6 +1,5 @@
 import type { Server } from "@grpc/grpc-js";
 import type { EventEmitter } from "node:events";
-import type { DescMethod } from "@bufbuild/protobuf";
 import type { Registry } from "prom-client";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
@@ -36,6 +35,7 @@ import { adaptService, methodPath } from "./grpc/adapter";
 import { refusingWhileUnavailable } from "./grpc/availability";
 import { serverTransport, type TransportSecurity } from "./grpc/credentials";
 import { HealthMonitor } from "./grpc/health";
+import type { HandlerErrorHook } from "./grpc/handlers";
 import { RpcObserver } from "./grpc/interceptors";
 import { reflectionServices } from "./grpc/reflection";
 import { RpcMetrics } from "./grpc/rpc-metrics";
@@ -98,7 +98,9 @@ interface PostgresStorage extends Stores {
 export async function startApp(config: Config, logger: Logger, tracing?: Tracing): Promise<App> {
   // The app's own registry, not prom-client's global one: tests run several apps in one process.
   const registry = createMetricsRegistry();
-  const rpcs = new RpcObserver({ logger, metrics: new RpcMetrics(registry), inFlightServices: APPLICATION_SERVICES, tracing });
+  // Below the handlers, only debug lines (a query's) and statement spans name their call.
+  const propagateContext = tracing !== undefined || logger.isLevelEnabled("debug");
+  const rpcs = new RpcObserver({ logger, metrics: new RpcMetrics(registry), inFlightServices: APPLICATION_SERVICES, tracing, propagateContext });
   const storage =
     config.database.engine === "postgres"
       ? await openPostgresStorage(config, config.database, logger, registry, tracing)
@@ -350,13 +352,13 @@ async function serveHttpOrStop(
  * with its detail. So is why the database was unavailable, once per reason a
  * minute at most (UnavailableLog): a full disk fails every write.
  */
-function logHandlerErrors(logger: Logger): (method: DescMethod, error: unknown) => void {
+function logHandlerErrors(logger: Logger): HandlerErrorHook {
   const unavailable = new UnavailableLog(logger);
-  return (method, error) => {
+  return (method, error, requestId) => {
     if (isUnexpected(error)) {
-      logger.error({ err: error, method: methodPath(method) }, "unexpected error in handler");
+      logger.error({ err: error, method: methodPath(method), request_id: requestId }, "unexpected error in handler");
     } else if (error instanceof UnavailableError && error.cause !== undefined) {
-      unavailable.record(error, methodPath(method));
+      unavailable.record(error, methodPath(method), requestId);
     }
   };
 }

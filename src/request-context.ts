@@ -13,6 +13,9 @@ export interface RequestContext {
   readonly trace?: Context;
 }
 
+/** The metadata key (HTTP header) a call's request id arrives and is echoed in. */
+export const REQUEST_ID_KEY = "x-request-id";
+
 const storage = new AsyncLocalStorage<RequestContext>();
 
 /** Runs `work`, and everything it awaits or schedules, as part of the request. */

@@ -91,6 +91,7 @@ describe("why the database is unavailable", () => {
 describe("the database-unavailable log", () => {
   const MINUTE = 60_000;
   const METHOD = "/chinook.v1.CustomerService/CreateCustomer";
+  const REQUEST_ID = "req-42";
   const diskFull = () =>
     UnavailableError.database(postgresError("53100", 'could not extend file "base/16384/16385": No space left on device'), "disk_full");
 
@@ -104,15 +105,15 @@ describe("the database-unavailable log", () => {
   it("writes one line when a reason starts, then one a minute at most, with how many it held back", () => {
     const { clock, lines, log } = unavailableLog();
 
-    for (let i = 0; i < 50; i++) log.record(diskFull(), METHOD);
+    for (let i = 0; i < 50; i++) log.record(diskFull(), METHOD, REQUEST_ID);
     clock.now += MINUTE - 1;
-    log.record(diskFull(), METHOD);
+    log.record(diskFull(), METHOD, REQUEST_ID);
     expect(lines).toEqual([
-      expect.objectContaining({ level: 50, msg: "database unavailable", reason: "disk_full", error_code: "53100", method: METHOD, suppressed: 0 }),
+      expect.objectContaining({ level: 50, msg: "database unavailable", reason: "disk_full", error_code: "53100", method: METHOD, request_id: REQUEST_ID, suppressed: 0 }),
     ]);
 
     clock.now += 1;
-    log.record(diskFull(), METHOD);
+    log.record(diskFull(), METHOD, REQUEST_ID);
     expect(lines).toHaveLength(2);
     expect(lines[1]).toEqual(expect.objectContaining({ reason: "disk_full", suppressed: 50 }));
   });
@@ -120,9 +121,9 @@ describe("the database-unavailable log", () => {
   it("keeps each reason to its own budget, a lock at warn", () => {
     const { lines, log } = unavailableLog();
 
-    log.record(diskFull(), METHOD);
-    log.record(UnavailableError.database(new SqliteError("database is locked", "SQLITE_BUSY"), "locked"), METHOD);
-    log.record(UnavailableError.database(new SqliteError("database is locked", "SQLITE_BUSY"), "locked"), METHOD);
+    log.record(diskFull(), METHOD, REQUEST_ID);
+    log.record(UnavailableError.database(new SqliteError("database is locked", "SQLITE_BUSY"), "locked"), METHOD, REQUEST_ID);
+    log.record(UnavailableError.database(new SqliteError("database is locked", "SQLITE_BUSY"), "locked"), METHOD, REQUEST_ID);
 
     expect(lines.map((line) => [line.level, line.reason, line.error_code])).toEqual([
       [50, "disk_full", "53100"],
@@ -133,7 +134,7 @@ describe("the database-unavailable log", () => {
   it("carries no driver message: PostgreSQL's names a file", () => {
     const { lines, log } = unavailableLog();
 
-    log.record(diskFull(), METHOD);
+    log.record(diskFull(), METHOD, REQUEST_ID);
 
     expect(JSON.stringify(lines)).not.toContain("base/16384");
     expect(lines[0]).not.toHaveProperty("err");

@@ -4,7 +4,7 @@ import { Writable } from "node:stream";
 import { CustomerService } from "../gen/chinook/v1/customer_service_pb";
 import { InvoiceService } from "../gen/chinook/v1/invoice_service_pb";
 import { Health } from "../gen/grpc/health/v1/health_pb";
-import { REQUEST_ID_KEY } from "../src/grpc/interceptors";
+import { REQUEST_ID_KEY } from "../src/request-context";
 import { createLogger } from "../src/logger";
 import { eventually } from "./support/eventually";
 import { labelValues, parseSamples, sampleValue, type Sample } from "./support/prometheus";
@@ -139,7 +139,7 @@ describe("an unexpected error", () => {
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ HTTP_ADDR: "127.0.0.1:0" });
     // GetInvoice now fails in a way no domain rule expects.
     sqliteDatabaseOf(server.app).sqlite.exec("DROP TABLE invoice_items");
   });
@@ -166,6 +166,34 @@ describe("an unexpected error", () => {
     ]);
     expect(lines).toHaveLength(2);
     expect(server.logs.filter((line) => JSON.stringify(line).includes("no such table"))).toHaveLength(1);
+  });
+
+  it("without a client's request id, shares the one generated for its RPC line", async () => {
+    const error = await failureOf(server.client(InvoiceService).getInvoice({ invoiceId: 2n }));
+
+    const [generated] = error.metadata.get(REQUEST_ID_KEY);
+    expect(generated).toEqual(expect.stringMatching(UUID));
+    expect(linesWithRequestId(server, String(generated)).map((line) => line.msg)).toEqual([
+      "unexpected error in handler",
+      "/chinook.v1.InvoiceService/GetInvoice INTERNAL",
+    ]);
+  });
+
+  it("through the HTTP door, is logged with its detail and the call's request id too", async () => {
+    const requestId = randomUUID();
+
+    const response = await fetch(`http://127.0.0.1:${server.app.httpPort ?? 0}/chinook.v1.InvoiceService/GetInvoice`, {
+      method: "POST",
+      headers: { "content-type": "application/json", [REQUEST_ID_KEY]: requestId },
+      body: JSON.stringify({ invoiceId: 1 }),
+    });
+
+    expect(response.status).toBe(500);
+    const lines = linesWithRequestId(server, requestId);
+    expect(lines.filter((line) => JSON.stringify(line).includes("no such table"))).toEqual([
+      expect.objectContaining({ level: PINO_ERROR, msg: "unexpected error in handler" }),
+    ]);
+    expect(lines.filter((line) => "code" in line)).toEqual([expect.objectContaining({ protocol: "connect", code: "INTERNAL" })]);
   });
 });
 

@@ -38,7 +38,7 @@ export class UnavailableLog {
     this.now = options.now ?? Date.now;
   }
 
-  record(error: UnavailableError, method: string): void {
+  record(error: UnavailableError, method: string, requestId: string | undefined): void {
     const now = this.now();
     const last = this.lastLines.get(error.reason);
     if (last !== undefined && now - last.at < this.intervalMs) {
@@ -47,7 +47,7 @@ export class UnavailableLog {
     }
     this.lastLines.set(error.reason, { at: now, suppressed: 0 });
     const level = TRANSIENT_REASONS.has(error.reason) ? "warn" : "error";
-    const fields = { reason: error.reason, error_code: driverCode(error.cause), method, suppressed: last?.suppressed ?? 0 };
+    const fields = { reason: error.reason, error_code: driverCode(error.cause), method, request_id: requestId, suppressed: last?.suppressed ?? 0 };
     this.logger[level](fields, "database unavailable");
   }
 }

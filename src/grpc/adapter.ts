@@ -8,7 +8,8 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import { encodeOnce } from "./frozen-messages";
-import type { CallContext, MethodHandler as NeutralMethodHandler } from "./handlers";
+import { REQUEST_ID_KEY } from "../request-context";
+import type { CallContext, HandlerErrorHook, MethodHandler as NeutralMethodHandler } from "./handlers";
 import { deadlineHasPassed, serviceError, toServiceError } from "./status";
 import { writeAll } from "./streams";
 import { wireEncoder } from "./wire-encoder";
@@ -44,8 +45,8 @@ export type ServiceHandlers<S extends DescService> = {
 };
 
 export interface AdapterOptions {
-  /** Sees every error a handler threw; the caller decides what is worth logging. */
-  onError?: (method: DescMethod, error: unknown) => void;
+  /** Sees every error a handler threw, with the request id RpcObserver put in the call's metadata. */
+  onError?: HandlerErrorHook;
   /**
    * Sees why a request body did not decode. grpc-js answers such a call
    * INTERNAL itself, below the interceptors, which are only told of a cancel.
@@ -66,7 +67,7 @@ type LooseBidiStreamingHandler = (
   call: grpc.ServerDuplexStream<MessageOrInit, MessageOrInit>,
 ) => Promise<void>;
 
-type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "cancelled" | "getDeadline">;
+type SurfaceCall = Pick<grpc.ServerUnaryCall<unknown, unknown>, "cancelled" | "getDeadline" | "metadata">;
 type StreamingCall =
   | grpc.ServerWritableStream<MessageOrInit, MessageOrInit>
   | grpc.ServerDuplexStream<MessageOrInit, MessageOrInit>;
@@ -141,7 +142,7 @@ function reportingCodecErrors(service: DescService, options: AdapterOptions): gr
         try {
           return serialize(value);
         } catch (error) {
-          reportError(options, method, error);
+          reportError(options, method, error, undefined);
           throw error;
         }
       },
@@ -198,7 +199,7 @@ async function answerUnary(
   try {
     outcome = { response: create(method.output, await invoke()) };
   } catch (error) {
-    reportError(options, method, error);
+    reportError(options, method, error, requestIdOf(call));
     outcome = { error: toServiceError(error) };
   }
   // The client is gone: grpc-js would drop the answer anyway, just more noisily.
@@ -244,7 +245,7 @@ async function answerStreaming(
     // After a cancellation the handler typically fails on its destroyed stream:
     // that is the client leaving, not a fault worth reporting.
     if (call.cancelled) return;
-    reportError(options, method, error);
+    reportError(options, method, error, requestIdOf(call));
     failStream(call, toServiceError(error));
   }
 }
@@ -253,7 +254,7 @@ function endStream(method: DescMethod, call: StreamingCall, options: AdapterOpti
   if (call.cancelled || call.writableEnded) return;
   if (call.destroyed) {
     // Otherwise the client waits for a status that can no longer be sent, silently.
-    reportError(options, method, new Error("the handler destroyed its call (plain for-await?): no status sent"));
+    reportError(options, method, new Error("the handler destroyed its call (plain for-await?): no status sent"), requestIdOf(call));
     return;
   }
   call.end();
@@ -301,13 +302,19 @@ function headersOf(metadata: grpc.Metadata): Headers {
   return headers;
 }
 
+/** The id RpcObserver chose for the call; undefined on a server without it. */
+function requestIdOf(call: Pick<SurfaceCall, "metadata">): string | undefined {
+  const [id] = call.metadata.get(REQUEST_ID_KEY);
+  return typeof id === "string" ? id : undefined;
+}
+
 function deadlineExceeded(): grpc.ServiceError {
   return serviceError(grpc.status.DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
-function reportError(options: AdapterOptions, method: DescMethod, error: unknown): void {
+function reportError(options: AdapterOptions, method: DescMethod, error: unknown, requestId: string | undefined): void {
   try {
-    options.onError?.(method, error);
+    options.onError?.(method, error, requestId);
   } catch {
     // A failing error hook must not leave the call unanswered.
   }

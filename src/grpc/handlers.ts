@@ -1,4 +1,4 @@
-import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 
 /**
  * What a handler knows of its call, whichever door it came through: the
@@ -11,6 +11,14 @@ export interface CallContext {
   /** The request's headers (gRPC metadata), names in lowercase. */
   readonly requestHeader: Headers;
 }
+
+/**
+ * Sees every error a handler threw, with its call's request id (undefined
+ * where the door has none); the caller decides what is worth logging. The id
+ * is passed, not found in the request context: the context reaches below the
+ * handlers only where something there needs it (RpcObserverOptions).
+ */
+export type HandlerErrorHook = (method: DescMethod, error: unknown, requestId: string | undefined) => void;
 
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
   request: MessageShape<I>,

@@ -13,7 +13,7 @@ import {
 import type { Level } from "pino";
 import { cutText } from "../client-text";
 import { unredactedLogger, type Logger } from "../logger";
-import { runInRequest, type RequestContext } from "../request-context";
+import { REQUEST_ID_KEY, runInRequest, type RequestContext } from "../request-context";
 import { METADATA_GETTER } from "../tracing/grpc-metadata";
 import { HEADERS_GETTER } from "../tracing/http-headers";
 import { startRpcSpan, type RpcSpan } from "../tracing/rpc-span";
@@ -28,8 +28,6 @@ import {
   type RpcProtocol,
 } from "./rpc-metrics";
 import { deadlineHasPassed, withBoundedMessage } from "./status";
-
-export const REQUEST_ID_KEY = "x-request-id";
 
 /** A client's id is echoed into our logs, so it must be short and plain. */
 const ACCEPTABLE_REQUEST_ID = /^[\w.:/+=-]{1,128}$/;
@@ -54,6 +52,15 @@ export interface RpcObserverOptions {
   inFlightServices: readonly string[];
   /** When given, every call gets a SERVER span (src/tracing/rpc-span.ts); when not, no tracing code runs. */
   tracing?: Tracing;
+  /**
+   * Whether the code a call runs can find the call (currentRequest), as the
+   * lines and spans written below its handler need: debug query lines,
+   * tracing's statement spans. On Node 20 this costs AsyncLocalStorage's
+   * promise hooks on every promise the call makes: 5-50 µs of CPU a call
+   * (bench/RESULTS.md). Without it, the lines a call causes at info and
+   * above still name it: the error hook is given its request id.
+   */
+  propagateContext: boolean;
 }
 
 /** What every call to one method shares, worked out on its first call. */
@@ -92,6 +99,8 @@ type FinishHandler = (observed: ObservedMethod, end: CallEnd, seconds: number, c
  */
 export interface ObservedRpc {
   readonly context: RequestContext;
+  /** Runs the call's handler: inside its request context when the observer propagates it. */
+  run(work: () => void): void;
   /** One more message of a server stream sent, for its span. */
   messageSent(): void;
   finish(code: status): void;
@@ -103,8 +112,9 @@ const MAX_REASON_CHARACTERS = 200;
 /**
  * Watches every RPC from a grpc-js server interceptor: counts and times it,
  * writes its one log line, gives it a request id (the client's `x-request-id`,
- * else a new UUID) that is echoed in the response metadata and attached to
- * every log line written while serving it, and cuts every status message to
+ * else a new UUID) that is echoed in the response metadata, handed to the
+ * handler's door for its error hook and, with `propagateContext`, attached to
+ * every line written below the handler; and cuts every status message to
  * 1 KiB on its way out. Error details are not logged here: the adapter's
  * onError hook logs them once.
  */
@@ -154,8 +164,10 @@ export class RpcObserver {
     const context: RequestContext = { requestId: acceptableRequestId(requestHeader.get(REQUEST_ID_KEY)), trace: span?.context };
     const caller: Caller = { peer: () => peer, requestId: () => context.requestId };
     let done = false;
+    const { propagateContext } = this.options;
     return {
       context,
+      run: (work) => (propagateContext ? runInRequest(context, work) : work()),
       messageSent: () => span?.messageSent(),
       finish: (code) => {
         if (done) return;
@@ -173,7 +185,8 @@ export class RpcObserver {
     const observed = this.observedMethod(definition);
     if (observed.countsInFlight) this.callsInFlight += 1;
     observed.metrics.started();
-    const observedCall = new ObservedCall(observed, call, this.onFinish, this.options.tracing);
+    const { tracing, propagateContext } = this.options;
+    const observedCall = new ObservedCall(observed, call, this.onFinish, tracing, propagateContext);
     return new ServerInterceptingCall(call, observedCall.responder());
   }
 
@@ -236,6 +249,7 @@ class ObservedCall {
     private readonly call: ServerInterceptingCallInterface,
     private readonly onFinish: FinishHandler,
     private readonly tracing: Tracing | undefined,
+    private readonly propagateContext: boolean,
   ) {
     this.peerAddress = call.getPeer();
   }
@@ -267,21 +281,37 @@ class ObservedCall {
     return this.peerAddress;
   }
 
-  /** Runs the handler (called from these callbacks) inside the request's context. */
+  /**
+   * Runs the handler (called from these callbacks), inside the request's
+   * context when it propagates; passes the id in use on in the call's
+   * metadata, where the handler's door reads it (adapter.ts).
+   */
   private listener(): ServerListener {
+    // grpc-js also reports a cancel after every status it sent; finish() ignores those.
+    const onCancel = (): void => {
+      if (!this.done) this.finish(this.endedBelowInterceptors());
+    };
+    if (!this.propagateContext) {
+      const onReceiveMetadata: ServerListener["onReceiveMetadata"] = (metadata, next) => {
+        this.requestContextOf(metadata);
+        next(metadata);
+      };
+      return { onReceiveMetadata, onCancel };
+    }
     return {
-      onReceiveMetadata: (metadata, next) => {
-        this.span = this.tracing === undefined ? undefined : this.startSpan(this.tracing, metadata);
-        this.context = { requestId: requestIdFrom(metadata), trace: this.span?.context };
-        runInRequest(this.context, () => next(metadata));
-      },
+      onReceiveMetadata: (metadata, next) => runInRequest(this.requestContextOf(metadata), () => next(metadata)),
       onReceiveMessage: (message, next) => runInRequest(this.requestContext(), () => next(message)),
       onReceiveHalfClose: (next) => runInRequest(this.requestContext(), next),
-      // grpc-js also reports a cancel after every status it sent; finish() ignores those.
-      onCancel: () => {
-        if (!this.done) this.finish(this.endedBelowInterceptors());
-      },
+      onCancel,
     };
+  }
+
+  /** The call's context, made from its metadata, which then holds the request id in use. */
+  private requestContextOf(metadata: Metadata): RequestContext {
+    this.span = this.tracing === undefined ? undefined : this.startSpan(this.tracing, metadata);
+    this.context = { requestId: requestIdFrom(metadata), trace: this.span?.context };
+    metadata.set(REQUEST_ID_KEY, this.context.requestId);
+    return this.context;
   }
 
   private readonly countingMessages: NonNullable<Responder["sendMessage"]> = (message, next) => {

@@ -1,5 +1,5 @@
 import { cors } from "@connectrpc/connect";
-import { REQUEST_ID_KEY } from "../grpc/interceptors";
+import { REQUEST_ID_KEY } from "../request-context";
 
 /** What a browser may send and read beyond what Connect and gRPC-Web need: the request id. */
 const ALLOWED_HEADERS = [...cors.allowedHeaders, REQUEST_ID_KEY].join(", ");

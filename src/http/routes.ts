@@ -9,7 +9,7 @@ import {
   type MethodImpl,
 } from "@connectrpc/connect";
 import { UnavailableError } from "../errors";
-import type { CallContext, ServiceHandlers } from "../grpc/handlers";
+import type { CallContext, HandlerErrorHook, ServiceHandlers } from "../grpc/handlers";
 import { toRpcStatus } from "../grpc/status";
 
 /** How a call through the HTTP door ended, as its handler saw it; `handled` stays false when Connect refused the request itself. */
@@ -20,6 +20,8 @@ export interface CallOutcome {
   signal?: AbortSignal;
   /** Told of each message a stream yields, for the call's span. */
   messageSent?: () => void;
+  /** The call's request id, for the error hook. */
+  requestId?: string;
 }
 
 /** Where the server hands each call's CallOutcome to the handler below (Connect's per-call context values). */
@@ -27,7 +29,7 @@ export const CALL_OUTCOME = createContextKey<CallOutcome | undefined>(undefined)
 
 export interface RouteOptions {
   /** Sees every error a handler threw, as the gRPC adapter's onError does. */
-  onError: (method: DescMethod, error: unknown) => void;
+  onError: HandlerErrorHook;
   /** Undefined while calls may run; else why not (the database is gone, the server is stopping), answered without running the handler. */
   refusal: () => UnavailableError | undefined;
 }
@@ -118,7 +120,7 @@ function refuseIfNeeded(context: HandlerContext, options: RouteOptions): void {
 
 function failed(outcome: CallOutcome, method: DescMethod, error: unknown, options: RouteOptions): ConnectError {
   // A ConnectError here is an abort's reason (deadline, cancel, shutdown), not the handler's fault.
-  if (!(error instanceof ConnectError)) report(options, method, error);
+  if (!(error instanceof ConnectError)) report(options, method, error, outcome.requestId);
   const connectError = toConnectError(error);
   outcome.code = connectError.code.valueOf();
   return connectError;
@@ -136,9 +138,9 @@ function connectCode(code: status): Code {
   return code.valueOf();
 }
 
-function report(options: RouteOptions, method: DescMethod, error: unknown): void {
+function report(options: RouteOptions, method: DescMethod, error: unknown, requestId: string | undefined): void {
   try {
-    options.onError(method, error);
+    options.onError(method, error, requestId);
   } catch {
     // A failing error hook must not leave the call unanswered.
   }

@@ -4,10 +4,10 @@ import { status } from "@grpc/grpc-js";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalHandler, UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { REQUEST_ID_KEY, type ObservedRpc, type RpcObserver } from "../grpc/interceptors";
+import type { ObservedRpc, RpcObserver } from "../grpc/interceptors";
 import type { RpcProtocol } from "../grpc/rpc-metrics";
 import type { Logger } from "../logger";
-import { runInRequest } from "../request-context";
+import { REQUEST_ID_KEY } from "../request-context";
 import { boundedRefusal } from "./refusals";
 import { CALL_OUTCOME, type CallOutcome } from "./routes";
 
@@ -65,10 +65,11 @@ export class RpcExchange {
     this.protocol = protocolOf(universal.header.get("content-type"));
     const call = this.rpcs.observe(this.handler.method, this.protocol, universal.header, peerOf(request));
     this.outcome.messageSent = () => call.messageSent();
+    this.outcome.requestId = call.context.requestId;
     response.setHeader(REQUEST_ID_KEY, call.context.requestId);
     response.once("finish", () => (this.finished = true));
     response.once("close", () => this.end(call));
-    runInRequest(call.context, () => void this.answer(universal));
+    call.run(() => void this.answer(universal));
   }
 
   /**

@@ -2,12 +2,12 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import type { Server as NetServer, Socket } from "node:net";
 import { status } from "@grpc/grpc-js";
-import type { DescMethod } from "@bufbuild/protobuf";
 import { createConnectRouter } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { ConnectionLimits } from "../config";
 import { UnavailableError } from "../errors";
 import type { TlsPems } from "../grpc/credentials";
+import type { HandlerErrorHook } from "../grpc/handlers";
 import type { RpcObserver } from "../grpc/interceptors";
 import { BindError, listening } from "../grpc/server";
 import type { Logger } from "../logger";
@@ -33,7 +33,7 @@ export interface HttpDoorOptions {
   /** False while the health probe finds the database gone: calls are then refused UNAVAILABLE, as on the gRPC door. */
   readonly isAvailable: () => boolean;
   /** Sees every error a handler threw, as the gRPC adapter's onError. */
-  readonly onError: (method: DescMethod, error: unknown) => void;
+  readonly onError: HandlerErrorHook;
 }
 
 /**
